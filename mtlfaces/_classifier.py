@@ -1,0 +1,704 @@
+"""The scikit-learn estimator around the multi-task Keras network."""
+
+import copy
+import numbers
+import os
+import tempfile
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import tasks as _tasks
+from ._losses import MISSING
+from ._preprocessing import prepare_images
+
+_KNOWN = _tasks.TASKS
+_SINGLE = "y"  # task name used when y is a 1-D array and ``tasks`` is not given
+
+
+class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
+    """Age group, gender and emotion from face images with one multi-task CNN.
+
+    A shared convolutional trunk (Conv 3×3 → BatchNorm → ReLU → MaxPool 2×2 per
+    entry of ``filters``, then Flatten) feeds one softmax head per task
+    (Dense → Dropout per entry of ``dense_units``). Samples may carry only some
+    labels: a missing label is masked out of that head's loss and metrics.
+
+    Parameters
+    ----------
+    tasks : sequence of str, optional
+        Task names, in output order. Required when y is a 2-D array; with a
+        DataFrame, defaults to the columns among ``age``, ``gender``, ``emotion``;
+        with a 1-D y, defaults to a single generic task. ``age``, ``gender`` and
+        ``emotion`` have fixed vocabularies (:data:`mtlfaces.TASKS`) and accept the
+        spellings datasets use; any other task name takes its classes from y.
+    image_size : int, default=64
+        Side of the square network input; images of another size are resized.
+    grayscale : bool, default=True
+        Feed one channel (True) or RGB (False).
+    filters : tuple of int, default=(32, 64, 128, 256)
+        Filters of each trunk conv block.
+    dense_units : tuple of int, default=(256, 128)
+        Units of the dense layers of each head.
+    dropout : float, default=0.3
+        Dropout after each head dense layer.
+    learning_rate : float, default=1e-3
+        Adam learning rate.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        "cosine" decays the learning rate to zero over ``epochs``.
+    batch_size : int, default=128
+    epochs : int, default=20
+        Passes over the data per :meth:`fit` call.
+    validation_fraction : float, default=0.1
+        Part of the training data held out to monitor training (and for early
+        stopping). 0 disables it.
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for ``patience`` epochs
+        and restore the best weights. Needs ``validation_fraction > 0``.
+    patience : int, default=5
+    loss_weights : dict of str to float, optional
+        Weight of each task's loss in the total (default 1 each).
+    class_weight : None, "balanced" or dict, optional
+        "balanced" weights each task's classes by inverse frequency; a dict maps
+        task to "balanced" or to ``{label: weight}``.
+    label_smoothing : float, default=0.0
+    augment : bool, default=True
+        Random horizontal flips, rotations (±10°) and shifts (±8 %) while
+        training; identity at inference.
+    test_time_flip : bool, default=False
+        Average the predictions on each image and its mirror image.
+    mixed_precision : bool, default=False
+        Compute convolutions and dense layers in bfloat16 (faster on CPUs with
+        AMX or AVX-512 BF16); heads' softmax stays float32.
+    label_codes : dict, optional
+        ``{task: {code: label}}`` for integer-coded labels, e.g.
+        ``{"emotion": mtlfaces.FER2013_EMOTION_CODES}``. Integers are otherwise
+        only accepted for ``age`` (years).
+    callbacks : list of keras.callbacks.Callback, optional
+        Extra callbacks; deep-copied at each fit so the estimator stays clonable.
+    warm_start : bool, default=False
+        When True, :meth:`fit` continues from the fitted network (growing heads
+        for new tasks) instead of building a new one.
+    random_state : int, optional
+        Seeds weights, dropout, augmentation, shuffling and the validation split.
+        The same seed on the same CPU gives the same predictions.
+    verbose : int, default=0
+        0 silent, 1 progress bars, 2 one line per epoch.
+
+    Attributes
+    ----------
+    tasks_ : list of str
+        Tasks of the fitted network, in output order.
+    classes_ : list of ndarray, or ndarray
+        Classes of each task; a single array when fitted on a 1-D y.
+    n_features_in_ : int
+        Values per image (h·w·c) of the training images.
+    model_ : keras.Model
+        The network; outputs a dict ``{task: probabilities}``.
+    history_ : dict of str to list of float
+        Per-epoch loss and metrics (keys as Keras names them, e.g.
+        ``val_gender_accuracy``), accumulated over warm-started fits.
+
+    See Also
+    --------
+    mtlfaces.FaceCropper : turns photos into aligned face crops for this estimator.
+    mtlfaces.load_pretrained : the bundled, trained model.
+
+    Notes
+    -----
+    A flattened 2-D X is reshaped to square images when its width is s² or 3s²
+    (and must match the width seen in fit); any other width is taken as a
+    one-row image, so generic feature vectors work, though a CNN is a poor model
+    for them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mtlfaces import MultiTaskFaceClassifier
+    >>> clf = MultiTaskFaceClassifier(epochs=2, image_size=32)  # doctest: +SKIP
+    >>> y = pd.DataFrame({"age": [25, 70, None], "emotion": ["happy", None, "sad"]})
+    >>> clf.fit(images, y).predict(images)  # doctest: +SKIP
+    array([['Young', 'Happy'], ...], dtype=object)
+    """
+
+    def __init__(self, tasks=None, image_size=64, grayscale=True,
+                 filters=(32, 64, 128, 256), dense_units=(256, 128), dropout=0.3,
+                 learning_rate=1e-3, lr_schedule="constant", batch_size=128, epochs=20,
+                 validation_fraction=0.1, early_stopping=True, patience=5,
+                 loss_weights=None, class_weight=None, label_smoothing=0.0,
+                 augment=True, test_time_flip=False, mixed_precision=False,
+                 label_codes=None, callbacks=None, warm_start=False,
+                 random_state=None, verbose=0):
+        self.tasks = tasks
+        self.image_size = image_size
+        self.grayscale = grayscale
+        self.filters = filters
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.loss_weights = loss_weights
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.augment = augment
+        self.test_time_flip = test_time_flip
+        self.mixed_precision = mixed_precision
+        self.label_codes = label_codes
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------ validation
+    def _validate_params(self):
+        def positive_int(name, value):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: {name}={value!r} is invalid; expected a positive integer"
+                )
+
+        positive_int("image_size", self.image_size)
+        positive_int("batch_size", self.batch_size)
+        positive_int("epochs", self.epochs)
+        positive_int("patience", self.patience)
+        for name in ("filters", "dense_units"):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) or value is None:
+                raise ValueError(f"{type(self).__name__}: {name}={value!r} is invalid; "
+                                 "expected a tuple of positive integers, e.g. (32, 64)")
+            for v in value:
+                positive_int(name, v)
+        if len(self.filters) == 0:
+            raise ValueError(f"{type(self).__name__}: filters must not be empty")
+        if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
+            raise ValueError(f"{type(self).__name__}: dropout={self.dropout!r} must be in [0, 1)")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise ValueError(f"{type(self).__name__}: learning_rate={self.learning_rate!r} "
+                             "must be a positive number")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"{type(self).__name__}: lr_schedule={self.lr_schedule!r}; "
+                             "expected 'constant' or 'cosine'")
+        if not (isinstance(self.validation_fraction, numbers.Real)
+                and 0 <= self.validation_fraction < 1):
+            raise ValueError(f"{type(self).__name__}: validation_fraction="
+                             f"{self.validation_fraction!r} must be in [0, 1)")
+        if not (isinstance(self.label_smoothing, numbers.Real)
+                and 0 <= self.label_smoothing < 1):
+            raise ValueError(f"{type(self).__name__}: label_smoothing="
+                             f"{self.label_smoothing!r} must be in [0, 1)")
+        if self.loss_weights is not None and not isinstance(self.loss_weights, dict):
+            raise ValueError(f"{type(self).__name__}: loss_weights={self.loss_weights!r}; "
+                             "expected a dict {task: weight}")
+        if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
+            raise ValueError(f"{type(self).__name__}: class_weight={self.class_weight!r}; "
+                             "expected None, 'balanced' or {task: 'balanced' | {label: weight}}")
+
+    # --------------------------------------------------------------- labels
+    def _task_names(self, y):
+        """Task names for y, as given by ``tasks`` or by y itself."""
+        import pandas as pd
+
+        if self.tasks is not None:
+            names = [self.tasks] if isinstance(self.tasks, str) else list(self.tasks)
+            if not names or len(set(names)) != len(names):
+                raise ValueError(f"tasks={self.tasks!r} must be non-empty with distinct names")
+            return names
+        if isinstance(y, pd.DataFrame):
+            names = [c for c in y.columns if c in _KNOWN]
+            if not names:
+                raise ValueError(
+                    f"y has no task column: its columns are {list(y.columns)}; "
+                    f"name them {list(_KNOWN)} or pass tasks=[...]"
+                )
+            return names
+        if isinstance(y, pd.Series) and y.name in _KNOWN:
+            return [y.name]
+        arr = np.asarray(y, dtype=object)
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            raise ValueError(
+                f"y is a 2-D array with {arr.shape[1]} columns but tasks is not set; "
+                "pass tasks=['age', 'gender', ...] naming the columns, or a DataFrame"
+            )
+        return [_SINGLE]
+
+    def _label_columns(self, y, names):
+        """Return ({task: object array of raw labels}, single_output)."""
+        import pandas as pd
+
+        if isinstance(y, pd.DataFrame):
+            missing = [t for t in names if t not in y.columns]
+            if missing:
+                raise ValueError(f"y has no column(s) {missing}; its columns are {list(y.columns)}")
+            return {t: y[t].to_numpy(dtype=object) for t in names}, False
+        arr = np.asarray(y, dtype=object)
+        if arr.ndim == 1:
+            if len(names) != 1:
+                raise ValueError(f"y is 1-D but tasks={names} names {len(names)} tasks")
+            return {names[0]: arr}, True
+        if arr.ndim == 2:
+            if arr.shape[1] != len(names):
+                raise ValueError(
+                    f"y has {arr.shape[1]} columns but tasks={names} names {len(names)}"
+                )
+            return {t: arr[:, i] for i, t in enumerate(names)}, arr.shape[1] == 1 and (
+                self.tasks is None)
+        raise ValueError(f"y has shape {arr.shape}; expected 1-D or 2-D labels")
+
+    def _normalize(self, task, values):
+        """Raw labels → object array of canonical labels (None = missing)."""
+        if task in _KNOWN:
+            codes = (self.label_codes or {}).get(task)
+            return _tasks.normalize_labels(task, values, codes=codes)
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            out[i] = None if _tasks.is_missing(v) else v
+        return out
+
+    @staticmethod
+    def _classes_for(task, labels):
+        if task in _KNOWN:
+            return np.array(_KNOWN[task], dtype=object)
+        present = [v for v in labels if v is not None]
+        if not present:
+            return np.array([], dtype=object)
+        return np.unique(np.asarray(present))
+
+    @staticmethod
+    def _encode(task, labels, classes):
+        """Canonical labels → int indices, MISSING for None; unknown labels raise."""
+        index = {c.item() if hasattr(c, "item") else c: i for i, c in enumerate(classes)}
+        out = np.full(len(labels), MISSING, dtype=np.int64)
+        for i, v in enumerate(labels):
+            if v is None:
+                continue
+            key = v.item() if hasattr(v, "item") else v
+            if key not in index:
+                raise ValueError(
+                    f"y contains {v!r} for task {task!r}, which the model was not fitted "
+                    f"with; known classes: {list(classes)}"
+                )
+            out[i] = index[key]
+        return out
+
+    def _prepare_y(self, y, n_samples, fitting_classes):
+        """Parse y into {task: int codes}. ``fitting_classes`` = dict of fixed classes."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but y is None")
+        names = self._task_names(y)
+        columns, single = self._label_columns(y, names)
+        for task, values in columns.items():
+            if len(values) != n_samples:
+                raise ValueError(
+                    f"X has {n_samples} images but y has {len(values)} labels for {task!r}"
+                )
+        labels = {t: self._normalize(t, v) for t, v in columns.items()}
+        classes = {}
+        for t, lab in labels.items():
+            classes[t] = fitting_classes[t] if t in fitting_classes else self._classes_for(t, lab)
+        codes = {t: self._encode(t, labels[t], classes[t]) for t in labels}
+        return codes, classes, single
+
+    # ---------------------------------------------------------------- model
+    def _dtype_policy(self):
+        return "mixed_bfloat16" if self.mixed_precision else None
+
+    def _input_shape(self):
+        return (self.image_size, self.image_size, 1 if self.grayscale else 3)
+
+    def _seed(self):
+        return None if self.random_state is None else int(self.random_state) % (2**31)
+
+    def _build(self, task_classes):
+        from ._network import build_multitask_model
+
+        return build_multitask_model(
+            self._input_shape(), task_classes, filters=tuple(self.filters),
+            dense_units=tuple(self.dense_units), dropout=self.dropout, augment=self.augment,
+            seed=self._seed(), dtype_policy=self._dtype_policy(),
+        )
+
+    def _grow(self, task_classes):
+        from ._network import add_heads
+
+        self.model_ = add_heads(
+            self.model_, task_classes, dense_units=tuple(self.dense_units),
+            dropout=self.dropout, seed=self._seed(), dtype_policy=self._dtype_policy(),
+        )
+        self._invalidate()
+
+    def _invalidate(self):
+        self._compiled_for = None
+        self._traced = None
+
+    def _compile(self, steps_per_epoch, epochs):
+        import keras
+
+        from ._losses import masked_accuracy_metric, masked_crossentropy
+
+        key = (tuple(self.tasks_), id(self.model_), self.lr_schedule, steps_per_epoch, epochs)
+        if getattr(self, "_compiled_for", None) == key:
+            return
+        lr = float(self.learning_rate)
+        if self.lr_schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(lr, max(1, steps_per_epoch * epochs))
+        weights = dict(self.loss_weights or {})
+        unknown = set(weights) - set(self.tasks_)
+        if unknown:
+            raise ValueError(f"loss_weights names task(s) {sorted(unknown)} the model does not "
+                             f"have; its tasks are {self.tasks_}")
+        self.model_.compile(
+            optimizer=keras.optimizers.Adam(lr),
+            loss={t: masked_crossentropy(self.label_smoothing) for t in self.tasks_},
+            loss_weights={t: float(weights.get(t, 1.0)) for t in self.tasks_},
+            metrics={t: [masked_accuracy_metric("accuracy")] for t in self.tasks_},
+        )
+        self._compiled_for = key
+
+    # ---------------------------------------------------------------- fit
+    def _sample_weights(self, codes, sample_weight, n):
+        base = np.ones(n, dtype=np.float32)
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if sw.shape[0] != n:
+                raise ValueError(f"sample_weight has {sw.shape[0]} entries for {n} images")
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError("sample_weight must be finite and non-negative")
+            base = sw.astype(np.float32)
+        out = {}
+        for t, c in codes.items():
+            w = base.copy()
+            spec = self.class_weight
+            if isinstance(spec, dict):
+                spec = spec.get(t)
+            if spec is not None:
+                n_classes = len(self._classes_by_task()[t])
+                if spec == "balanced":
+                    labelled = c[c >= 0]
+                    counts = np.bincount(labelled, minlength=n_classes).astype(np.float64)
+                    present = counts > 0
+                    cw = np.zeros(n_classes)
+                    cw[present] = len(labelled) / (present.sum() * counts[present])
+                elif isinstance(spec, dict):
+                    classes = self._classes_by_task()[t]
+                    cw = np.ones(n_classes)
+                    for label, value in spec.items():
+                        key = _tasks.normalize_label(t, label) if t in _KNOWN else label
+                        idx = [i for i, k in enumerate(classes) if k == key]
+                        if not idx:
+                            raise ValueError(f"class_weight names {label!r}, not a class of "
+                                             f"task {t!r} ({list(classes)})")
+                        cw[idx[0]] = float(value)
+                else:
+                    raise ValueError(f"class_weight for task {t!r} is {spec!r}; expected "
+                                     "'balanced' or {label: weight}")
+                w = w * np.where(c >= 0, cw[np.maximum(c, 0)], 0.0).astype(np.float32)
+            out[t] = w
+        return out
+
+    def _classes_by_task(self):
+        return dict(zip(self.tasks_, self._classes))
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on images X with labels y (missing labels allowed).
+
+        Parameters
+        ----------
+        X : array-like
+            Images (n, h, w), (n, h, w, c) or flattened (n, d); uint8 0-255, uint16,
+            or float in [0, 1].
+        y : DataFrame, 2-D or 1-D array-like
+            Labels per task; None, NaN or '' mean "no label".
+        sample_weight : array-like of shape (n,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, epochs=self.epochs,
+                         keep=self.warm_start and hasattr(self, "model_"))
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One pass over (X, y) without re-initialising the network.
+
+        The first call builds the network; its label sets are fixed from then on
+        (for tasks other than age, gender and emotion, pass ``classes`` so labels
+        absent from the first batch are known). A later call whose y carries a
+        task the model lacks grows a new head on the trained trunk; the trunk and
+        the existing heads keep their weights.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+        classes : array-like or dict of str to array-like, optional
+            All classes of each generic task (array for a single task).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
+                         classes=classes, validate=False)
+
+    def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True):
+        self._validate_params()
+        images = prepare_images(X, self.image_size, self.grayscale)
+        n = images.shape[0]
+        fixed = dict(self._classes_by_task()) if keep else {}
+        if classes is not None:
+            given = classes if isinstance(classes, dict) else {None: classes}
+            for t, c in given.items():
+                if t is None:
+                    names = self._task_names(y)
+                    t = names[0]
+                if t not in fixed:
+                    fixed[t] = np.unique(np.asarray(c)) if t not in _KNOWN else np.array(
+                        _KNOWN[t], dtype=object)
+        codes, classes_by_task, single = self._prepare_y(y, n, fixed)
+        for t, c in codes.items():
+            if (c >= 0).sum() == 0:
+                raise ValueError(f"task {t!r} has no labels in y (every value is missing); "
+                                 "drop the column or give it labels")
+            if len(classes_by_task[t]) < 2 and t not in _KNOWN:
+                raise ValueError(
+                    f"task {t!r} has a single class {list(classes_by_task[t])}; a classifier "
+                    "needs at least 2 classes"
+                )
+        import keras
+
+        if not keep:
+            if self.random_state is not None:
+                keras.utils.set_random_seed(self._seed())
+            if hasattr(self, "model_"):
+                del self.model_  # free the old graph before building a new one (GridSearchCV)
+            self.tasks_ = list(codes)
+            self._classes = [classes_by_task[t] for t in self.tasks_]
+            self.model_ = self._build({t: len(classes_by_task[t]) for t in self.tasks_})
+            self._invalidate()
+            self.history_ = {}
+            self._single_output = single
+            self.n_features_in_ = int(np.prod(np.asarray(X).shape[1:])) if np.ndim(X) > 1 else 1
+            self._input_ndim = int(np.ndim(X))
+        else:
+            if self._input_ndim == 2 and np.ndim(X) == 2 and \
+                    np.asarray(X).shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {np.asarray(X).shape[1]} features, but "
+                                 f"{type(self).__name__} is expecting {self.n_features_in_}")
+            new = [t for t in codes if t not in self.tasks_]
+            if new:
+                self.tasks_ = self.tasks_ + new
+                self._classes = self._classes + [classes_by_task[t] for t in new]
+                self._grow({t: len(classes_by_task[t]) for t in new})
+                self._single_output = False
+        weights = self._sample_weights(codes, sample_weight, n)
+        targets = {}
+        for t in self.tasks_:
+            c = codes.get(t, np.full(n, MISSING, dtype=np.int64))
+            w = weights.get(t, np.zeros(n, dtype=np.float32))
+            targets[t] = np.stack([c.astype(np.float32), w], axis=1)
+
+        val = None
+        if validate and self.validation_fraction > 0:
+            n_val = int(round(n * self.validation_fraction))
+            if n_val >= 1 and n - n_val >= 1:
+                rng = np.random.RandomState(self._seed())
+                order = rng.permutation(n)
+                tr, va = order[n_val:], order[:n_val]
+                val = (images[va], {t: v[va] for t, v in targets.items()})
+                images = images[tr]
+                targets = {t: v[tr] for t, v in targets.items()}
+        steps = int(np.ceil(images.shape[0] / self.batch_size))
+        self._compile(steps, epochs)
+        callbacks = copy.deepcopy(list(self.callbacks or []))
+        if val is not None and self.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.patience, restore_best_weights=True))
+        hist = self.model_.fit(
+            images, targets, batch_size=self.batch_size, epochs=epochs,
+            validation_data=val, shuffle=True, verbose=self.verbose, callbacks=callbacks,
+        )
+        for key, values in hist.history.items():
+            self.history_.setdefault(key, []).extend(float(v) for v in values)
+        self._traced = None
+        self._publish_classes()
+        return self
+
+    # ------------------------------------------------------------ predict
+    def _check_X(self, X):
+        check_is_fitted(self, "model_")
+        arr = X if hasattr(X, "shape") else np.asarray(X)
+        if getattr(self, "_input_ndim", None) == 2 and np.ndim(arr) == 2 \
+                and arr.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {arr.shape[1]} features, but {type(self).__name__} "
+                             f"is expecting {self.n_features_in_} features as input")
+        return prepare_images(X, self.image_size, self.grayscale)
+
+    def _predict_fn(self):
+        if getattr(self, "_traced", None) is not None:
+            return self._traced
+        import keras
+
+        model = self.model_
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = tf.TensorSpec((None,) + self._input_shape(), tf.float32)
+            fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        else:  # other Keras backends: no tracing, still batched
+            def fn(x):
+                return model(x, training=False)
+        self._traced = fn
+        return fn
+
+    def _probabilities(self, images):
+        """{task: (n, n_classes) float array} for prepared images."""
+        fn = self._predict_fn()
+        chunks = {t: [] for t in self.tasks_}
+        step = max(int(self.batch_size), 256)
+        for start in range(0, images.shape[0], step):
+            batch = images[start:start + step]
+            out = fn(batch)
+            if self.test_time_flip:
+                flipped = fn(np.ascontiguousarray(batch[:, :, ::-1, :]))
+            for t in self.tasks_:
+                p = np.asarray(out[t], dtype=np.float64)
+                if self.test_time_flip:
+                    p = (p + np.asarray(flipped[t], dtype=np.float64)) / 2
+                chunks[t].append(p)
+        return {t: np.concatenate(v, axis=0) for t, v in chunks.items()}
+
+    def predict_proba(self, X):
+        """Class probabilities per task.
+
+        Returns
+        -------
+        list of ndarray of shape (n, n_classes_task), in ``tasks_`` order; a
+        single ndarray when the estimator was fitted on a 1-D y.
+        """
+        probs = self._probabilities(self._check_X(X))
+        out = [probs[t] for t in self.tasks_]
+        return out[0] if self._is_single() else out
+
+    def _publish_classes(self):
+        """Set the public ``classes_`` from the per-task class arrays."""
+        self.classes_ = self._classes[0] if self._is_single() else list(self._classes)
+
+    def _is_single(self):
+        return getattr(self, "_single_output", False) and len(self.tasks_) == 1
+
+    def predict(self, X):
+        """Most probable label per task.
+
+        Returns
+        -------
+        ndarray of shape (n, n_tasks), labels in ``tasks_`` order; shape (n,)
+        when the estimator was fitted on a 1-D y.
+        """
+        probs = self._probabilities(self._check_X(X))
+        cols = [self._classes[i][np.argmax(probs[t], axis=1)]
+                for i, t in enumerate(self.tasks_)]
+        if self._is_single():
+            return cols[0]
+        out = np.empty((len(cols[0]), len(cols)), dtype=object)
+        for i, c in enumerate(cols):
+            out[:, i] = c
+        return out
+
+    def predict_frame(self, X):
+        """Predictions as a DataFrame: one label and one probability column per task."""
+        import pandas as pd
+
+        probs = self._probabilities(self._check_X(X))
+        data = {}
+        for i, t in enumerate(self.tasks_):
+            best = np.argmax(probs[t], axis=1)
+            data[t] = self._classes[i][best]
+            data[f"{t}_proba"] = probs[t][np.arange(len(best)), best]
+        return pd.DataFrame(data)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of the accuracy on the labelled entries of y.
+
+        Tasks of y the model does not know raise a ValueError; tasks the model
+        has but y lacks are left out.
+        """
+        check_is_fitted(self, "model_")
+        images = self._check_X(X)
+        names = self._task_names(y)
+        if self._is_single() and names == [_SINGLE]:
+            names = list(self.tasks_)
+        columns, _ = self._label_columns(y, names)
+        unknown = [t for t in columns if t not in self.tasks_]
+        if unknown:
+            raise ValueError(f"y has task(s) {unknown} the model was not fitted on "
+                             f"(its tasks: {self.tasks_})")
+        probs = self._probabilities(images)
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        scores = []
+        for t, values in columns.items():
+            if len(values) != images.shape[0]:
+                raise ValueError(f"X has {images.shape[0]} images but y has {len(values)} "
+                                 f"labels for {t!r}")
+            codes = self._encode(t, self._normalize(t, values), self._classes_by_task()[t])
+            mask = codes >= 0
+            if not mask.any():
+                continue
+            hits = (np.argmax(probs[t], axis=1) == codes)[mask]
+            w = None if sw is None else sw[mask]
+            scores.append(float(np.average(hits, weights=w)))
+        if not scores:
+            raise ValueError("y has no labels to score against (every value is missing)")
+        return float(np.mean(scores))
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_traced", None)
+        state.pop("_compiled_for", None)
+        if "model_" in state:
+            from ._serialization import model_to_bytes
+
+            state["model_"] = model_to_bytes(state["model_"])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), bytes):
+            from ._serialization import model_from_bytes
+
+            state["model_"] = model_from_bytes(state["model_"])
+        self.__dict__.update(state)
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` without pickle.
+
+        The file is a zip with the Keras model (``.keras``) and a JSON document
+        of the tasks, classes, parameters, preprocessing and package versions;
+        :func:`mtlfaces.load_model` reads it back without running code from it.
+        """
+        from ._serialization import save_estimator
+
+        check_is_fitted(self, "model_")
+        save_estimator(self, path)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator written by :meth:`save` (see :func:`mtlfaces.load_model`)."""
+        from ._serialization import load_estimator
+
+        return load_estimator(path, cls=cls)

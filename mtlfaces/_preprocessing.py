@@ -1,0 +1,138 @@
+"""Turning user images into the network's input: shape checks, colour, size, scale."""
+
+import math
+
+import numpy as np
+
+
+def _as_float_images(X):
+    """Validate X and return (images as float32 (n, h, w, c), value range max)."""
+    if isinstance(X, (list, tuple)) and len(X) and all(hasattr(x, "shape") for x in X):
+        shapes = {np.shape(x) for x in X}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"X is a list of images of different shapes {sorted(shapes)[:3]}...; "
+                "pass images of one size or crop them with mtlfaces.FaceCropper first"
+            )
+    try:
+        X = np.asarray(X)
+    except Exception as exc:  # ragged nested lists
+        raise ValueError(f"X could not be read as an image array: {exc}") from None
+    if X.dtype == object or X.dtype.kind in "USV":
+        try:
+            X = X.astype(np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"X has non-numeric values (dtype {X.dtype}); expected an array of pixel values"
+            ) from None
+    if X.dtype.kind == "c":
+        raise ValueError("X has complex values; expected real pixel values")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X has dtype {X.dtype}; expected numeric pixel values")
+    if X.ndim == 0 or X.ndim == 1:
+        raise ValueError(
+            f"X has shape {X.shape}; expected images (n, h, w), (n, h, w, c) or "
+            "flattened images (n, h*w*c). For a single image use X[np.newaxis]"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): at least one image is needed")
+    if X.ndim > 4:
+        raise ValueError(f"X has shape {X.shape}; expected at most 4 dimensions (n, h, w, c)")
+    if X.dtype == np.bool_:
+        X = X.astype(np.float32)
+    scale = 1.0
+    if X.dtype.kind in "iu":
+        # Integer pixels: uint8 images are 0-255, uint16 0-65535; other integers are
+        # treated as 0-255 pixel values when they fit, else by their own maximum.
+        if X.dtype == np.uint16:
+            scale = 65535.0
+        else:
+            scale = 255.0
+    X = X.astype(np.float32, copy=False)
+    if not np.isfinite(X).all():
+        bad = int((~np.isfinite(X)).sum())
+        raise ValueError(
+            f"X contains {bad} NaN or infinite pixel value(s); clean or drop those images first"
+        )
+    if X.ndim == 2:
+        X = _unflatten(X)
+    elif X.ndim == 3:
+        X = X[..., np.newaxis]
+    if X.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"X has shape {X.shape}: the last axis ({X.shape[-1]}) is not a channel axis of "
+            "1, 3 or 4; pass (n, h, w) grayscale or (n, h, w, c) with c in (1, 3, 4)"
+        )
+    if X.shape[-1] == 4:  # RGBA: drop alpha
+        X = X[..., :3]
+    return X, scale
+
+
+def _unflatten(X):
+    """Reshape flattened rows (n, d) into images.
+
+    d = s*s (grayscale) or 3*s*s (RGB) becomes a square image. Any other d is
+    taken as a one-row grayscale image (1, d) so the estimator still behaves like
+    a scikit-learn classifier on generic feature vectors; that is not a good model
+    for tabular data, only a well-defined one.
+    """
+    n, d = X.shape
+    side = math.isqrt(d)
+    if side * side == d and side > 1:
+        return X.reshape(n, side, side, 1)
+    side = math.isqrt(d // 3) if d % 3 == 0 else 0
+    if side > 1 and 3 * side * side == d:
+        return X.reshape(n, side, side, 3)
+    return X.reshape(n, 1, d, 1)
+
+
+def to_grayscale(images):
+    """(n, h, w, 3) RGB float → (n, h, w, 1) with ITU-R 601 luma weights."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return (images @ weights)[..., np.newaxis].astype(np.float32)
+
+
+def resize_images(images, size):
+    """Resize a float (n, h, w, c) batch to (n, size, size, c) with area/linear filters."""
+    import cv2
+
+    n, h, w, c = images.shape
+    if (h, w) == (size, size):
+        return images
+    interp = cv2.INTER_AREA if (h >= size and w >= size) else cv2.INTER_LINEAR
+    out = np.empty((n, size, size, c), dtype=np.float32)
+    for i in range(n):
+        r = cv2.resize(images[i], (size, size), interpolation=interp)
+        out[i] = r.reshape(size, size, c)
+    return out
+
+
+def prepare_images(X, image_size, grayscale):
+    """Validate and convert images to the network input.
+
+    Parameters
+    ----------
+    X : array-like
+        (n, h, w), (n, h, w, c) with c in {1, 3, 4}, or flattened (n, d).
+        uint8 images are 0-255, uint16 0-65535; float images are taken as [0, 1]
+        when their maximum is <= 1, else as 0-255.
+    image_size : int
+        Side of the square network input.
+    grayscale : bool
+        Convert to one channel (True) or to three (False).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, image_size, image_size, 1 or 3); pixel images
+    end up in [0, 1] (values are not clipped, so generic features keep their sign).
+    """
+    images, scale = _as_float_images(X)
+    if scale == 1.0 and images.size and float(images.max()) > 1.0:
+        scale = 255.0
+    if scale != 1.0:
+        images = images / np.float32(scale)
+    if grayscale and images.shape[-1] == 3:
+        images = to_grayscale(images)
+    elif not grayscale and images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    return resize_images(images, image_size)

@@ -1,0 +1,193 @@
+"""Saving and loading models without pickle.
+
+A model file is a zip archive holding ``mtlfaces.json`` (format tag, tasks,
+classes, estimator parameters, package versions) and ``model.keras`` (the Keras
+native format, loaded with ``safe_mode=True`` so no code stored in it runs).
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "mtlfaces-model"
+FORMAT_VERSION = 1
+_MODEL_ENTRY = "model.keras"
+_META_ENTRY = "mtlfaces.json"
+# Parameters that cannot travel as JSON (objects) are not saved.
+_UNSAVED_PARAMS = ("callbacks",)
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, truncated or not an mtlfaces model."""
+
+
+def model_to_bytes(model):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def model_from_bytes(data, source="<bytes>"):
+    import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:
+            raise ModelFileError(
+                f"{source}: the Keras model inside could not be loaded ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _versions():
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("mtlfaces", "keras", "tensorflow", "numpy", "scikit-learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def save_estimator(est, path):
+    """Write ``est`` (a fitted MultiTaskFaceClassifier) to ``path``, atomically."""
+    params = {k: _jsonable(v) for k, v in est.get_params(deep=False).items()
+              if k not in _UNSAVED_PARAMS}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tasks": list(est.tasks_),
+        "classes": [
+            {"values": _jsonable(np.asarray(c).tolist()), "dtype": str(np.asarray(c).dtype)}
+            for c in est._classes
+        ],
+        "single_output": bool(est._single_output),
+        "n_features_in": int(est.n_features_in_),
+        "input_ndim": int(est._input_ndim),
+        "params": params,
+        "preprocessing": {
+            "image_size": est.image_size, "grayscale": bool(est.grayscale),
+            "scale": "uint8 / 255, float images in [0, 1]",
+        },
+        "history": est.history_,
+        "versions": _versions(),
+    }
+    data = model_to_bytes(est.model_)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".mtlfaces-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr(_META_ENTRY, json.dumps(meta, indent=1))
+            zf.writestr(_MODEL_ENTRY, data)
+        os.replace(tmp, path)  # a partial file never carries the final name
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_metadata(path):
+    """Return the JSON metadata of a model file, checking that it is one."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if _META_ENTRY not in names or _MODEL_ENTRY not in names:
+                raise ModelFileError(
+                    f"{path}: not an mtlfaces model file (no {_META_ENTRY}/{_MODEL_ENTRY} inside; "
+                    "a bare Keras .keras file can be wrapped with MultiTaskFaceClassifier.save)"
+                )
+            meta = json.loads(zf.read(_META_ENTRY).decode("utf-8"))
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: not a readable mtlfaces model file (corrupt or truncated: {exc})"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an mtlfaces model file (format tag missing)")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: written by a newer mtlfaces (format {meta['format_version']}); upgrade mtlfaces"
+        )
+    return meta
+
+
+def load_estimator(path, cls=None):
+    """Read a model file written by :func:`save_estimator`; raises ModelFileError."""
+    if cls is None:
+        from ._classifier import MultiTaskFaceClassifier as cls
+    meta = read_metadata(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = zf.read(_MODEL_ENTRY)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ModelFileError(f"{path}: model data unreadable (corrupt or truncated: {exc})") from None
+    model = model_from_bytes(data, source=os.fspath(path))
+    params = dict(meta["params"])
+    for key in ("filters", "dense_units"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    if isinstance(params.get("tasks"), list):
+        params["tasks"] = tuple(params["tasks"])
+    try:
+        est = cls(**params)
+    except TypeError as exc:
+        raise ModelFileError(f"{path}: parameters do not match this mtlfaces version ({exc})") from None
+    est.model_ = model
+    est.tasks_ = list(meta["tasks"])
+    est._classes = [np.array(c["values"], dtype=c["dtype"]) for c in meta["classes"]]
+    est._single_output = bool(meta["single_output"])
+    est.n_features_in_ = int(meta["n_features_in"])
+    est._input_ndim = int(meta["input_ndim"])
+    est.history_ = {k: list(v) for k, v in meta.get("history", {}).items()}
+    missing = [t for t in est.tasks_ if t not in (
+        model.output.keys() if isinstance(model.output, dict) else model.output_names)]
+    if missing:
+        raise ModelFileError(f"{path}: the network has no output for task(s) {missing}")
+    est._invalidate()
+    est._publish_classes()
+    return est
+
+
+def load_model(path):
+    """Load a model file written by :meth:`MultiTaskFaceClassifier.save`.
+
+    No pickle is involved and the Keras model is loaded in safe mode, so a file
+    from an untrusted source cannot run code.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, corrupt, truncated or not an mtlfaces model.
+    """
+    return load_estimator(path)

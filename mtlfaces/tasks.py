@@ -1,0 +1,169 @@
+"""The three tasks mtlfaces predicts and the label vocabulary of each.
+
+Every loader, estimator and report goes through :func:`normalize_labels`, so a
+spelling accepted in one place is accepted everywhere and an unknown value is
+rejected with an error naming the value and the task.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+AGE_GROUPS = ("Child", "Young", "Middle Age", "Old", "Very Old")
+#: Lower bound (years, inclusive) of each age group, in the order of AGE_GROUPS.
+AGE_GROUP_BOUNDS = (0, 18, 30, 45, 65)
+GENDERS = ("Female", "Male")
+EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+
+#: The tasks with a fixed vocabulary, in the order predictions are returned.
+TASKS = {"age": AGE_GROUPS, "gender": GENDERS, "emotion": EMOTIONS}
+
+#: FER2013's integer codes (``emotion`` column of ``fer2013.csv``).
+FER2013_EMOTION_CODES = dict(enumerate(EMOTIONS))
+#: UTKFace's gender codes in its file names.
+UTKFACE_GENDER_CODES = {0: "Male", 1: "Female"}
+
+_AGE_ALIASES = {
+    "child": "Child", "children": "Child", "kid": "Child",
+    "young": "Young", "young adult": "Young",
+    "middle age": "Middle Age", "middle-age": "Middle Age",
+    "middle_age": "Middle Age", "middleage": "Middle Age", "middle aged": "Middle Age",
+    "middle-aged": "Middle Age",
+    "old": "Old", "senior": "Old",
+    "very old": "Very Old", "very-old": "Very Old", "very_old": "Very Old",
+    "veryold": "Very Old", "elderly": "Very Old",
+}
+_GENDER_ALIASES = {
+    "female": "Female", "f": "Female", "woman": "Female", "women": "Female",
+    "male": "Male", "m": "Male", "man": "Male", "men": "Male",
+}
+_EMOTION_ALIASES = {
+    "angry": "Angry", "anger": "Angry",
+    "disgust": "Disgust", "disgusted": "Disgust",
+    "fear": "Fear", "fearful": "Fear", "afraid": "Fear", "scared": "Fear",
+    "happy": "Happy", "happiness": "Happy", "joy": "Happy",
+    "sad": "Sad", "sadness": "Sad",
+    "surprise": "Surprise", "surprised": "Surprise",
+    "neutral": "Neutral",
+}
+_ALIASES = {"age": _AGE_ALIASES, "gender": _GENDER_ALIASES, "emotion": _EMOTION_ALIASES}
+
+
+def is_missing(value):
+    """Return True for the values that mean "no label": None, NaN, pd.NA, ''."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    if isinstance(value, numbers.Real):
+        return math.isnan(value)
+    try:  # pd.NA, pd.NaT, np.datetime64('NaT') and friends
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def age_to_group(age):
+    """Bin a numeric age in years into one of :data:`AGE_GROUPS`.
+
+    Raises
+    ------
+    ValueError
+        If ``age`` is negative, not finite, or above 130.
+    """
+    age = float(age)
+    if not math.isfinite(age) or age < 0 or age > 130:
+        raise ValueError(
+            f"age {age!r} is not a valid age in years; expected a number in [0, 130] "
+            f"or one of {list(AGE_GROUPS)}"
+        )
+    group = 0
+    for i, bound in enumerate(AGE_GROUP_BOUNDS):
+        if age >= bound:
+            group = i
+    return AGE_GROUPS[group]
+
+
+def normalize_label(task, value, codes=None):
+    """Map one raw label to the task's canonical spelling.
+
+    Parameters
+    ----------
+    task : {"age", "gender", "emotion"}
+        The task the label belongs to.
+    value : object
+        A class name in any accepted spelling (case-insensitive), a numeric age
+        for ``task="age"``, or an integer code listed in ``codes``.
+    codes : dict, optional
+        Integer codes and what they mean (e.g. :data:`FER2013_EMOTION_CODES`).
+        Integers are only accepted for gender and emotion when the caller says
+        what they mean, because datasets disagree (UTKFace: 0 = male).
+
+    Returns
+    -------
+    str or None
+        The canonical label, or None when ``value`` is missing.
+
+    Raises
+    ------
+    ValueError
+        If the value is not a label of ``task``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known tasks are {list(TASKS)}")
+    if is_missing(value):
+        return None
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode()
+    if isinstance(value, (numbers.Number, np.number)) and not isinstance(value, bool):
+        if codes is not None:
+            if value in codes:
+                return normalize_label(task, codes[value])
+            raise ValueError(
+                f"{value!r} is not a {task} code; known codes are {sorted(codes)}"
+            )
+        if task == "age":
+            return age_to_group(value)
+        raise ValueError(
+            f"numeric {task} label {value!r} is ambiguous; pass codes= saying what "
+            f"the numbers mean, or use one of {list(TASKS[task])}"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        if task == "age":
+            try:
+                return age_to_group(float(text))
+            except ValueError:
+                pass
+        key = " ".join(text.lower().split())
+        if key in _ALIASES[task]:
+            return _ALIASES[task][key]
+        if codes is not None and key.lstrip("-").isdigit() and int(key) in codes:
+            return normalize_label(task, codes[int(key)])
+    raise ValueError(
+        f"{value!r} is not a valid {task} label; expected one of {list(TASKS[task])}"
+        + (" or an age in years" if task == "age" else "")
+    )
+
+
+def normalize_labels(task, values, codes=None):
+    """Vectorised :func:`normalize_label`: returns an object array, None = missing."""
+    cache = {}
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        try:
+            key = (type(value), value)
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in cache:
+            out[i] = cache[key]
+            continue
+        label = normalize_label(task, value, codes=codes)
+        if key is not None and not is_missing(value):
+            cache[key] = label
+        out[i] = label
+    return out
