@@ -413,7 +413,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def _classes_by_task(self):
         return dict(zip(self.tasks_, self._classes))
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on images X with labels y (missing labels allowed).
 
         Parameters
@@ -424,13 +424,17 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         y : DataFrame, 2-D or 1-D array-like
             Labels per task; None, NaN or '' mean "no label".
         sample_weight : array-like of shape (n,), optional
+        validation_data : tuple (X_val, y_val), optional
+            Monitor (and early-stop on) this data instead of holding out
+            ``validation_fraction`` of X.
 
         Returns
         -------
         self
         """
         return self._fit(X, y, sample_weight, epochs=self.epochs,
-                         keep=self.warm_start and hasattr(self, "model_"))
+                         keep=self.warm_start and hasattr(self, "model_"),
+                         validation_data=validation_data)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One pass over (X, y) without re-initialising the network.
@@ -455,7 +459,17 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
                          classes=classes, validate=False)
 
-    def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True):
+    def _targets(self, codes, weights, n):
+        """Per-head (n, 2) targets: class index (MISSING when absent) and sample weight."""
+        targets = {}
+        for t in self.tasks_:
+            c = codes.get(t, np.full(n, MISSING, dtype=np.int64))
+            w = weights.get(t, np.zeros(n, dtype=np.float32))
+            targets[t] = np.stack([c.astype(np.float32), w], axis=1)
+        return targets
+
+    def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
+             validation_data=None):
         self._validate_params()
         images = prepare_images(X, self.image_size, self.grayscale)
         n = images.shape[0]
@@ -505,15 +519,23 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 self._classes = self._classes + [classes_by_task[t] for t in new]
                 self._grow({t: len(classes_by_task[t]) for t in new})
                 self._single_output = False
-        weights = self._sample_weights(codes, sample_weight, n)
-        targets = {}
-        for t in self.tasks_:
-            c = codes.get(t, np.full(n, MISSING, dtype=np.int64))
-            w = weights.get(t, np.zeros(n, dtype=np.float32))
-            targets[t] = np.stack([c.astype(np.float32), w], axis=1)
+        self._publish_classes()
+        targets = self._targets(codes, self._sample_weights(codes, sample_weight, n), n)
 
         val = None
-        if validate and self.validation_fraction > 0:
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise ValueError("validation_data must be a tuple (X_val, y_val)")
+            X_val, y_val = validation_data
+            val_images = prepare_images(X_val, self.image_size, self.grayscale)
+            val_codes, _, _ = self._prepare_y(y_val, val_images.shape[0],
+                                              self._classes_by_task())
+            unknown = [t for t in val_codes if t not in self.tasks_]
+            if unknown:
+                raise ValueError(f"validation_data has task(s) {unknown} that y lacks")
+            ones = {t: np.ones(val_images.shape[0], dtype=np.float32) for t in val_codes}
+            val = (val_images, self._targets(val_codes, ones, val_images.shape[0]))
+        elif validate and self.validation_fraction > 0:
             n_val = int(round(n * self.validation_fraction))
             if n_val >= 1 and n - n_val >= 1:
                 rng = np.random.RandomState(self._seed())

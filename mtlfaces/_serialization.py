@@ -25,6 +25,13 @@ class ModelFileError(ValueError):
 
 
 def model_to_bytes(model):
+    """The model in Keras's native format, without optimizer state (a third of the size)."""
+    import keras
+
+    if getattr(model, "optimizer", None) is not None:
+        bare = keras.Model.from_config(model.get_config())
+        bare.set_weights(model.get_weights())
+        model = bare
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         model.save(path)

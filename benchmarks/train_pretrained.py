@@ -1,0 +1,129 @@
+"""Rebuild the bundled pretrained model from UTKFace + FER2013 + CK+ with one command.
+
+    python benchmarks/train_pretrained.py --data-dir ../shared/data
+
+Every hyper-parameter and seed is in RECIPE below. Splits (fixed, never trained on):
+- emotion: FER2013 PublicTest;
+- age group and gender: 15 % of UTKFace, chosen by hashing each file name
+  (``mtlfaces.datasets.utkface_validation_mask``);
+- CK+: 20 % of subjects (``ckplus_validation_mask``), reported as a second emotion set.
+The best epoch by combined validation loss is kept; per-task validation metrics
+are printed at the end and written to ``benchmarks/results/pretrained_validation.json``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+RECIPE = dict(
+    image_size=48, grayscale=True,
+    filters=(32, 64, 128, 256), dense_units=(256, 128), dropout=0.3,
+    learning_rate=1e-3, lr_schedule="cosine", batch_size=128, epochs=28,
+    early_stopping=False, augment=True, mixed_precision=True,
+    label_smoothing=0.0, class_weight=None, loss_weights=None,
+    test_time_flip=True, random_state=2026, verbose=2,
+)
+
+
+def load_splits(data_dir, image_size, cache_dir, limit=None):
+    """Load the three datasets and return (train, validation sets) as (X, y) pairs."""
+    from mtlfaces import datasets as D
+
+    kw = dict(image_size=image_size, grayscale=True, cache_dir=cache_dir)
+    Xu, yu = D.load_utkface(os.path.join(data_dir, "UTKFace.tar.gz"), limit=limit,
+                            random_state=0, **kw)
+    Xf, yf = D.load_fer2013(os.path.join(data_dir, "fer2013.tar.gz"), limit=limit,
+                            random_state=0, **kw)
+    Xc, yc = D.load_ckplus(os.path.join(data_dir, "CK+48.zip"), **kw)
+    u_val = D.utkface_validation_mask(yu)
+    f_val = (yf["split"] == "PublicTest").to_numpy()
+    c_val = D.ckplus_validation_mask(yc)
+    yu = yu.assign(split=np.where(u_val, "validation", "train"))
+    yc = yc.assign(split=np.where(c_val, "validation", "train"))
+    train = (np.concatenate([Xu[~u_val], Xf[~f_val], Xc[~c_val]]),
+             pd.concat([yu[~u_val], yf[~f_val], yc[~c_val]], ignore_index=True))
+    val = {
+        "utkface": (Xu[u_val], yu[u_val].reset_index(drop=True)),
+        "fer2013_publictest": (Xf[f_val], yf[f_val].reset_index(drop=True)),
+        "ckplus": (Xc[c_val], yc[c_val].reset_index(drop=True)),
+    }
+    return train, val
+
+
+def validate(est, val):
+    """Per-set, per-task metrics of ``est`` on the validation sets."""
+    from mtlfaces.evaluation import evaluate
+
+    return {name: evaluate(est, X, y) for name, (X, y) in val.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "mtlfaces", "models",
+                                                      "pretrained.mtlfaces"))
+    parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
+    parser.add_argument("--checkpoint-dir", default=os.path.join(ROOT, "runs", "pretrained"))
+    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    parser.add_argument("--results", default=os.path.join(HERE, "results",
+                                                          "pretrained_validation.json"))
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 images per dataset, 1 epoch: checks the recipe runs")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    from mtlfaces import MultiTaskFaceClassifier
+    from mtlfaces.evaluation import format_report
+
+    recipe = dict(RECIPE, epochs=1 if args.quick else args.epochs)
+    t0 = time.time()
+    (X, y), val = load_splits(args.data_dir, recipe["image_size"], args.cache_dir,
+                              limit=2000 if args.quick else None)
+    print(f"loaded {len(X)} training images in {time.time() - t0:.1f}s; validation: "
+          + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()), flush=True)
+    os.makedirs(args.checkpoint_dir, exist_ok=True)
+    checkpoint = os.path.join(args.checkpoint_dir, "best.keras")
+    # Monitor on both held-out sets together, so the best epoch is chosen on all tasks.
+    Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
+    yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
+    est = MultiTaskFaceClassifier(
+        tasks=("age", "gender", "emotion"),
+        callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss",
+                                                   save_best_only=True),
+                   keras.callbacks.CSVLogger(os.path.join(args.checkpoint_dir, "log.csv"))],
+        **recipe)
+    t1 = time.time()
+    est.fit(X, y[["age", "gender", "emotion"]], validation_data=(Xv, yv[["age", "gender",
+                                                                         "emotion"]]))
+    train_s = time.time() - t1
+    best = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
+    est.model_.set_weights(best.get_weights())
+    est._invalidate()
+    report = validate(est, val)
+    for name, r in report.items():
+        print(f"\n== {name} ==\n{format_report(r)}")
+    if not args.quick or args.out != parser.get_default("out"):
+        est.save(args.out)
+        print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
+    result = {"recipe": {k: v for k, v in recipe.items()}, "train_images": int(len(X)),
+              "train_seconds": round(train_s, 1), "quick": args.quick,
+              "history": est.history_, "validation": report}
+    os.makedirs(os.path.dirname(args.results), exist_ok=True)
+    out = args.results if not args.quick else args.results.replace(".json", "_quick.json")
+    with open(out, "w") as fh:
+        json.dump(result, fh, indent=1, default=str)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Per-task metrics, confusion matrices and per-group breakdowns of a fitted model."""
+
+import numpy as np
+
+from .tasks import TASKS
+
+
+def _task_report(true, pred, classes):
+    mask = np.array([t is not None for t in true])
+    true, pred = np.asarray(true, dtype=object)[mask], np.asarray(pred, dtype=object)[mask]
+    index = {c: i for i, c in enumerate(classes)}
+    cm = np.zeros((len(classes), len(classes)), dtype=int)
+    for t, p in zip(true, pred):
+        cm[index[t], index[p]] += 1
+    support = cm.sum(axis=1)
+    per_class = {c: (float(cm[i, i] / support[i]) if support[i] else None)
+                 for i, c in enumerate(classes)}
+    recalls = [v for v in per_class.values() if v is not None]
+    return {
+        "n": int(mask.sum()),
+        "accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+        "macro_accuracy": float(np.mean(recalls)) if recalls else None,
+        "per_class_accuracy": per_class,
+        "support": {c: int(s) for c, s in zip(classes, support)},
+        "confusion_matrix": cm.tolist(),
+        "classes": list(classes),
+    }
+
+
+def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predictions=None):
+    """Evaluate a fitted estimator on labelled images.
+
+    Parameters
+    ----------
+    estimator : MultiTaskFaceClassifier
+    X : array-like of images
+    y : DataFrame
+        Task columns (missing labels are skipped) and optional group columns.
+    group_columns : sequence of str
+        Columns of y to break accuracy down by (when present), e.g. UTKFace race.
+    predictions : ndarray, optional
+        Precomputed ``estimator.predict(X)``.
+
+    Returns
+    -------
+    dict
+        ``{task: {accuracy, macro_accuracy, per_class_accuracy, support,
+        confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``.
+    """
+    from . import tasks as _tasks
+
+    pred = estimator.predict(X) if predictions is None else predictions
+    pred = np.asarray(pred, dtype=object)
+    if pred.ndim == 1:
+        pred = pred[:, np.newaxis]
+    report = {}
+    for j, task in enumerate(estimator.tasks_):
+        if task not in y.columns:
+            continue
+        if task in TASKS:
+            true = list(_tasks.normalize_labels(task, y[task].to_numpy(dtype=object)))
+        else:
+            true = [None if _tasks.is_missing(v) else v for v in y[task]]
+        if not any(t is not None for t in true):
+            continue
+        classes = list(estimator._classes[j])
+        entry = _task_report(true, pred[:, j], classes)
+        groups = {}
+        for col in group_columns:
+            if col not in y.columns or col == task:
+                continue
+            values = y[col].to_numpy(dtype=object)
+            by = {}
+            for value in sorted({v for v in values if v is not None and v == v}, key=str):
+                sel = [i for i, v in enumerate(values) if v == value and true[i] is not None]
+                if sel:
+                    hits = [true[i] == pred[i, j] for i in sel]
+                    by[str(value)] = {"n": len(sel), "accuracy": float(np.mean(hits))}
+            if by:
+                groups[col] = by
+        if groups:
+            entry["by_group"] = groups
+        report[task] = entry
+    return report
+
+
+def format_report(report):
+    """Human-readable text of :func:`evaluate`'s result (accuracy, per class, confusion)."""
+    lines = []
+    for task, r in report.items():
+        lines.append(f"{task}: accuracy {r['accuracy']:.3f}  macro {r['macro_accuracy']:.3f}  "
+                     f"(n={r['n']})")
+        for c, acc in r["per_class_accuracy"].items():
+            acc_s = "   -  " if acc is None else f"{acc:.3f}"
+            lines.append(f"  {c:<12} {acc_s}  n={r['support'][c]}")
+        width = max(len(c) for c in r["classes"])
+        lines.append("  confusion (rows true, columns predicted):")
+        lines.append("  " + " " * width + " " + " ".join(f"{c[:6]:>6}" for c in r["classes"]))
+        for c, row in zip(r["classes"], r["confusion_matrix"]):
+            lines.append(f"  {c:>{width}} " + " ".join(f"{v:>6d}" for v in row))
+        for col, by in r.get("by_group", {}).items():
+            parts = ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})" for k, v in by.items())
+            lines.append(f"  by {col}: {parts}")
+    return "\n".join(lines)
+
+
+def plot_confusion(report, path):
+    """Write one confusion-matrix panel per task as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(report)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        r = report[task]
+        cm = np.asarray(r["confusion_matrix"], dtype=float)
+        norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(r["classes"])), r["classes"], rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(r["classes"])), r["classes"], fontsize=8)
+        for i in range(cm.shape[0]):
+            for k in range(cm.shape[1]):
+                ax.text(k, i, int(cm[i, k]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, k] > 0.5 else "black")
+        ax.set_title(f"{task}: acc {r['accuracy']:.3f}")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
