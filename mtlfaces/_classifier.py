@@ -107,8 +107,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    A flattened 2-D X is reshaped to square images when its width is s² or 3s²
-    (and must match the width seen in fit); any other width is taken as a
+    A flattened 2-D X is reshaped to square images when its width is s² or 3s²;
+    its width must equal ``n_features_in_`` (the h·w·c of the training images),
+    since a flat row carries no shape. Any other width is taken as a
     one-row image, so generic feature vectors work, though a CNN is a poor model
     for them.
 
@@ -485,7 +486,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                         _KNOWN[t], dtype=object)
         codes, classes_by_task, single = self._prepare_y(y, n, fixed)
         for t, c in codes.items():
-            if (c >= 0).sum() == 0:
+            # A batch may lack a known task's labels; a task cannot start without any.
+            if (c >= 0).sum() == 0 and t not in fixed:
                 raise ValueError(f"task {t!r} has no labels in y (every value is missing); "
                                  "drop the column or give it labels")
             if len(classes_by_task[t]) < 2 and t not in _KNOWN:
@@ -509,8 +511,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             self.n_features_in_ = int(np.prod(np.asarray(X).shape[1:])) if np.ndim(X) > 1 else 1
             self._input_ndim = int(np.ndim(X))
         else:
-            if self._input_ndim == 2 and np.ndim(X) == 2 and \
-                    np.asarray(X).shape[1] != self.n_features_in_:
+            if np.ndim(X) == 2 and np.asarray(X).shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {np.asarray(X).shape[1]} features, but "
                                  f"{type(self).__name__} is expecting {self.n_features_in_}")
             new = [t for t in codes if t not in self.tasks_]
@@ -564,8 +565,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def _check_X(self, X):
         check_is_fitted(self, "model_")
         arr = X if hasattr(X, "shape") else np.asarray(X)
-        if getattr(self, "_input_ndim", None) == 2 and np.ndim(arr) == 2 \
-                and arr.shape[1] != self.n_features_in_:
+        # Flattened rows carry no shape: their width must be the one seen in fit.
+        if np.ndim(arr) == 2 and arr.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {arr.shape[1]} features, but {type(self).__name__} "
                              f"is expecting {self.n_features_in_} features as input")
         return prepare_images(X, self.image_size, self.grayscale)

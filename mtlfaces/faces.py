@@ -1,0 +1,339 @@
+"""Finding faces with dlib: detection, landmarks, alignment, head pose, and a Pipeline cropper.
+
+The landmark and MMOD detector model files come from the ``face_recognition_models``
+package, installed with mtlfaces; nothing is downloaded.
+"""
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .images import ImageError, as_rgb_uint8, read_image
+
+DETECTORS = ("hog", "cnn")
+_models = {}
+_lock = threading.Lock()
+
+# A generic 3-D face (millimetres, nose tip at the origin, y up) for head pose:
+# nose tip, chin, left eye outer corner, right eye outer corner, mouth corners.
+_MODEL_POINTS = np.array([
+    (0.0, 0.0, 0.0), (0.0, -330.0, -65.0), (-225.0, 170.0, -135.0),
+    (225.0, 170.0, -135.0), (-150.0, -150.0, -125.0), (150.0, -150.0, -125.0),
+], dtype=np.float64)
+_POSE_LANDMARKS = [30, 8, 36, 45, 48, 54]  # the same points in dlib's 68-point scheme
+
+
+def _model(name):
+    """dlib detectors and predictors, loaded once per process (they are not picklable)."""
+    with _lock:
+        if name not in _models:
+            import dlib
+            import face_recognition_models as frm
+
+            if name == "hog":
+                _models[name] = dlib.get_frontal_face_detector()
+            elif name == "cnn":
+                _models[name] = dlib.cnn_face_detection_model_v1(
+                    frm.cnn_face_detector_model_location())
+            elif name == "landmarks5":
+                _models[name] = dlib.shape_predictor(
+                    frm.pose_predictor_five_point_model_location())
+            elif name == "landmarks68":
+                _models[name] = dlib.shape_predictor(frm.pose_predictor_model_location())
+        return _models[name]
+
+
+@dataclass
+class Face:
+    """One detected face.
+
+    Attributes
+    ----------
+    box : tuple of int
+        (left, top, right, bottom) in the input image's pixel coordinates.
+    score : float
+        Detector score (HOG: SVM margin, higher is surer; CNN: confidence).
+    landmarks : ndarray of shape (5, 2) or (68, 2)
+        (x, y) landmark positions in the input image.
+    crop : ndarray or None
+        The aligned face chip (eyes level, ``dlib.get_face_chip``), uint8.
+    pose : tuple of float or None
+        (yaw, pitch, roll) in degrees, from 68 landmarks; None without them.
+    """
+
+    box: tuple
+    score: float
+    landmarks: np.ndarray = field(repr=False)
+    crop: np.ndarray = field(default=None, repr=False)
+    pose: tuple = None
+
+    @property
+    def area(self):
+        left, top, right, bottom = self.box
+        return max(0, right - left) * max(0, bottom - top)
+
+    def is_frontal(self, max_yaw=25.0, max_pitch=30.0, max_roll=None):
+        """True when the head pose is within the limits (needs ``pose``)."""
+        if self.pose is None:
+            raise ValueError("this face has no pose; detect with pose=True (68 landmarks)")
+        yaw, pitch, roll = self.pose
+        ok = abs(yaw) <= max_yaw and abs(pitch) <= max_pitch
+        return ok and (max_roll is None or abs(roll) <= max_roll)
+
+
+def head_pose(landmarks68, image_shape):
+    """Estimate (yaw, pitch, roll) in degrees from 68 dlib landmarks with ``cv2.solvePnP``.
+
+    A generic face model and a pinhole camera with focal length = image width
+    are assumed, so the angles are approximate (a few degrees), enough to tell
+    frontal from turned faces. Positive yaw: the face turns towards the image's
+    right; positive pitch: it tilts up; positive roll: it tilts clockwise in the image.
+    """
+    import cv2
+
+    h, w = image_shape[:2]
+    pts = np.asarray(landmarks68, dtype=np.float64)[_POSE_LANDMARKS]
+    camera = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float64)
+    # Image y points down, the model's y up: flip the model so both agree.
+    model = _MODEL_POINTS * np.array([1.0, -1.0, -1.0])
+    ok, rvec, _ = cv2.solvePnP(model, pts, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return None
+    rot, _ = cv2.Rodrigues(rvec)
+    pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
+    yaw = math.degrees(math.atan2(-rot[2, 0], math.hypot(rot[2, 1], rot[2, 2])))
+    # solvePnP may return the mirrored solution (pitch near ±180): fold it back.
+    if pitch > 90:
+        pitch -= 180
+    elif pitch < -90:
+        pitch += 180
+    # Roll straight from the eye line is more robust than the PnP decomposition.
+    eyes = np.asarray(landmarks68, dtype=np.float64)
+    left, right = eyes[36:42].mean(axis=0), eyes[42:48].mean(axis=0)
+    roll = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+    return (float(-yaw), float(-pitch), float(roll))
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is invalid; expected one of {list(choices)}")
+
+
+def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
+                 crop_size=64, crop_padding=0.3, grayscale=True, bgr=False, max_side=1024):
+    """Find every face in one image.
+
+    Parameters
+    ----------
+    image : ndarray or path
+        RGB (or BGR with ``bgr=True``), grayscale, RGBA; uint8, uint16 or float;
+        any size. A path is read with :func:`mtlfaces.images.read_image`.
+    detector : {"hog", "cnn"}, default="hog"
+        dlib's HOG frontal detector (fast) or its CNN (MMOD) detector (more
+        poses, ~3 s per frame on a CPU).
+    upsample : int, default=0
+        Times to upsample before detecting (finds smaller faces; slower; at 1 the
+        HOG detector fires on the mission patch in ``skimage.data.astronaut()``).
+    threshold : float, default=0.0
+        Minimum detector score (HOG only; raise it to drop weak detections).
+    landmarks : {5, 68}, default=5
+        Landmark model for alignment; 68 is needed for head pose.
+    pose : bool, default=False
+        Estimate head pose (forces 68 landmarks).
+    crop_size : int or None, default=64
+        Side of the aligned crop; None skips cropping.
+    crop_padding : float, default=0.3
+        Margin around the face in the crop, as a fraction of the face size
+        (0.3 frames forehead to chin, close to how FER2013 and UTKFace frame faces).
+    grayscale : bool, default=True
+        Crops in grayscale (True) or RGB.
+    bgr : bool, default=False
+        ``image`` is BGR (OpenCV order).
+    max_side : int, default=1024
+        Larger images are detected on a downscaled copy and boxes mapped back;
+        landmarks and crops use the full-resolution image.
+
+    Returns
+    -------
+    list of Face, largest first.
+    """
+    import cv2
+    import dlib
+
+    _check_choice("detector", detector, DETECTORS)
+    _check_choice("landmarks", landmarks, (5, 68))
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        image = read_image(image)
+        bgr = False
+    rgb = as_rgb_uint8(image, bgr=bgr)
+    h, w = rgb.shape[:2]
+    scale = 1.0
+    small = rgb
+    if max_side and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    if min(small.shape[:2]) < 8:  # dlib cannot find a face in a few pixels
+        return []
+    if detector == "hog":
+        rects, scores, _ = _model("hog").run(small, int(upsample), float(threshold))
+        found = list(zip(rects, scores))
+    else:
+        found = [(d.rect, d.confidence) for d in _model("cnn")(small, int(upsample))]
+        found = [(r, s) for r, s in found if s >= threshold]
+    use68 = landmarks == 68 or pose
+    predictor = _model("landmarks68" if use68 else "landmarks5")
+    faces = []
+    for rect, score in found:
+        rect = dlib.rectangle(int(round(rect.left() / scale)), int(round(rect.top() / scale)),
+                              int(round(rect.right() / scale)), int(round(rect.bottom() / scale)))
+        shape = predictor(rgb, rect)
+        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+        crop = None
+        if crop_size:
+            crop = dlib.get_face_chip(rgb, shape, size=int(crop_size), padding=float(crop_padding))
+            if grayscale:
+                crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        box = (max(0, rect.left()), max(0, rect.top()), min(w, rect.right()), min(h, rect.bottom()))
+        faces.append(Face(box=box, score=float(score), landmarks=points, crop=crop,
+                          pose=head_pose(points, rgb.shape) if use68 else None))
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces
+
+
+def center_crop(image, size, grayscale=True, bgr=False):
+    """The largest centred square of the image, resized: the fallback when no face is found."""
+    import cv2
+
+    rgb = as_rgb_uint8(image, bgr=bgr)
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = rgb[top:top + side, left:left + side]
+    interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
+    out = cv2.resize(square, (size, size), interpolation=interp)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) if grayscale else out
+
+
+class FaceCropper(TransformerMixin, BaseEstimator):
+    """Map raw images (arrays or file paths) to aligned face crops, one per image.
+
+    A scikit-learn transformer for a ``Pipeline`` in front of
+    :class:`~mtlfaces.MultiTaskFaceClassifier`: detect with dlib, align on the
+    landmarks (eyes level), crop and resize.
+
+    Parameters
+    ----------
+    size : int, default=64
+        Side of the output crops.
+    grayscale : bool, default=True
+    padding : float, default=0.3
+        Margin around the face (see :func:`detect_faces`).
+    detector : {"hog", "cnn"}, default="hog"
+    upsample : int, default=0
+    threshold : float, default=0.0
+    on_missing : {"center", "raise"}, default="center"
+        Images with no face (or only non-frontal ones when ``frontal_only``):
+        "center" falls back to the centred square of the image (for inputs that
+        are already face crops), "raise" raises a ValueError naming the image.
+    on_multiple : {"largest", "best", "raise"}, default="largest"
+        Images with several faces: keep the largest, keep the highest detector
+        score, or raise.
+    frontal_only : bool, default=False
+        Only accept faces whose head pose is within ``max_yaw``/``max_pitch``
+        (uses 68 landmarks); others count as missing.
+    max_yaw, max_pitch : float, default=25.0 and 30.0
+    bgr : bool, default=False
+        Array inputs are BGR (OpenCV order). Files are always read correctly.
+
+    Attributes
+    ----------
+    n_features_in_ : not set; inputs are images of any size.
+
+    Notes
+    -----
+    ``transform`` returns a uint8 array (n, size, size) (grayscale) or
+    (n, size, size, 3). :meth:`crop` also tells which images had a face.
+    Tiny inputs (e.g. 25×25 crops) are too small for dlib's HOG detector: set
+    ``upsample`` or resize them first, or rely on ``on_missing="center"``.
+    """
+
+    def __init__(self, size=64, grayscale=True, padding=0.3, detector="hog", upsample=0,
+                 threshold=0.0, on_missing="center", on_multiple="largest",
+                 frontal_only=False, max_yaw=25.0, max_pitch=30.0, bgr=False):
+        self.size = size
+        self.grayscale = grayscale
+        self.padding = padding
+        self.detector = detector
+        self.upsample = upsample
+        self.threshold = threshold
+        self.on_missing = on_missing
+        self.on_multiple = on_multiple
+        self.frontal_only = frontal_only
+        self.max_yaw = max_yaw
+        self.max_pitch = max_pitch
+        self.bgr = bgr
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def fit(self, X=None, y=None):
+        """Check the parameters; nothing is learned."""
+        _check_choice("on_missing", self.on_missing, ("center", "raise"))
+        _check_choice("on_multiple", self.on_multiple, ("largest", "best", "raise"))
+        _check_choice("detector", self.detector, DETECTORS)
+        if not isinstance(self.size, (int, np.integer)) or self.size < 8:
+            raise ValueError(f"size={self.size!r} is invalid; expected an integer >= 8")
+        return self
+
+    def _one(self, item, index):
+        name = item if isinstance(item, str) or hasattr(item, "__fspath__") else f"image {index}"
+        try:
+            image = read_image(item) if name is item or hasattr(item, "__fspath__") else item
+            bgr = self.bgr and not (name is item or hasattr(item, "__fspath__"))
+            faces = detect_faces(image, detector=self.detector, upsample=self.upsample,
+                                 threshold=self.threshold, pose=self.frontal_only,
+                                 crop_size=self.size, crop_padding=self.padding,
+                                 grayscale=self.grayscale, bgr=bgr)
+        except ImageError as exc:
+            message = str(exc)
+            raise ImageError(message if name in message else f"{name}: {message}") from None
+        if self.frontal_only:
+            faces = [f for f in faces if f.is_frontal(self.max_yaw, self.max_pitch)]
+        if not faces:
+            if self.on_missing == "raise":
+                raise ValueError(f"{name}: no face found"
+                                 + (" (frontal_only=True)" if self.frontal_only else ""))
+            return center_crop(image, self.size, self.grayscale, bgr=bgr), None
+        if len(faces) > 1:
+            if self.on_multiple == "raise":
+                raise ValueError(f"{name}: {len(faces)} faces found; on_multiple='raise'")
+            if self.on_multiple == "best":
+                faces = sorted(faces, key=lambda f: f.score, reverse=True)
+        return faces[0].crop, faces[0]
+
+    def crop(self, X):
+        """Crop every image; return (crops, faces) with ``faces[i]`` None where none was found."""
+        self.fit()
+        if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+            raise ValueError(f"X is a single path ({X!r}); pass a list of images or paths")
+        if isinstance(X, np.ndarray) and X.dtype != object:
+            if X.ndim not in (3, 4):
+                raise ValueError(f"X has shape {X.shape}; expected a batch of images (n, h, w) "
+                                 "or (n, h, w, c); wrap a single image as [image]")
+        items = list(X)
+        if not items:
+            raise ValueError("X is empty: no images to crop")
+        results = [self._one(item, i) for i, item in enumerate(items)]
+        return np.stack([r[0] for r in results]), [r[1] for r in results]
+
+    def transform(self, X):
+        """Aligned face crops, one per input image (uint8)."""
+        return self.crop(X)[0]

@@ -1,0 +1,229 @@
+import sys
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mtlfaces import MultiTaskFaceClassifier
+from mtlfaces._network import trunk_layer_names
+
+from .conftest import TINY, make_shapes
+
+
+def test_import_does_not_load_tensorflow():
+    import subprocess
+
+    code = "import mtlfaces, sys; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_is_a_classifier_and_clones():
+    clf = MultiTaskFaceClassifier(**TINY)
+    assert is_classifier(clf)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    twin.set_params(epochs=3, filters=(4,))
+    assert twin.epochs == 3 and clf.epochs != 3
+
+
+def test_learns_every_task_including_a_half_labelled_one(fitted, shapes_test):
+    X, y = shapes_test
+    pred = fitted.predict(X)
+    assert fitted.tasks_ == ["age", "gender", "emotion"]
+    chance = {"age": 0.2, "gender": 0.5, "emotion": 1 / 3}
+    truth = {"age": [{8: "Child", 24: "Young", 38: "Middle Age", 55: "Old", 80: "Very Old"}[a]
+                     for a in y["age"]], "gender": y["gender"], "emotion": y["emotion"]}
+    for j, task in enumerate(fitted.tasks_):
+        acc = np.mean(pred[:, j] == np.asarray(truth[task], dtype=object))
+        assert acc > chance[task] + 0.3, (task, acc)
+    assert fitted.score(X, y) > 0.8
+
+
+def test_output_shapes_and_attributes(fitted, shapes_test):
+    X, _ = shapes_test
+    proba = fitted.predict_proba(X[:7])
+    assert [p.shape for p in proba] == [(7, 5), (7, 2), (7, 7)]
+    for p in proba:
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert fitted.predict(X[:7]).shape == (7, 3)
+    assert list(fitted.classes_[1]) == ["Female", "Male"]
+    assert fitted.n_features_in_ == 32 * 32
+    assert isinstance(fitted.history_, dict) and len(fitted.history_["loss"]) == 12
+    assert all(isinstance(v, float) for v in fitted.history_["loss"])
+    frame = fitted.predict_frame(X[:3])
+    assert list(frame.columns) == ["age", "age_proba", "gender", "gender_proba",
+                                   "emotion", "emotion_proba"]
+
+
+def test_missing_labels_do_not_change_a_head(shapes):
+    """A head whose labels are all missing in a batch of training gets no gradient."""
+    X, y = shapes
+    # A reloaded copy starts with a fresh optimizer, so no momentum from earlier steps.
+    clf = joblib.load(_dump(MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y)))
+    gender = clf.model_.get_layer("gender").get_weights()[0].copy()
+    age = clf.model_.get_layer("age").get_weights()[0].copy()
+    y2 = y.copy()
+    y2["gender"] = None
+    clf.partial_fit(X, y2)
+    np.testing.assert_array_equal(gender, clf.model_.get_layer("gender").get_weights()[0])
+    assert not np.array_equal(age, clf.model_.get_layer("age").get_weights()[0])
+
+
+def test_images_of_other_sizes_colours_and_flattened_rows(fitted, shapes_test):
+    X, _ = shapes_test
+    import cv2
+
+    big = np.stack([cv2.resize(x, (64, 64)) for x in X[:10]])
+    rgb = np.repeat(X[:10, :, :, None], 3, axis=3)
+    p0 = fitted.predict_proba(X[:10])[0]
+    np.testing.assert_allclose(fitted.predict_proba(rgb)[0], p0, atol=1e-4)
+    np.testing.assert_allclose(fitted.predict_proba(X[:10].reshape(10, -1))[0], p0, atol=1e-5)
+    np.testing.assert_allclose(fitted.predict_proba(X[:10] / 255.0)[0], p0, atol=1e-4)
+    assert fitted.predict(big).shape == (10, 3)
+
+
+def test_same_seed_same_predictions(shapes, shapes_test):
+    X, y = shapes
+    a = MultiTaskFaceClassifier(epochs=2, **TINY).fit(X, y)
+    b = MultiTaskFaceClassifier(epochs=2, **TINY).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(shapes_test[0])[0],
+                                  b.predict_proba(shapes_test[0])[0])
+
+
+def test_two_stages_grow_a_head_on_the_trained_trunk(shapes, shapes_test):
+    X, y = shapes
+    stage1 = MultiTaskFaceClassifier(epochs=6, **TINY).fit(X, y[["age", "gender"]])
+    trunk = {n: [w.copy() for w in stage1.model_.get_layer(n).get_weights()]
+             for n in trunk_layer_names(stage1.model_)}
+    age_head = stage1.model_.get_layer("age").get_weights()[0].copy()
+    assert stage1.tasks_ == ["age", "gender"]
+
+    # A fresh copy of stage 1 (joblib) is the start of stage 2, so we can compare.
+    stage2 = joblib.load(_dump(stage1))
+    stage2.set_params(warm_start=True, epochs=6)
+    # Before training the new head: the trunk and old heads are the stage-1 weights.
+    from mtlfaces._network import add_heads
+
+    grown = add_heads(stage2.model_, {"emotion": 7}, dense_units=(32,), dropout=0.0)
+    for name, weights in trunk.items():
+        for w0, w1 in zip(weights, grown.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(w0, w1)
+    np.testing.assert_array_equal(grown.get_layer("age").get_weights()[0], age_head)
+
+    stage2.fit(X, y[["emotion"]])
+    assert stage2.tasks_ == ["age", "gender", "emotion"]
+    # Training continued from the stage-1 trunk: it moved, but stays close.
+    w0, w1 = trunk["conv1"][0], stage2.model_.get_layer("conv1").get_weights()[0]
+    assert not np.array_equal(w0, w1)
+    assert np.linalg.norm(w1 - w0) < np.linalg.norm(w0)
+    Xt, yt = shapes_test
+    pred = stage2.predict(Xt)
+    assert pred.shape == (len(Xt), 3)
+    # Both stages' tasks are predicted: age kept (its head was not trained in stage 2).
+    assert stage2.score(Xt, yt[["age"]]) > 0.6
+    assert stage2.score(Xt, yt[["emotion"]]) > 0.6
+
+
+def _dump(est, path=[0]):
+    import io
+
+    buf = io.BytesIO()
+    joblib.dump(est, buf)
+    buf.seek(0)
+    return buf
+
+
+def test_joblib_round_trip_predicts_the_same_and_keeps_training(fitted, shapes, shapes_test):
+    Xt, _ = shapes_test
+    copy = joblib.load(_dump(fitted))
+    np.testing.assert_array_equal(copy.predict(Xt), fitted.predict(Xt))
+    np.testing.assert_allclose(copy.predict_proba(Xt)[2], fitted.predict_proba(Xt)[2])
+    X, y = shapes
+    copy.partial_fit(X, y)
+    assert len(copy.history_["loss"]) == len(fitted.history_["loss"]) + 1
+
+
+def test_partial_fit_fixes_classes_of_generic_tasks():
+    X, y = make_shapes(120, seed=3)
+    labels = np.where(y["emotion"] == "Happy", "yes", "no")
+    clf = MultiTaskFaceClassifier(**TINY)
+    clf.partial_fit(X[:60], labels[:60], classes=["maybe", "no", "yes"])
+    assert list(clf.classes_) == ["maybe", "no", "yes"]
+    clf.partial_fit(X[60:], labels[60:])
+    with pytest.raises(ValueError, match="'perhaps'"):
+        clf.partial_fit(X[:5], np.array(["perhaps"] * 5))
+    assert clf.predict(X[:4]).shape == (4,)
+
+
+def test_in_pipeline_and_gridsearch(shapes):
+    X, y = shapes
+    pipe = Pipeline([("scale", FunctionTransformer(lambda a: a)),
+                     ("clf", MultiTaskFaceClassifier(epochs=2, **TINY))])
+    # Multi-task y (mixed labels, missing values) cannot be stratified: use plain KFold.
+    grid = GridSearchCV(pipe, {"clf__dropout": [0.0, 0.2]}, cv=KFold(2), error_score="raise")
+    grid.fit(X, y)
+    assert grid.best_params_["clf__dropout"] in (0.0, 0.2)
+    assert grid.predict(X[:3]).shape == (3, 3)
+
+
+def test_balanced_class_weight_and_loss_weights_run(shapes):
+    X, y = shapes
+    clf = MultiTaskFaceClassifier(epochs=1, class_weight="balanced",
+                                  loss_weights={"gender": 2.0}, **TINY)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="loss_weights names task"):
+        clf.set_params(loss_weights={"beauty": 1.0}, warm_start=False).fit(X, y)
+
+
+def test_validation_data_and_early_stopping_history(shapes, shapes_test):
+    X, y = shapes
+    params = dict(TINY, validation_fraction=0.2)
+    clf = MultiTaskFaceClassifier(epochs=2, early_stopping=True, patience=1, **{
+        k: v for k, v in params.items()}).fit(X, y)
+    assert "val_loss" in clf.history_
+    clf2 = MultiTaskFaceClassifier(epochs=2, **TINY).fit(X, y, validation_data=shapes_test)
+    assert len(clf2.history_["val_age_accuracy"]) == 2
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("X,match", [
+    (np.zeros((0, 32, 32)), "empty"),
+    (np.zeros(10), "shape"),
+    (np.zeros((3, 32, 32, 5)), "channel"),
+    (np.full((3, 32, 32), np.nan), "NaN"),
+    (np.array([["a", "b"], ["c", "d"]]), "non-numeric"),
+])
+def test_bad_images_are_clear_value_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        MultiTaskFaceClassifier(**TINY).fit(X, pd.DataFrame({"age": [20] * len(X)}))
+
+
+def test_bad_labels_are_clear_value_errors(shapes):
+    X, y = shapes
+    clf = MultiTaskFaceClassifier(**TINY)
+    with pytest.raises(ValueError, match="'Grumpy'.*emotion"):
+        clf.fit(X[:4], pd.DataFrame({"emotion": ["Happy", "Grumpy", None, "Sad"]}))
+    with pytest.raises(ValueError, match="4 images but y has 3"):
+        clf.fit(X[:4], pd.DataFrame({"emotion": ["Happy", "Sad", None]}))
+    with pytest.raises(ValueError, match="no labels"):
+        clf.fit(X[:4], pd.DataFrame({"emotion": ["Happy"] * 4, "gender": [None] * 4}))
+    with pytest.raises(ValueError, match="no task column"):
+        clf.fit(X[:4], pd.DataFrame({"mood": ["Happy"] * 4}))
+    with pytest.raises(ValueError, match="tasks is not set"):
+        clf.fit(X[:4], np.array([["Happy", "Male"]] * 4))
+    with pytest.raises(ValueError, match="epochs=0"):
+        clf.set_params(epochs=0).fit(X, y)
+
+
+def test_predict_before_fit_and_wrong_width(fitted):
+    with pytest.raises(NotFittedError):
+        MultiTaskFaceClassifier().predict(np.zeros((1, 32, 32)))
+    with pytest.raises(ValueError, match="expecting 1024 features"):
+        fitted.predict(np.zeros((2, 100)))
