@@ -2,8 +2,7 @@
 
 import copy
 import numbers
-import os
-import tempfile
+import weakref
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -15,6 +14,18 @@ from ._preprocessing import prepare_images
 
 _KNOWN = _tasks.TASKS
 _SINGLE = "y"  # task name used when y is a 1-D array and ``tasks`` is not given
+_TRACED = weakref.WeakKeyDictionary()  # model -> traced inference function
+
+
+def stack_columns(columns):
+    """Per-task label arrays → (n, n_tasks): numeric when every task's labels are, else object."""
+    kinds = {np.asarray(c).dtype.kind for c in columns}
+    if len(kinds) == 1 and kinds <= set("biuf"):
+        return np.stack(columns, axis=1)
+    out = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for i, c in enumerate(columns):
+        out[:, i] = c
+    return out
 
 
 class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
@@ -163,6 +174,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         tags.non_deterministic = self.random_state is None
+        # A CNN for images is not meant to score well on generic tabular data
+        # (scikit-learn's checks feed it blobs of 2-10 features).
+        tags.classifier_tags.poor_score = True
         return tags
 
     # ------------------------------------------------------------ validation
@@ -231,10 +245,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             return [y.name]
         arr = np.asarray(y, dtype=object)
         if arr.ndim == 2 and arr.shape[1] > 1:
-            raise ValueError(
-                f"y is a 2-D array with {arr.shape[1]} columns but tasks is not set; "
-                "pass tasks=['age', 'gender', ...] naming the columns, or a DataFrame"
-            )
+            # Unnamed columns are generic tasks (classes from the data), never age/gender/
+            # emotion: name them with tasks=... to get those vocabularies.
+            return [f"y{i}" for i in range(arr.shape[1])]
         return [_SINGLE]
 
     def _label_columns(self, y, names):
@@ -268,6 +281,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         out = np.empty(len(values), dtype=object)
         for i, v in enumerate(values):
             out[i] = None if _tasks.is_missing(v) else v
+        present = [v for v in out if v is not None]
+        if present and all(isinstance(v, (numbers.Real, np.number)) for v in present):
+            from sklearn.utils.multiclass import type_of_target
+
+            kind = type_of_target(np.asarray(present, dtype=np.float64))
+            if kind == "continuous":
+                raise ValueError(f"Unknown label type: continuous values for task {task!r}; "
+                                 "a classifier needs class labels (bin them first)")
         return out
 
     @staticmethod
@@ -299,7 +320,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def _prepare_y(self, y, n_samples, fitting_classes):
         """Parse y into {task: int codes}. ``fitting_classes`` = dict of fixed classes."""
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but y is None")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
         names = self._task_names(y)
         columns, single = self._label_columns(y, names)
         for task, values in columns.items():
@@ -344,7 +366,6 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
     def _invalidate(self):
         self._compiled_for = None
-        self._traced = None
 
     def _compile(self, steps_per_epoch, epochs):
         import keras
@@ -379,6 +400,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"sample_weight has {sw.shape[0]} entries for {n} images")
             if not np.isfinite(sw).all() or (sw < 0).any():
                 raise ValueError("sample_weight must be finite and non-negative")
+            if not sw.any():
+                raise ValueError("Sample weights must contain at least one non-zero number")
             base = sw.astype(np.float32)
         out = {}
         for t, c in codes.items():
@@ -473,6 +496,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
              validation_data=None):
         self._validate_params()
         images = prepare_images(X, self.image_size, self.grayscale)
+        X = np.asarray(X)  # readable now: prepare_images accepted it
         n = images.shape[0]
         fixed = dict(self._classes_by_task()) if keep else {}
         if classes is not None:
@@ -492,7 +516,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                  "drop the column or give it labels")
             if len(classes_by_task[t]) < 2 and t not in _KNOWN:
                 raise ValueError(
-                    f"task {t!r} has a single class {list(classes_by_task[t])}; a classifier "
+                    f"task {t!r} has 1 class {list(classes_by_task[t])} in y; a classifier "
                     "needs at least 2 classes"
                 )
         import keras
@@ -513,7 +537,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         else:
             if np.ndim(X) == 2 and np.asarray(X).shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {np.asarray(X).shape[1]} features, but "
-                                 f"{type(self).__name__} is expecting {self.n_features_in_}")
+                                 f"{type(self).__name__} is expecting {self.n_features_in_} "
+                                 "features as input")
             new = [t for t in codes if t not in self.tasks_]
             if new:
                 self.tasks_ = self.tasks_ + new
@@ -557,26 +582,33 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         )
         for key, values in hist.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
-        self._traced = None
         self._publish_classes()
         return self
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):
         check_is_fitted(self, "model_")
-        arr = X if hasattr(X, "shape") else np.asarray(X)
+        images = prepare_images(X, self.image_size, self.grayscale)
+        arr = np.asarray(X)
         # Flattened rows carry no shape: their width must be the one seen in fit.
         if np.ndim(arr) == 2 and arr.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {arr.shape[1]} features, but {type(self).__name__} "
                              f"is expecting {self.n_features_in_} features as input")
-        return prepare_images(X, self.image_size, self.grayscale)
+        return images
 
     def _predict_fn(self):
-        if getattr(self, "_traced", None) is not None:
-            return self._traced
+        """The network's inference call, traced once per model and input shape.
+
+        Kept in a module-level weak map rather than on the estimator, so
+        predicting leaves the estimator's ``__dict__`` unchanged.
+        """
+        model = self.model_
+        key = (self._input_shape(),)
+        cached = _TRACED.get(model)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         import keras
 
-        model = self.model_
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -585,7 +617,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         else:  # other Keras backends: no tracing, still batched
             def fn(x):
                 return model(x, training=False)
-        self._traced = fn
+        _TRACED[model] = (key, fn)
         return fn
 
     def _probabilities(self, images):
@@ -635,12 +667,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         probs = self._probabilities(self._check_X(X))
         cols = [self._classes[i][np.argmax(probs[t], axis=1)]
                 for i, t in enumerate(self.tasks_)]
-        if self._is_single():
-            return cols[0]
-        out = np.empty((len(cols[0]), len(cols)), dtype=object)
-        for i, c in enumerate(cols):
-            out[:, i] = c
-        return out
+        return cols[0] if self._is_single() else stack_columns(cols)
 
     def predict_frame(self, X):
         """Predictions as a DataFrame: one label and one probability column per task."""
@@ -691,7 +718,6 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------- persistence
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_traced", None)
         state.pop("_compiled_for", None)
         if "model_" in state:
             from ._serialization import model_to_bytes

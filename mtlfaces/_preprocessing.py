@@ -5,6 +5,10 @@ import math
 import numpy as np
 
 
+class PixelTypeError(TypeError, ValueError):
+    """X holds values that are not numbers (both a TypeError and a ValueError)."""
+
+
 def _as_float_images(X):
     """Validate X and return (images as float32 (n, h, w, c), value range max)."""
     if isinstance(X, (list, tuple)) and len(X) and all(hasattr(x, "shape") for x in X):
@@ -14,6 +18,9 @@ def _as_float_images(X):
                 f"X is a list of images of different shapes {sorted(shapes)[:3]}...; "
                 "pass images of one size or crop them with mtlfaces.FaceCropper first"
             )
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse data was passed for X, but dense data is required: images are "
+                        "dense arrays (use X.toarray() if you really mean it)")
     try:
         X = np.asarray(X)
     except Exception as exc:  # ragged nested lists
@@ -21,21 +28,24 @@ def _as_float_images(X):
     if X.dtype == object or X.dtype.kind in "USV":
         try:
             X = X.astype(np.float32)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"X has non-numeric values (dtype {X.dtype}); expected an array of pixel values"
+        except (TypeError, ValueError) as exc:
+            raise PixelTypeError(
+                f"X has non-numeric values (dtype {X.dtype}): {exc}; expected pixel values"
             ) from None
     if X.dtype.kind == "c":
-        raise ValueError("X has complex values; expected real pixel values")
+        raise ValueError("Complex data not supported: X has complex values; expected real pixels")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X has dtype {X.dtype}; expected numeric pixel values")
     if X.ndim == 0 or X.ndim == 1:
         raise ValueError(
-            f"X has shape {X.shape}; expected images (n, h, w), (n, h, w, c) or "
-            "flattened images (n, h*w*c). For a single image use X[np.newaxis]"
+            f"X has shape {X.shape}; expected images (n, h, w), (n, h, w, c) or flattened "
+            "images (n, h*w*c). Reshape your data: a single image is X[np.newaxis]"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"X is empty (shape {X.shape}): at least one image is needed")
+        raise ValueError(f"X is empty: 0 sample(s) (shape={X.shape}) while a minimum of 1 "
+                         "is required; at least one image is needed")
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if X.ndim > 4:
         raise ValueError(f"X has shape {X.shape}; expected at most 4 dimensions (n, h, w, c)")
     if X.dtype == np.bool_:

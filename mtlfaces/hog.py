@@ -7,6 +7,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from ._classifier import stack_columns
 from ._preprocessing import prepare_images
 
 
@@ -46,18 +47,20 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
                 f"pixels_per_cell*cells_per_block={self.pixels_per_cell * self.cells_per_block} "
                 f"exceeds image_size={self.image_size}: no HOG block fits"
             )
-        self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if np.ndim(X) > 1 else 1
+        prepare_images(X, self.image_size, grayscale=True)  # validates X
+        shape = np.asarray(X).shape
+        self.n_features_in_ = int(np.prod(shape[1:]))
         return self
 
     def transform(self, X):
         """(n, n_hog_features) float32 HOG descriptors."""
         from skimage.feature import hog
 
-        if hasattr(self, "n_features_in_") and np.ndim(X) == 2 and \
-                np.shape(X)[1] != self.n_features_in_:
-            raise ValueError(f"X has {np.shape(X)[1]} features, but HOGTransformer is "
-                             f"expecting {self.n_features_in_} features as input")
         images = prepare_images(X, self.image_size, grayscale=True)[..., 0]
+        shape = np.asarray(X).shape
+        if hasattr(self, "n_features_in_") and len(shape) == 2 and shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {shape[1]} features, but HOGTransformer is "
+                             f"expecting {self.n_features_in_} features as input")
         cell = (self.pixels_per_cell, self.pixels_per_cell)
         block = (self.cells_per_block, self.cells_per_block)
         return np.stack([
@@ -114,6 +117,8 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        # HOG of a generic feature vector (a 1-row "image") carries little of it.
+        tags.classifier_tags.poor_score = True
         return tags
 
     # Label parsing is the classifier's own, so both accept exactly the same y.
@@ -124,12 +129,11 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
         fixed = dict(zip(self.tasks_, self._classes)) if hasattr(self, "tasks_") else {}
         return parser._prepare_y(y, n, fixed)
 
-    def _svm(self):
+    def _svm(self, class_weight=None):
         if self.kernel == "linear":
-            return LinearSVC(C=self.C, class_weight=self.class_weight,
-                             random_state=self.random_state)
+            return LinearSVC(C=self.C, class_weight=class_weight, random_state=self.random_state)
         if self.kernel == "rbf":
-            return SVC(C=self.C, kernel="rbf", probability=True, class_weight=self.class_weight,
+            return SVC(C=self.C, kernel="rbf", probability=True, class_weight=class_weight,
                        random_state=self.random_state)
         raise ValueError(f"kernel={self.kernel!r} is invalid; expected 'linear' or 'rbf'")
 
@@ -154,11 +158,28 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
             if present.size < 2:
                 raise ValueError(f"task {t!r} has {present.size} class(es) among its labelled "
                                  "rows; an SVM needs at least 2")
-            model = make_pipeline(StandardScaler(), self._svm())
+            model = make_pipeline(StandardScaler(), self._svm(self._class_weight(t, classes[t])))
             model.fit(features[mask], codes[t][mask])
             self.estimators_[t] = model
         self.classes_ = self._classes[0] if self._is_single() else list(self._classes)
         return self
+
+    def _class_weight(self, task, classes):
+        """``class_weight`` for one task's SVM, with labels mapped to the SVM's class codes."""
+        spec = self.class_weight
+        if isinstance(spec, dict) and task in spec and isinstance(spec[task], (dict, str)):
+            spec = spec[task]  # {task: ...} form, as MultiTaskFaceClassifier takes
+        if spec is None or spec == "balanced":
+            return spec
+        if isinstance(spec, dict):
+            index = {c: i for i, c in enumerate(classes)}
+            unknown = [k for k in spec if k not in index]
+            if unknown:
+                raise ValueError(f"class_weight names {unknown}, not classes of task {task!r} "
+                                 f"({list(classes)})")
+            return {index[k]: float(v) for k, v in spec.items()}
+        raise ValueError(f"class_weight={self.class_weight!r}; expected None, 'balanced', "
+                         "{label: weight} or {task: ...}")
 
     def _is_single(self):
         return self._single_output and len(self.tasks_) == 1
@@ -193,12 +214,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
         """(n, n_tasks) labels ((n,) for a 1-D y fit)."""
         probs = self._all_proba(X)
         cols = [c[np.argmax(probs[t], axis=1)] for t, c in zip(self.tasks_, self._classes)]
-        if self._is_single():
-            return cols[0]
-        out = np.empty((len(cols[0]), len(cols)), dtype=object)
-        for i, c in enumerate(cols):
-            out[:, i] = c
-        return out
+        return cols[0] if self._is_single() else stack_columns(cols)
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of accuracy on the labelled entries."""
