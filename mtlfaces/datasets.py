@@ -338,7 +338,7 @@ def _load_fer_csv(fh, source):
     emotions = []
     for i, code in enumerate(codes):
         if pd.isna(code) or int(code) not in FER2013_EMOTION_CODES:
-            raise DatasetError(f"{source}: row {i + 2} has emotion code {code!r}, expected 0-6")
+            raise DatasetError(f"{source}: row {i + 2} has emotion code {code}, expected 0-6")
         emotions.append(FER2013_EMOTION_CODES[int(code)])
     usage = df["Usage"] if "Usage" in df.columns else pd.Series([None] * len(df))
     splits = [_FER_SPLITS.get(str(u).strip().lower(), str(u)) if isinstance(u, str) else None

@@ -1,0 +1,215 @@
+"""Loaders on small fixtures built here, and (when present) the real archives."""
+
+import io
+import os
+import tarfile
+import zipfile
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlfaces import datasets as D
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def _jpg(value=128, size=40):
+    img = np.full((size, size, 3), value, np.uint8)
+    img[5:15, 5:15] = 255 - value
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def _png(value=100, size=48):
+    img = np.full((size, size), value, np.uint8)
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+UTK_NAMES = {
+    "25_0_2_20170116174525125.jpg.chip.jpg": "ok",
+    "3_1_0_20170109150557335.jpg.chip.jpg": "ok",
+    "70_1_1_20170112213500903.jpg.chip.jpg": "ok",
+    "24_0_1_20170116220224657 .jpg.chip.jpg": "space before .jpg",
+    "39_1_20170116174525125.jpg.chip.jpg": "no race",
+    "55_0_0_20170116232725357jpg.chip.jpg": "missing dot",
+    "abc_0_0_20170116232725357.jpg.chip.jpg": "bad age",
+    "30_7_0_20170116232725357.jpg.chip.jpg": "bad gender",
+    "31_1_0_20170116232725358.jpg.chip.jpg": "not an image",
+}
+
+
+@pytest.fixture
+def utk_tar(tmp_path):
+    path = tmp_path / "UTKFace.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name, kind in UTK_NAMES.items():
+            data = b"garbage" if kind == "not an image" else _jpg()
+            info = tarfile.TarInfo(f"UTKFace/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_utkface_parses_labels_repairs_names_and_reports_skips(utk_tar):
+    with pytest.warns(UserWarning, match="skipped 3 file"):
+        X, y = D.load_utkface(utk_tar, image_size=32)
+    assert X.shape == (6, 32, 32) and X.dtype == np.uint8
+    by_age = y.set_index("age_years")
+    assert by_age.loc[25, "age"] == "Young" and by_age.loc[25, "gender"] == "Male"
+    assert by_age.loc[25, "race"] == "Asian"
+    assert by_age.loc[3, "age"] == "Child" and by_age.loc[3, "gender"] == "Female"
+    assert by_age.loc[70, "age"] == "Very Old"
+    assert by_age.loc[39, "race"] is None and by_age.loc[39, "gender"] == "Female"
+    assert {24, 55} <= set(by_age.index)
+    assert y["emotion"].isna().all() and (y["source"] == "utkface").all()
+    reasons = sorted(s["reason"] for s in y.attrs["skipped"])
+    assert reasons == ["unparsable file name", "unparsable file name", "unreadable image"]
+
+
+def test_utkface_strict_mode_and_missing_path(utk_tar, tmp_path):
+    with pytest.raises(D.DatasetError, match="abc"):
+        D.load_utkface(utk_tar, strict=True)
+    with pytest.raises(D.DatasetError, match="nowhere.tar.gz: no such file"):
+        D.load_utkface(tmp_path / "nowhere.tar.gz")
+
+
+def test_utkface_folder_limit_and_cache(utk_tar, tmp_path):
+    with tarfile.open(utk_tar) as tf:
+        tf.extractall(tmp_path / "x", filter="data")
+    folder = tmp_path / "x" / "UTKFace"
+    with pytest.warns(UserWarning):
+        X, y = D.load_utkface(folder, image_size=16, grayscale=False, limit=4, random_state=1)
+    assert X.shape[1:] == (16, 16, 3) and len(X) <= 4
+    cache = tmp_path / "cache"
+    with pytest.warns(UserWarning):
+        X1, y1 = D.load_utkface(folder, image_size=16, cache_dir=cache)
+    X2, y2 = D.load_utkface(folder, image_size=16, cache_dir=cache)  # from cache: no warning
+    assert len(list(cache.iterdir())) == 1
+    np.testing.assert_array_equal(X1, X2)
+    pd.testing.assert_frame_equal(y1.astype(str), y2.astype(str))
+    assert len(y2.attrs["skipped"]) == 3
+
+
+def _fer_csv(rows):
+    lines = ["emotion,pixels,Usage"]
+    for code, value, usage in rows:
+        lines.append(f"{code}," + " ".join([str(value)] * 2304) + f",{usage}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_fer2013_csv_and_archive(tmp_path):
+    data = _fer_csv([(0, 10, "Training"), (3, 200, "Training"), (6, 90, "PublicTest"),
+                     (1, 50, "PrivateTest")])
+    csv = tmp_path / "fer2013.csv"
+    csv.write_bytes(data)
+    X, y = D.load_fer2013(csv)
+    assert X.shape == (4, 48, 48) and X[1].min() == 200
+    assert list(y["emotion"]) == ["Angry", "Happy", "Neutral", "Disgust"]
+    assert list(y["split"]) == ["Training", "Training", "PublicTest", "PrivateTest"]
+    tgz = tmp_path / "fer2013.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        info = tarfile.TarInfo("fer2013/fer2013.csv")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    X2, y2 = D.load_fer2013(tgz, usage="PublicTest", image_size=64, grayscale=False)
+    assert X2.shape == (1, 64, 64, 3) and list(y2["emotion"]) == ["Neutral"]
+    with pytest.raises(ValueError, match="Validation"):
+        D.load_fer2013(csv, usage="Validation")
+
+
+def test_fer2013_bad_csv_rows_are_named(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+    with pytest.raises(D.DatasetError, match="row 2 has 3 pixel values"):
+        D.load_fer2013(bad)
+    code = tmp_path / "code.csv"
+    code.write_bytes(_fer_csv([(9, 1, "Training")]))
+    with pytest.raises(D.DatasetError, match="emotion code 9"):
+        D.load_fer2013(code)
+
+
+def test_fer2013_folder_layout_zip(tmp_path):
+    path = tmp_path / "fer_folders.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("train/angry/Training_1.jpg", _png(10))
+        zf.writestr("train/happy/Training_2.jpg", _png(20))
+        zf.writestr("test/sad/PublicTest_3.jpg", _png(30))
+        zf.writestr("test/surprise/PrivateTest_4.jpg", _png(40))
+        zf.writestr("test/neutral/im5.png", _png(50))
+        zf.writestr("test/neutral/broken.png", b"nope")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        X, y = D.load_fer2013(path)
+    assert len(X) == 5
+    got = dict(zip(y["emotion"], y["split"]))
+    assert got == {"Angry": "Training", "Happy": "Training", "Sad": "PublicTest",
+                   "Surprise": "PrivateTest", "Neutral": "Test"}
+
+
+def test_ckplus_zip_contempt_and_subjects(tmp_path):
+    path = tmp_path / "CK+48.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("CK+48/anger/S010_004_00000017.png", _png())
+        zf.writestr("CK+48/sadness/S011_002_00000021.png", _png())
+        zf.writestr("CK+48/contempt/S138_008_00000007.png", _png())
+        zf.writestr("CK+48/surprise/S005_001_00000009.png", _png())
+    X, y = D.load_ckplus(path)
+    assert len(X) == 3 and "Contempt" not in set(y["emotion"])
+    assert dict(zip(y["subject"], y["emotion"])) == {"S010": "Angry", "S011": "Sad",
+                                                      "S005": "Surprise"}
+    X2, y2 = D.load_ckplus(path, include_contempt=True)
+    assert len(X2) == 4 and "Contempt" in set(y2["emotion"])
+
+
+def test_csv_round_trip_and_bad_rows(tmp_path, utk_tar):
+    with pytest.warns(UserWarning):
+        X, y = D.load_utkface(utk_tar, image_size=32)
+    out = tmp_path / "set" / "train.csv"
+    D.write_csv(X, y, out)
+    table = pd.read_csv(out)
+    assert list(table.columns) == D.CSV_COLUMNS and len(table) == len(X)
+    X2, y2 = D.load_csv(out, image_size=32)
+    np.testing.assert_array_equal(X2, X)
+    assert list(y2["age"]) == list(y["age"]) and list(y2["gender"]) == list(y["gender"])
+    # Bad rows: an unknown label and a missing file are skipped and reported.
+    table.loc[0, "gender"] = "robot"
+    table.loc[1, "image"] = "images/nothing.png"
+    table.to_csv(out, index=False)
+    with pytest.warns(UserWarning, match="skipped 2"):
+        X3, _ = D.load_csv(out, image_size=32)
+    assert len(X3) == len(X) - 2
+    with pytest.raises(D.DatasetError, match=r"line 2: 'robot'"):
+        D.load_csv(out, strict=True)
+
+
+def test_sample_dataset_csv_ships_and_loads():
+    path = os.path.join(os.path.dirname(__file__), "..", "sample_dataset.csv")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert {"image", "age", "gender", "emotion", "source"} <= set(table.columns)
+    assert (table["age"] == "").any() and table["age"].str.isdigit().any()
+    assert table["age"].isin(["Child", "Young", "Middle Age", "Old", "Very Old"]).any()
+    assert {"utkface", "fer2013", "ckplus"} <= set(table["source"])
+    for col in ("age", "gender", "emotion"):
+        for value in table[col]:
+            from mtlfaces.tasks import normalize_label
+
+            normalize_label(col, value)  # every label is valid
+
+
+def test_hash_holdout_is_stable_and_sized():
+    keys = [f"{i}_0_0_2017.jpg.chip.jpg" for i in range(5000)]
+    mask = D.hash_holdout(keys, 0.15)
+    assert 0.13 < mask.mean() < 0.17
+    np.testing.assert_array_equal(D.hash_holdout(keys[::-1], 0.15), mask[::-1])
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_real_archives_counts():
+    X, y = D.load_utkface(os.path.join(SHARED, "UTKFace.tar.gz"), image_size=16)
+    assert len(X) == 19026
+    X, y = D.load_fer2013(os.path.join(SHARED, "fer2013.tar.gz"))
+    assert (y["split"] == "Training").sum() == 28561
+    assert (y["split"] == "PublicTest").sum() == 3579
+    assert len(D.load_ckplus(os.path.join(SHARED, "CK+48.zip"))[0]) == 927
+    assert len(D.load_ckplus(os.path.join(SHARED, "CK+48.zip"), include_contempt=True)[0]) == 981
