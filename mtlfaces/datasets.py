@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .images import IMAGE_EXTENSIONS
 from .tasks import FER2013_EMOTION_CODES, UTKFACE_GENDER_CODES, age_to_group, normalize_label
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 UTKFACE_RACES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 COLUMNS = ["age", "gender", "emotion", "age_years", "race", "subject", "split", "source", "path"]
 

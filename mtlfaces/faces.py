@@ -161,7 +161,6 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
     list of Face, largest first.
     """
     import cv2
-    import dlib
 
     _check_choice("detector", detector, DETECTORS)
     _check_choice("landmarks", landmarks, (5, 68))
@@ -184,12 +183,44 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
     else:
         found = [(d.rect, d.confidence) for d in _model("cnn")(small, int(upsample))]
         found = [(r, s) for r, s in found if s >= threshold]
+    boxes = [(rect.left() / scale, rect.top() / scale, rect.right() / scale,
+              rect.bottom() / scale) for rect, _ in found]
+    return align_faces(rgb, boxes, [s for _, s in found], landmarks=landmarks, pose=pose,
+                       crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale)
+
+
+def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64,
+                crop_padding=0.3, grayscale=True, bgr=False):
+    """Landmarks, aligned crops and pose for faces at known boxes (no detection).
+
+    Used to follow faces between detections in a video: the landmarks are
+    refitted inside the previous box on the new frame.
+
+    Parameters
+    ----------
+    image : ndarray
+        As in :func:`detect_faces` (RGB unless ``bgr``).
+    boxes : sequence of (left, top, right, bottom)
+    scores : sequence of float, optional
+        Detector scores to carry along (default 0).
+    Other parameters as in :func:`detect_faces`.
+
+    Returns
+    -------
+    list of Face, largest first.
+    """
+    import cv2
+    import dlib
+
+    rgb = as_rgb_uint8(image, bgr=bgr)
+    h, w = rgb.shape[:2]
     use68 = landmarks == 68 or pose
     predictor = _model("landmarks68" if use68 else "landmarks5")
+    scores = [0.0] * len(boxes) if scores is None else scores
     faces = []
-    for rect, score in found:
-        rect = dlib.rectangle(int(round(rect.left() / scale)), int(round(rect.top() / scale)),
-                              int(round(rect.right() / scale)), int(round(rect.bottom() / scale)))
+    for (left, top, right, bottom), score in zip(boxes, scores):
+        rect = dlib.rectangle(int(round(left)), int(round(top)), int(round(right)),
+                              int(round(bottom)))
         shape = predictor(rgb, rect)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
         crop = None

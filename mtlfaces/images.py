@@ -4,6 +4,9 @@ import os
 
 import numpy as np
 
+#: File extensions treated as images when scanning folders.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
 
 class ImageError(ValueError):
     """An image file is missing or unreadable, or an array is not an image."""

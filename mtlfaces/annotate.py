@@ -1,0 +1,46 @@
+"""Drawing boxes and label lines on images and frames, readable at any image size."""
+
+import numpy as np
+
+_SHORT = {"Middle Age": "Middle", "Very Old": "V.Old"}
+_COLOURS = [(66, 135, 245), (245, 130, 48), (60, 180, 75), (230, 25, 75), (145, 30, 180)]
+
+
+def label_line(result):
+    """'Young, Female, Happy 0.91' style text for one face."""
+    parts = []
+    for task in ("age", "gender", "emotion"):
+        if task in result.labels:
+            parts.append(f"{_SHORT.get(result.labels[task], result.labels[task])}")
+    extra = [t for t in result.labels if t not in ("age", "gender", "emotion")]
+    parts += [str(result.labels[t]) for t in extra]
+    return ", ".join(parts)
+
+
+def annotate(image, results, bgr=False):
+    """Return a copy of ``image`` (uint8 RGB, or BGR with ``bgr=True``) with every face drawn.
+
+    Line width and font scale follow the image size, and the label sits above
+    the box (below it when there is no room), on a filled background.
+    """
+    import cv2
+
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(min(h, w) / 300))
+    for i, r in enumerate(results):
+        colour = _COLOURS[(r.track if r.track is not None else i) % len(_COLOURS)]
+        if bgr:
+            colour = colour[::-1]
+        left, top, right, bottom = (int(v) for v in r.box)
+        cv2.rectangle(out, (left, top), (right, bottom), colour, thick)
+        text = label_line(r)
+        # Scale the font to the face width, within limits that stay legible.
+        scale = float(np.clip((right - left) / 160.0, 0.35, 2.0))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        y = top - 4 if top - th - base - 4 >= 0 else min(h - base - 1, bottom + th + 4)
+        x = int(np.clip(left, 0, max(0, w - tw - 1)))
+        cv2.rectangle(out, (x, y - th - base), (x + tw + 2, y + base // 2), colour, -1)
+        cv2.putText(out, text, (x + 1, y - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), thick, cv2.LINE_AA)
+    return out

@@ -1,0 +1,590 @@
+"""The ``mtlfaces`` command line: predict, train, evaluate, benchmark, build-dataset.
+
+TensorFlow is imported only inside the commands that need it, so ``mtlfaces --help``
+answers at once. User mistakes (missing files, bad images, bad models) end in one
+line on stderr and a non-zero exit code, never a traceback.
+"""
+
+import csv
+import json
+import os
+import sys
+import time
+
+import click
+
+from .images import IMAGE_EXTENSIONS as _IMAGE_EXTS
+from .video import VIDEO_EXTENSIONS
+
+EXIT_FAILED = 1  # some inputs failed (others may have been processed)
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _error(message):
+    click.echo(f"mtlfaces: error: {message}", err=True)
+
+
+def _load_classifier(model):
+    """The model at ``model``, or the bundled one; exits with a clear line on failure."""
+    _quiet_tensorflow()
+    from ._serialization import ModelFileError
+
+    try:
+        if model is None:
+            from ._pretrained import load_pretrained
+
+            return load_pretrained()
+        from ._serialization import load_model
+
+        return load_model(model)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mtlfaces")
+def main():
+    """Age group, gender and emotion for every face in images, folders, videos and webcams."""
+
+
+# --------------------------------------------------------------------- predict
+def _classify_source(source):
+    """Return (kind, value): kind in image, folder, video, webcam; raises ValueError."""
+    if os.path.isdir(source):
+        return "folder", source
+    if os.path.exists(source):
+        ext = os.path.splitext(source)[1].lower()
+        if ext in VIDEO_EXTENSIONS:
+            return "video", source
+        return "image", source
+    if source.isdigit():
+        return "webcam", int(source)
+    raise ValueError(f"{source}: no such file or folder")
+
+
+def _folder_images(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for f in sorted(files):
+            if f.lower().endswith(_IMAGE_EXTS):
+                found.append(os.path.join(root, f))
+    return found
+
+
+class _Table:
+    """JSON-lines or CSV rows, written to a temporary name and renamed when complete."""
+
+    def __init__(self, path, fmt):
+        self.path, self.fmt = path, fmt
+        self.rows = 0
+        if path == "-":
+            self._fh = sys.stdout
+            self._tmp = None
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._tmp = path + ".partial"
+            self._fh = open(self._tmp, "w", newline="")
+        self._csv = None
+
+    FIELDS = ["source", "frame", "time", "face", "track", "left", "top", "right", "bottom",
+              "detector_score", "yaw", "pitch", "roll", "age", "age_probability", "gender",
+              "gender_probability", "emotion", "emotion_probability"]
+
+    def write(self, row):
+        if self.fmt == "json":
+            self._fh.write(json.dumps(row) + "\n")
+        else:
+            if self._csv is None:
+                extra = [k for k in row if k not in self.FIELDS]
+                self._csv = csv.DictWriter(self._fh, fieldnames=self.FIELDS + extra,
+                                           extrasaction="ignore")
+                self._csv.writeheader()
+            self._csv.writerow(row)
+        self.rows += 1
+
+    def close(self, complete=True):
+        if self._tmp is None:
+            self._fh.flush()
+            return None
+        self._fh.close()
+        if complete:
+            os.replace(self._tmp, self.path)
+            return self.path
+        return self._tmp
+
+
+def _summary(source, results, frame=None):
+    where = source if frame is None else f"{source} frame {frame}"
+    if not results:
+        return f"{where}: no face found"
+    lines = [f"{where}: {len(results)} face(s)"]
+    for i, r in enumerate(results):
+        labels = ", ".join(f"{t} {r.labels[t]} ({r.probabilities[t]:.2f})" for t in r.labels)
+        pose = "" if r.pose is None else f" yaw {r.pose[0]:+.0f} pitch {r.pose[1]:+.0f}"
+        lines.append(f"  face {i + 1} at {tuple(int(v) for v in r.box)}{pose}: {labels}")
+    return "\n".join(lines)
+
+
+def _annotated_path(out_dir, source, ext=None):
+    base = os.path.basename(os.path.normpath(str(source)))
+    root, old_ext = os.path.splitext(base)
+    return os.path.join(out_dir, f"{root}.annotated{ext or old_ext or '.png'}")
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model file (default: the bundled pretrained model).")
+@click.option("--json", "json_out", metavar="PATH", help="Write one JSON line per face ('-' = stdout).")
+@click.option("--csv", "csv_out", metavar="PATH", help="Write one CSV row per face ('-' = stdout).")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write annotated copies of images and videos into DIR.")
+@click.option("--video-format", type=click.Choice(["mp4", "avi"]), default="mp4", show_default=True,
+              help="Annotated video container: mp4 (mp4v) or avi (MJPG).")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Video: detect faces on every Nth frame and follow them in between.")
+@click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+              help="Video: weight of the past in each tracked face's smoothed predictions.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None,
+              help="Video/webcam: stop after this many frames.")
+@click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True)
+@click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="Upsample images before detecting (finds smaller faces, slower).")
+@click.option("--threshold", type=float, default=0.2, show_default=True,
+              help="Minimum detector score; lower finds more faces and more false ones.")
+@click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
+def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
+            max_frames, detector, upsample, threshold, quiet):
+    """Classify every face in SOURCES: image files, folders, videos or a webcam index (0)."""
+    if json_out and csv_out:
+        raise click.UsageError("choose one of --json and --csv")
+    kinds = []
+    failures = 0
+    for source in sources:
+        try:
+            kinds.append(_classify_source(source))
+        except ValueError as exc:
+            _error(str(exc))
+            failures += 1
+    if not kinds:
+        sys.exit(EXIT_FAILED)
+    clf = _load_classifier(model)
+    from .analysis import FaceAnalyzer
+
+    analyzer = FaceAnalyzer(clf, detector=detector, upsample=upsample, threshold=threshold)
+    table = None
+    if json_out or csv_out:
+        table = _Table(json_out or csv_out, "json" if json_out else "csv")
+    to_stdout = (json_out == "-" or csv_out == "-")
+    summary = not quiet and not to_stdout
+    complete = False
+    try:
+        for kind, value in kinds:
+            if kind == "folder":
+                images = _folder_images(value)
+                if not images:
+                    _error(f"{value}: no images in this folder")
+                    failures += 1
+                    continue
+                for path in images:
+                    failures += not _predict_image(analyzer, path, table, annotate_dir, summary)
+            elif kind == "image":
+                failures += not _predict_image(analyzer, value, table, annotate_dir, summary)
+            else:
+                failures += not _predict_video(analyzer, value, table, annotate_dir, video_format,
+                                               every, smooth, max_frames, summary)
+        complete = True
+    except KeyboardInterrupt:
+        _error("interrupted")
+        failures += 1
+    finally:
+        if table is not None:
+            written = table.close(complete=complete)
+            if written and not complete:
+                _error(f"incomplete results left in {written}")
+    sys.exit(EXIT_FAILED if failures else 0)
+
+
+def _predict_image(analyzer, path, table, annotate_dir, summary):
+    import cv2
+
+    from .images import ImageError, read_image
+
+    try:
+        image = read_image(path)
+    except ImageError as exc:
+        _error(str(exc))
+        return False
+    results = analyzer.analyze(image)
+    if summary:
+        click.echo(_summary(path, results))
+    if table is not None:
+        for i, r in enumerate(results):
+            table.write({"source": path, "frame": None, "time": None, "face": i, **r.row()})
+    if annotate_dir:
+        from .annotate import annotate
+
+        out = _annotated_path(annotate_dir, path, ".png" if path.lower().endswith(
+            (".gif", ".tif", ".tiff", ".webp")) else None)
+        os.makedirs(annotate_dir, exist_ok=True)
+        drawn = annotate(image, results)
+        if not cv2.imwrite(out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+            _error(f"{out}: could not write the annotated image")
+            return False
+    if not results:
+        _error(f"{path}: no face found")
+        return False
+    return True
+
+
+def _predict_video(analyzer, source, table, annotate_dir, video_format, every, smooth,
+                   max_frames, summary):
+    import cv2
+
+    from .analysis import FaceTracker, relabel, shift_boxes
+    from .annotate import annotate
+    from .video import VideoError, VideoReader, VideoWriter
+
+    try:
+        reader = VideoReader(source)
+    except VideoError as exc:
+        _error(str(exc))
+        return False
+    name = f"webcam {source}" if isinstance(source, int) else source
+    classes = dict(zip(analyzer.classifier.tasks_, analyzer.classifier._classes))
+    tracker = FaceTracker(smoothing=smooth)
+    writer = None
+    if annotate_dir:
+        target = _annotated_path(annotate_dir, f"webcam{source}" if isinstance(source, int)
+                                 else source, "." + video_format)
+        try:
+            writer = VideoWriter(target, reader.fps, (reader.width, reader.height))
+        except VideoError as exc:
+            _error(str(exc))
+            reader.close()
+            return False
+    total = reader.frame_count if max_frames is None else min(
+        max_frames, reader.frame_count or max_frames)
+    frames = faces_seen = 0
+    start = time.perf_counter()
+    interrupted = False
+    label = f"{os.path.basename(str(name))}"
+    try:
+        with click.progressbar(length=total, label=label, file=sys.stderr,
+                               show_pos=True, show_eta=True,
+                               item_show_func=lambda _: f"{frames / max(1e-9, time.perf_counter() - start):.1f} frames/s") as bar:
+            previous = None
+            for index, t, frame in reader:
+                if max_frames is not None and index >= max_frames:
+                    break
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                if index % every == 0 or not tracker.tracks:
+                    results = analyzer.analyze(frame, bgr=True)
+                else:
+                    boxes = [tr["box"] for tr in tracker.tracks.values() if tr["missed"] == 0]
+                    results = analyzer.follow(frame, shift_boxes(previous, gray, boxes), bgr=True)
+                previous = gray
+                relabel(tracker.update(results), classes)
+                faces_seen += len(results)
+                if table is not None:
+                    for i, r in enumerate(results):
+                        table.write({"source": str(name), "frame": index, "time": round(t, 3),
+                                     "face": i, **r.row()})
+                if writer is not None:
+                    writer.write(annotate(frame, results, bgr=True))
+                frames += 1
+                if total:
+                    bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        reader.close()
+    seconds = time.perf_counter() - start
+    if writer is not None:
+        if interrupted:
+            kept = writer.abort()
+            _error(f"interrupted after {frames} frames; {kept} holds the frames processed so far")
+        else:
+            writer.finish()
+    if interrupted:
+        raise KeyboardInterrupt
+    if summary:
+        click.echo(f"{name}: {frames} frames in {seconds:.1f}s ({frames / max(seconds, 1e-9):.1f} "
+                   f"frames/s), {faces_seen} face detections, {tracker._next} tracked face(s)")
+    return True
+
+
+# ----------------------------------------------------------------------- train
+def _load_data(path, image_size, grayscale, fmt, limit=None):
+    """(X, y) from a CSV or a dataset path, with one clear error."""
+    from . import datasets as D
+
+    loaders = {"csv": D.load_csv, "utkface": D.load_utkface, "fer2013": D.load_fer2013,
+               "ckplus": D.load_ckplus}
+    if fmt == "auto":
+        low = os.path.basename(os.path.normpath(path)).lower()
+        fmt = ("csv" if low.endswith(".csv") and "fer2013" not in low else
+               "utkface" if "utk" in low else "fer2013" if "fer" in low else
+               "ckplus" if "ck" in low else None)
+        if fmt is None:
+            raise click.ClickException(f"{path}: cannot tell the dataset format; pass --format")
+    try:
+        return loaders[fmt](path, image_size=image_size, grayscale=grayscale, limit=limit,
+                            random_state=0)
+    except (D.DatasetError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _plot_history(history, out_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for kind in ("loss", "accuracy"):
+        keys = sorted(k for k in history if k.endswith(kind) and not k.startswith("val_"))
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for k in keys:
+            line, = ax.plot(range(1, len(history[k]) + 1), history[k], label=f"train {k}")
+            if f"val_{k}" in history:
+                ax.plot(range(1, len(history[f"val_{k}"]) + 1), history[f"val_{k}"], "--",
+                        color=line.get_color(), label=f"validation {k}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(kind)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"{kind}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender"),
+          "age_gender_emotion": ("age", "gender", "emotion")}
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "utkface", "fer2013", "ckplus"]),
+              default="auto", show_default=True, help="How to read DATA.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Output folder: final.mtlfaces, best.mtlfaces, graphs/, history.json.")
+@click.option("--stage", type=click.Choice(list(STAGES)), default="joint", show_default=True,
+              help="joint: all tasks with masked labels (recommended); age_gender: the "
+                   "reference's first stage; age_gender_emotion: grow the emotion head on "
+                   "the trunk of --from.")
+@click.option("--from", "from_model", type=click.Path(dir_okay=False), default=None,
+              help="Continue from this model file (required for age_gender_emotion).")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True)
+@click.option("--validation-fraction", type=click.FloatRange(0.01, 0.5), default=0.1,
+              show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
+              show_default=True)
+@click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
+              help="bfloat16 compute (faster on CPUs with AMX/AVX-512 BF16).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True)
+def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_rate, image_size,
+          validation_fraction, patience, augment, class_weight, mixed_precision, limit, seed,
+          verbose):
+    """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path)."""
+    _quiet_tensorflow()
+    if stage == "age_gender_emotion" and not from_model:
+        raise click.UsageError("--stage age_gender_emotion needs --from MODEL (the age_gender "
+                               "stage's model)")
+    base = _load_classifier(from_model) if from_model else None
+    if base is not None:
+        image_size, grayscale = base.image_size, base.grayscale
+    else:
+        grayscale = True
+    X, y = _load_data(data, image_size, grayscale, fmt, limit)
+    tasks = [t for t in STAGES[stage] if t in y.columns and y[t].notna().any()]
+    if not tasks:
+        raise click.ClickException(f"{data}: no labels for the tasks of stage {stage} "
+                                   f"({', '.join(STAGES[stage])})")
+    keep = y[tasks].notna().any(axis=1).to_numpy()
+    X, y = X[keep], y.loc[keep, tasks].reset_index(drop=True)
+    import keras
+
+    from ._classifier import MultiTaskFaceClassifier
+
+    os.makedirs(out_dir, exist_ok=True)
+    checkpoint = os.path.join(out_dir, "checkpoints", "best.keras")
+    os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+    callbacks = [keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss",
+                                                 save_best_only=True)]
+    params = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                  validation_fraction=validation_fraction, patience=patience, augment=augment,
+                  class_weight=None if class_weight == "none" else "balanced",
+                  mixed_precision=mixed_precision, random_state=seed, verbose=verbose,
+                  callbacks=callbacks)
+    if base is not None:
+        est = base.set_params(warm_start=True, tasks=tuple(tasks), **params)
+    else:
+        est = MultiTaskFaceClassifier(tasks=tuple(tasks), image_size=image_size, **params)
+    click.echo(f"training on {len(X)} images, tasks {', '.join(tasks)}, stage {stage}", err=True)
+    start = time.perf_counter()
+    try:
+        est.fit(X, y)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    seconds = time.perf_counter() - start
+    final = est.save(os.path.join(out_dir, "final.mtlfaces"))
+    if os.path.exists(checkpoint):
+        best = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
+        est.model_.set_weights(best.get_weights())
+        est.save(os.path.join(out_dir, "best.mtlfaces"))
+    plots = _plot_history(est.history_, os.path.join(out_dir, "graphs"))
+    with open(os.path.join(out_dir, "history.json"), "w") as fh:
+        json.dump({"stage": stage, "tasks": tasks, "seconds": round(seconds, 1),
+                   "history": est.history_}, fh, indent=1)
+    last = {k: round(v[-1], 4) for k, v in est.history_.items() if "accuracy" in k}
+    click.echo(f"trained in {seconds:.0f}s; final epoch: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(last.items())))
+    click.echo(f"wrote {final}, {len(plots)} plot(s) and history.json in {out_dir}")
+
+
+# -------------------------------------------------------------------- evaluate
+@main.command()
+@click.argument("data", type=click.Path())
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model file (default: the bundled pretrained model).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "utkface", "fer2013", "ckplus"]),
+              default="auto", show_default=True)
+@click.option("--split", default=None,
+              help="Evaluate one split: a FER2013 Usage (PublicTest...), 'validation' for the "
+                   "fixed UTKFace/CK+ hold-out parts, or a value of the CSV's split column.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write report.json, report.txt and confusion.png here.")
+def evaluate(data, model, fmt, split, limit, out_dir):
+    """Per-task accuracy, macro accuracy, confusion matrices and per-group breakdowns."""
+    clf = _load_classifier(model)
+    X, y = _load_data(data, clf.image_size, clf.grayscale, fmt, limit)
+    if split is not None:
+        from . import datasets as D
+
+        if split == "validation" and (y["source"] == "utkface").all():
+            mask = D.utkface_validation_mask(y)
+        elif split == "validation" and (y["source"] == "ckplus").all():
+            mask = D.ckplus_validation_mask(y)
+        else:
+            mask = (y["split"] == split).to_numpy()
+        if not mask.any():
+            raise click.ClickException(f"{data}: no rows in split {split!r}")
+        X, y = X[mask], y[mask].reset_index(drop=True)
+    from .evaluation import evaluate as run, format_report, plot_confusion
+
+    report = run(clf, X, y)
+    if not report:
+        raise click.ClickException(f"{data}: no labels for the model's tasks ({clf.tasks_})")
+    text = format_report(report)
+    click.echo(text)
+    macro = sum(r["accuracy"] for r in report.values()) / len(report)
+    click.echo(f"mean accuracy over tasks: {macro:.3f}")
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "report.json"), "w") as fh:
+            json.dump(report, fh, indent=1)
+        with open(os.path.join(out_dir, "report.txt"), "w") as fh:
+            fh.write(text + "\n")
+        plot_confusion(report, os.path.join(out_dir, "confusion.png"))
+        click.echo(f"wrote report.json, report.txt, confusion.png in {out_dir}")
+
+
+# ------------------------------------------------------------------- benchmark
+@main.command()
+@click.option("--model", type=click.Path(dir_okay=False), default=None)
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+def benchmark(model, batch_sizes, repeats, json_out):
+    """Classification throughput (faces/s) of a model at several batch sizes."""
+    import numpy as np
+
+    clf = _load_classifier(model)
+    try:
+        sizes = [int(s) for s in batch_sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{batch_sizes!r} is not a comma-separated list of integers",
+                                 param_hint="--batch-sizes") from None
+    rng = np.random.RandomState(0)
+    rows = []
+    for size in sizes:
+        X = rng.randint(0, 256, (size, clf.image_size, clf.image_size)).astype(np.uint8)
+        clf.predict_proba(X)  # trace and warm up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            clf.predict_proba(X)
+            times.append(time.perf_counter() - t)
+        med = float(np.median(times))
+        rows.append({"batch": size, "median_ms": round(med * 1000, 2),
+                     "faces_per_s": round(size / med, 1)})
+        click.echo(f"batch {size:>4}: {med * 1000:8.2f} ms  {size / med:9.1f} faces/s")
+    if json_out:
+        with open(json_out, "w") as fh:
+            json.dump({"model": model or "bundled", "rows": rows}, fh, indent=1)
+
+
+# --------------------------------------------------------------- build-dataset
+@main.command("build-dataset")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Folder holding UTKFace.tar.gz, fer2013.tar.gz and CK+48.zip (or their "
+                   "extracted folders).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="CSV to write; images go to images/ beside it.")
+@click.option("--image-size", type=click.IntRange(min=8), default=64, show_default=True)
+def build_dataset(data_dir, out, image_size):
+    """Merge UTKFace + FER2013 + CK+ into one CSV in the sample_dataset.csv format."""
+    import numpy as np
+    import pandas as pd
+
+    from . import datasets as D
+
+    parts = []
+    for loader, names in ((D.load_utkface, ("UTKFace.tar.gz", "UTKFace")),
+                          (D.load_fer2013, ("fer2013.tar.gz", "fer2013", "fer2013.csv")),
+                          (D.load_ckplus, ("CK+48.zip", "CK+48"))):
+        path = next((os.path.join(data_dir, n) for n in names
+                     if os.path.exists(os.path.join(data_dir, n))), None)
+        if path is None:
+            _error(f"{data_dir}: none of {', '.join(names)} found; skipping")
+            continue
+        try:
+            X, y = loader(path, image_size=image_size)
+        except (D.DatasetError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        if loader is D.load_utkface:
+            y = y.assign(split=np.where(D.utkface_validation_mask(y), "validation", "train"))
+        if loader is D.load_ckplus:
+            y = y.assign(split=np.where(D.ckplus_validation_mask(y), "validation", "train"))
+        click.echo(f"{path}: {len(X)} images", err=True)
+        parts.append((X, y))
+    if not parts:
+        raise click.ClickException(f"{data_dir}: no dataset found")
+    X = np.concatenate([p[0] for p in parts])
+    y = pd.concat([p[1] for p in parts], ignore_index=True)
+    D.write_csv(X, y, out)
+    click.echo(f"wrote {out} ({len(X)} rows)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,213 @@
+"""The mtlfaces command line, with real media made here: photos, a video, a messy folder."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mtlfaces.cli import main
+
+from .conftest import TINY, make_shapes
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A small real model (trained here) saved as a model file: fast to load."""
+    from mtlfaces import MultiTaskFaceClassifier
+
+    X, y = make_shapes(200, seed=4)
+    params = dict(TINY, image_size=32)
+    path = tmp_path_factory.mktemp("model") / "tiny.mtlfaces"
+    MultiTaskFaceClassifier(epochs=1, **params).fit(X, y).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, astronaut):
+    root = tmp_path_factory.mktemp("media")
+    bgr = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(root / "astronaut.png"), bgr)
+    cv2.imwrite(str(root / "astronaut.jpg"), bgr)
+    folder = root / "folder"
+    (folder / "sub").mkdir(parents=True)
+    cv2.imwrite(str(folder / "good.png"), bgr)
+    cv2.imwrite(str(folder / "sub" / "good2.jpg"), bgr[:, ::-1])
+    (folder / "corrupt.jpg").write_bytes(open(root / "astronaut.jpg", "rb").read()[:300])
+    (folder / "notes.txt").write_text("not an image")
+    cv2.imwrite(str(folder / "blank.png"), np.zeros((200, 200, 3), np.uint8))
+    (root / "empty").mkdir()
+    (root / "fake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    return root
+
+
+def make_video(path, astronaut, frames=12, size=(640, 480), fourcc="mp4v"):
+    """A real video: the astronaut's head moving right across a grey frame."""
+    face = cv2.cvtColor(astronaut[40:260, 120:330], cv2.COLOR_RGB2BGR)  # 220 x 210
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, size)
+    for i in range(frames):
+        canvas = np.full((size[1], size[0], 3), 90, np.uint8)
+        x = 40 + i * 25
+        canvas[120:120 + face.shape[0], x:x + face.shape[1]] = face
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    code = ("import sys, time; t=time.time(); from mtlfaces.cli import main; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    result = run("--help")
+    assert result.exit_code == 0 and "predict" in result.output and "train" in result.output
+
+
+def test_predict_image_json_and_annotation(model_file, media, tmp_path):
+    out = tmp_path / "faces.jsonl"
+    result = run("predict", media / "astronaut.png", media / "astronaut.jpg", "--model",
+                 model_file, "--json", out, "--annotate", tmp_path / "ann")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2  # one face per photo (the patch stays below the threshold)
+    for row in rows:
+        assert 160 < row["left"] < 200 and row["age"] in ("Child", "Young", "Middle Age", "Old",
+                                                          "Very Old")
+        assert row["gender"] in ("Female", "Male") and 0 <= row["emotion_probability"] <= 1
+        assert abs(row["yaw"]) < 30
+    assert "1 face(s)" in result.output
+    for name in ("astronaut.annotated.png", "astronaut.annotated.jpg"):
+        img = cv2.imread(str(tmp_path / "ann" / name))
+        assert img is not None and img.shape == (512, 512, 3)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_csv_to_stdout(model_file, media):
+    result = run("predict", media / "astronaut.png", "--model", model_file, "--csv", "-")
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("source,frame,time,face,track,left")
+    assert len(lines) == 2 and "astronaut.png" in lines[1]
+
+
+def test_folder_reports_bad_files_and_processes_the_rest(model_file, media, tmp_path):
+    out = tmp_path / "rows.csv"
+    result = CliRunner().invoke(main, ["predict", str(media / "folder"), "--model", model_file,
+                                       "--csv", str(out)])
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "corrupt.jpg: not a readable image" in err
+    assert "blank.png: no face found" in err
+    assert "notes.txt" not in err  # not an image extension: not part of the folder run
+    assert "Traceback" not in result.output + err
+    table = pd.read_csv(out)
+    assert sorted(os.path.basename(s) for s in table["source"]) == ["good.png", "good2.jpg"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["predict", "nowhere.jpg"], "nowhere.jpg: no such file or folder"),
+    (["predict", "{empty}"], "no images in this folder"),
+    (["predict", "{fake}"], "fake.mp4: "),
+    (["predict", "{png}", "--model", "{notes}"], "not a readable mtlfaces model file"),
+    (["predict", "{png}", "--model", "missing.mtlfaces"], "missing.mtlfaces: no such model file"),
+])
+def test_errors_are_one_line_without_traceback(model_file, media, args, message):
+    subst = {"{empty}": str(media / "empty"), "{fake}": str(media / "fake.mp4"),
+             "{png}": str(media / "astronaut.png"), "{notes}": str(media / "folder" / "notes.txt")}
+    args = [subst.get(a, a) for a in args]
+    if "--model" not in args:
+        args += ["--model", model_file]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.output
+
+
+@pytest.mark.parametrize("fmt,fourcc", [("mp4", "mp4v"), ("avi", "MJPG")])
+def test_video_rows_tracks_and_annotated_video(model_file, astronaut, tmp_path, fmt, fourcc):
+    video = make_video(tmp_path / f"walk.{fmt}", astronaut, fourcc=fourcc)
+    out = tmp_path / "rows.jsonl"
+    result = CliRunner().invoke(main, ["predict", str(video), "--model", model_file, "--json",
+                                       str(out), "--annotate", str(tmp_path / "ann"), "--every",
+                                       "3", "--video-format", fmt])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    frames = sorted({r["frame"] for r in rows})
+    assert frames == list(range(12))  # the face is followed on frames without detection
+    assert {r["track"] for r in rows} == {0}  # one face, one track, across the motion
+    xs = [r["left"] for r in sorted(rows, key=lambda r: r["frame"])]
+    assert xs[-1] - xs[0] > 150  # the box follows the moving face
+    assert rows[3]["time"] == pytest.approx(0.3)
+    annotated = tmp_path / "ann" / f"walk.annotated.{fmt}"
+    cap = cv2.VideoCapture(str(annotated))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 12
+    assert not list((tmp_path / "ann").glob("*.partial*"))
+
+
+def test_smoothing_steadies_predictions(model_file, astronaut, tmp_path):
+    """With smoothing, a tracked face's probabilities change less from frame to frame."""
+    video = make_video(tmp_path / "walk.mp4", astronaut, frames=10)
+    spreads = []
+    for smooth in ("0", "0.9"):
+        out = tmp_path / f"s{smooth}.jsonl"
+        run("predict", video, "--model", model_file, "--json", out, "--smooth", smooth)
+        p = [json.loads(x)["age_probability"] for x in out.read_text().splitlines()]
+        spreads.append(np.abs(np.diff(p)).sum())
+    assert spreads[1] < spreads[0]
+
+
+def test_train_two_stages_then_evaluate(tmp_path):
+    from mtlfaces.datasets import write_csv
+
+    X, y = make_shapes(240, size=48, seed=5, missing_gender=0.0)
+    y = y.assign(source="shapes", split=None)
+    csv_path = tmp_path / "data" / "train.csv"
+    write_csv(X, y, csv_path)
+    stage1 = tmp_path / "stage1"
+    result = CliRunner().invoke(main, ["train", str(csv_path), "--out", str(stage1), "--stage",
+                                       "age_gender", "--epochs", "2", "--image-size", "32",
+                                       "--no-augment", "--verbose", "0"])
+    assert result.exit_code == 0, result.stderr + result.output
+    for name in ("final.mtlfaces", "best.mtlfaces", "history.json", "graphs/loss.png",
+                 "graphs/accuracy.png"):
+        assert (stage1 / name).exists(), name
+    stage2 = tmp_path / "stage2"
+    result = CliRunner().invoke(main, ["train", str(csv_path), "--out", str(stage2), "--stage",
+                                       "age_gender_emotion", "--from",
+                                       str(stage1 / "final.mtlfaces"), "--epochs", "2",
+                                       "--verbose", "0"])
+    assert result.exit_code == 0, result.stderr + result.output
+    from mtlfaces import load_model
+
+    model = load_model(stage2 / "final.mtlfaces")
+    assert model.tasks_ == ["age", "gender", "emotion"]
+    report_dir = tmp_path / "report"
+    result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model",
+                                       str(stage2 / "final.mtlfaces"), "--out", str(report_dir)])
+    assert result.exit_code == 0, result.stderr
+    assert "emotion: accuracy" in result.output and "confusion" in result.output
+    report = json.loads((report_dir / "report.json").read_text())
+    assert set(report) == {"age", "gender", "emotion"}
+    assert cv2.imread(str(report_dir / "confusion.png")) is not None
+
+
+def test_train_stage_errors(tmp_path, model_file):
+    result = CliRunner().invoke(main, ["train", "x.csv", "--out", str(tmp_path), "--stage",
+                                       "age_gender_emotion"])
+    assert result.exit_code == 2 and "--from" in result.output + result.stderr
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "none.csv"), "--out",
+                                       str(tmp_path / "o")])
+    assert result.exit_code == 1 and "none.csv: no such file" in result.stderr
