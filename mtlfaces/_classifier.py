@@ -684,12 +684,22 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of the accuracy on the labelled entries of y.
 
-        Tasks of y the model does not know raise a ValueError; tasks the model
-        has but y lacks are left out.
+        With a DataFrame, the model's tasks found among its columns are scored
+        (tasks the model has but y lacks are left out, other columns ignored);
+        with an array, columns are matched as in :meth:`fit`.
         """
         check_is_fitted(self, "model_")
+        import pandas as pd
+
         images = self._check_X(X)
-        names = self._task_names(y)
+        if isinstance(y, pd.DataFrame):
+            # Score the model's tasks that y has; other columns (metadata) are ignored.
+            names = [c for c in y.columns if c in self.tasks_]
+            if not names:
+                raise ValueError(f"y has none of the model's tasks {self.tasks_} as a column "
+                                 f"(its columns: {list(y.columns)})")
+        else:
+            names = self._task_names(y)
         if self._is_single() and names == [_SINGLE]:
             names = list(self.tasks_)
         columns, _ = self._label_columns(y, names)

@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
@@ -82,8 +83,9 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
     ----------
     kernel : {"linear", "rbf"}, default="linear"
         "linear" uses ``LinearSVC`` (fast; probabilities from a softmax of the
-        decision function, uncalibrated); "rbf" uses ``SVC(probability=True)``
-        (Platt-scaled probabilities; quadratic in the number of samples).
+        decision function, uncalibrated); "rbf" uses an RBF ``SVC`` with
+        sigmoid-calibrated probabilities (``CalibratedClassifierCV``, 3 folds;
+        quadratic in the number of samples).
     C : float, default=1.0
     tasks, label_codes
         As in :class:`~mtlfaces.MultiTaskFaceClassifier`.
@@ -133,8 +135,10 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
         if self.kernel == "linear":
             return LinearSVC(C=self.C, class_weight=class_weight, random_state=self.random_state)
         if self.kernel == "rbf":
-            return SVC(C=self.C, kernel="rbf", probability=True, class_weight=class_weight,
-                       random_state=self.random_state)
+            # Platt-scaled probabilities (SVC(probability=True) is deprecated in sklearn 1.9).
+            return CalibratedClassifierCV(
+                SVC(C=self.C, kernel="rbf", class_weight=class_weight,
+                    random_state=self.random_state), ensemble=False, cv=3)
         raise ValueError(f"kernel={self.kernel!r} is invalid; expected 'linear' or 'rbf'")
 
     def fit(self, X, y):

@@ -13,7 +13,9 @@ from sklearn.preprocessing import FunctionTransformer
 from mtlfaces import MultiTaskFaceClassifier
 from mtlfaces._network import trunk_layer_names
 
-from .conftest import TINY, make_shapes
+from mtlfaces.datasets import make_shapes
+
+from .conftest import TINY
 
 
 def test_import_does_not_load_tensorflow():
@@ -216,10 +218,22 @@ def test_bad_labels_are_clear_value_errors(shapes):
         clf.fit(X[:4], pd.DataFrame({"emotion": ["Happy"] * 4, "gender": [None] * 4}))
     with pytest.raises(ValueError, match="no task column"):
         clf.fit(X[:4], pd.DataFrame({"mood": ["Happy"] * 4}))
-    with pytest.raises(ValueError, match="tasks is not set"):
-        clf.fit(X[:4], np.array([["Happy", "Male"]] * 4))
+    with pytest.raises(ValueError, match="y has 2 columns but tasks"):
+        MultiTaskFaceClassifier(tasks=("emotion",), **{k: v for k, v in TINY.items()}).fit(
+            X[:4], np.array([["Happy", "Male"]] * 4))
     with pytest.raises(ValueError, match="epochs=0"):
         clf.set_params(epochs=0).fit(X, y)
+
+
+def test_two_d_array_y_with_and_without_task_names(shapes):
+    X, y = shapes
+    arr = y[["age", "emotion"]].to_numpy()
+    named = MultiTaskFaceClassifier(tasks=("age", "emotion"), epochs=1, **TINY).fit(X, arr)
+    assert named.tasks_ == ["age", "emotion"] and len(named.classes_[1]) == 7
+    # Unnamed columns are generic tasks: classes come from the data, not the vocabularies.
+    generic = MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, arr)
+    assert generic.tasks_ == ["y0", "y1"]
+    assert sorted(generic.classes_[1]) == ["Happy", "Neutral", "Sad"]
 
 
 def test_predict_before_fit_and_wrong_width(fitted):

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 
 from mtlfaces.cli import main
 
-from .conftest import TINY, make_shapes
+from mtlfaces.datasets import make_shapes
+
+from .conftest import TINY
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,227 @@
+"""Speed and cost: inference, detection, alignment, HOG, video, training, memory.
+
+    python benchmarks/speed.py            # full (several minutes)
+    python benchmarks/speed.py --quick    # a small version (used by the tests)
+
+Writes benchmarks/results/speed.json. Timings are medians of repeated runs on a
+shared machine; compare rows within one run.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+from _common import machine, median_time, peak_rss_mb, table, write_json  # noqa: E402
+
+
+def frames_640x480(astronaut, n_faces):
+    """A 640x480 frame holding ``n_faces`` copies of the astronaut's head (real faces)."""
+    import cv2
+
+    face = astronaut[40:260, 120:330]
+    scale = 1.0 if n_faces == 1 else 0.55
+    face = cv2.resize(face, None, fx=scale, fy=scale)
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    fh, fw = face.shape[:2]
+    spots = [(130, 210)] if n_faces == 1 else [(20, 20), (20, 240), (20, 460), (250, 120),
+                                               (250, 360)]
+    for top, left in spots[:n_faces]:
+        canvas[top:top + fh, left:left + fw] = face
+    return canvas
+
+
+def network_flops(model):
+    """Multiply-adds ×2 of the conv and dense layers for one face."""
+    total = 0
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls == "Conv2D":
+            k = layer.kernel.shape
+            out = layer.output.shape
+            total += 2 * out[1] * out[2] * out[3] * k[0] * k[1] * k[2]
+        elif cls == "Dense":
+            k = layer.kernel.shape
+            total += 2 * k[0] * k[1]
+    return int(total)
+
+
+def matmul_gflops(n=2048, repeats=3):
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    f = tf.function(lambda: tf.matmul(a, b))
+    t = median_time(lambda: f().numpy(), repeats=repeats)
+    return 2 * n ** 3 / t / 1e9
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    repeats = 2 if quick else 7
+
+    import cv2
+    from skimage import data
+
+    import mtlfaces
+    from mtlfaces import HOGSVMClassifier, HOGTransformer, MultiTaskFaceClassifier
+    from mtlfaces.analysis import FaceAnalyzer
+    from mtlfaces.faces import align_faces, detect_faces
+
+    astronaut = data.astronaut()
+    result = {"machine": machine(), "quick": quick}
+    clf = mtlfaces.load_pretrained()
+
+    # -- classification throughput (traced calls), by batch size
+    rows = []
+    rng = np.random.RandomState(0)
+    for batch in (1, 8, 64, 256) if not quick else (1, 64):
+        X = rng.randint(0, 256, (batch, clf.image_size, clf.image_size)).astype(np.uint8)
+        t = median_time(lambda: clf.predict_proba(X), repeats=repeats)
+        rows.append({"what": "CNN (bundled, flip-averaged)", "batch": batch, "ms": t * 1e3,
+                     "faces_per_s": batch / t})
+    no_tta = mtlfaces.load_pretrained().set_params(test_time_flip=False)
+    for batch in (1, 256) if not quick else (64,):
+        X = rng.randint(0, 256, (batch, clf.image_size, clf.image_size)).astype(np.uint8)
+        t = median_time(lambda: no_tta.predict_proba(X), repeats=repeats)
+        rows.append({"what": "CNN (no flip averaging)", "batch": batch, "ms": t * 1e3,
+                     "faces_per_s": batch / t})
+    from mtlfaces.datasets import make_shapes
+
+    Xs, ys = make_shapes(300, size=48)
+    for kernel in ("linear", "rbf"):
+        svm = HOGSVMClassifier(kernel=kernel, image_size=48).fit(Xs, ys)
+        X = Xs[:256]
+        t = median_time(lambda: svm.predict_proba(X), repeats=repeats)
+        rows.append({"what": f"HOG+SVM {kernel}", "batch": 256, "ms": t * 1e3,
+                     "faces_per_s": 256 / t})
+    print("\nClassification throughput")
+    table(rows, ["what", "batch", "ms", "faces_per_s"])
+    result["classification"] = rows
+
+    # -- detection, alignment, HOG per crop
+    frame1 = frames_640x480(astronaut, 1)
+    rows = []
+    for up in (0, 1):
+        t = median_time(lambda: detect_faces(frame1, upsample=up, crop_size=None), repeats=repeats)
+        rows.append({"what": f"dlib HOG detection 640x480, upsample {up}", "ms": t * 1e3})
+    box = detect_faces(frame1)[0].box
+    t = median_time(lambda: align_faces(frame1, [box], crop_size=48), repeats=repeats * 5)
+    rows.append({"what": "5-point landmarks + aligned crop, per face", "ms": t * 1e3})
+    t = median_time(lambda: align_faces(frame1, [box], pose=True, crop_size=48),
+                    repeats=repeats * 5)
+    rows.append({"what": "68-point landmarks + crop + head pose, per face", "ms": t * 1e3})
+    crop64 = cv2.resize(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), (64, 64))[None]
+    hog = HOGTransformer(image_size=64).fit(crop64)
+    t = median_time(lambda: hog.transform(crop64), repeats=repeats * 5)
+    rows.append({"what": "skimage HOG, 64x64 crop", "ms": t * 1e3})
+    print("\nFace pipeline steps")
+    table(rows, ["what", "ms"])
+    result["pipeline"] = rows
+
+    # -- end-to-end video frames/s (the CLI's loop: detect or follow, classify in one batch)
+    from mtlfaces.analysis import FaceTracker, relabel, shift_boxes
+
+    rows = []
+    classes = dict(zip(clf.tasks_, clf._classes))
+    for n_faces in (1, 5):
+        frame = frames_640x480(astronaut, n_faces)
+        for every in (1, 3):
+            analyzer = FaceAnalyzer(clf)
+            tracker = FaceTracker()
+            n_frames = 6 if quick else 30
+            prev = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            analyzer.analyze(frame)
+            start = time.perf_counter()
+            found = 0
+            for i in range(n_frames):
+                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+                if i % every == 0 or not tracker.tracks:
+                    res = analyzer.analyze(frame)
+                else:
+                    boxes = [t["box"] for t in tracker.tracks.values() if t["missed"] == 0]
+                    res = analyzer.follow(frame, shift_boxes(prev, gray, boxes))
+                relabel(tracker.update(res), classes)
+                prev = gray
+                found += len(res)
+            secs = time.perf_counter() - start
+            rows.append({"faces": n_faces, "detect_every": every, "frames_per_s": n_frames / secs,
+                         "faces_found_per_frame": found / n_frames})
+    print("\nVideo, 640x480, end to end (no decoding/encoding)")
+    table(rows, ["faces", "detect_every", "frames_per_s", "faces_found_per_frame"])
+    result["video"] = rows
+
+    # -- faces/s for a folder of face images through the cropper (from disk)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from skimage.data import lfw_subset
+
+        faces = lfw_subset()[:100 if not quick else 20]
+        paths = []
+        for i, f in enumerate(faces):
+            p = os.path.join(tmp, f"{i}.png")
+            cv2.imwrite(p, cv2.resize((f * 255).astype(np.uint8), (100, 100),
+                                      interpolation=cv2.INTER_CUBIC))
+            paths.append(p)
+        analyzer = FaceAnalyzer(clf)
+        from mtlfaces.images import read_image
+
+        start = time.perf_counter()
+        n = 0
+        for p in paths:
+            n += len(analyzer.analyze(read_image(p)))
+        secs = time.perf_counter() - start
+    result["folder"] = {"images": len(paths), "faces": n, "images_per_s": len(paths) / secs}
+    print(f"\nFolder of {len(paths)} 100x100 face images: {len(paths) / secs:.1f} images/s "
+          f"({n} faces found)")
+
+    # -- training throughput, fp32 vs mixed bfloat16; time per epoch vs data size
+    rows = []
+    for size in (48, 64):
+        for mixed in (False, True):
+            n = 1024 if quick else 4096
+            X = rng.randint(0, 256, (n, size, size)).astype(np.uint8)
+            y = {"emotion": rng.choice(["Happy", "Sad", "Angry"], n)}
+            import pandas as pd
+
+            est = MultiTaskFaceClassifier(image_size=size, epochs=1, mixed_precision=mixed,
+                                          validation_fraction=0, random_state=0)
+            est.fit(X[:256], pd.DataFrame({"emotion": y["emotion"][:256]}))  # build + trace
+            est.set_params(warm_start=True)
+            t = time.perf_counter()
+            est.fit(X, pd.DataFrame(y))
+            secs = time.perf_counter() - t
+            rows.append({"input": f"{size}x{size}", "precision": "mixed_bfloat16" if mixed
+                         else "float32", "images_per_s": n / secs})
+    print("\nTraining throughput (default trunk, batch 128, augmentation on)")
+    table(rows, ["input", "precision", "images_per_s"])
+    result["training"] = rows
+
+    # -- the hardware's limit next to the network's cost
+    flops = network_flops(clf.model_)
+    gflops = matmul_gflops(1024 if quick else 2048)
+    best = max(r["faces_per_s"] for r in result["classification"]
+               if r["what"].startswith("CNN (no"))
+    result["compute"] = {"network_flops_per_face": flops, "matmul_gflops": gflops,
+                         "best_faces_per_s": best,
+                         "achieved_gflops": flops * best / 1e9}
+    print(f"\nNetwork: {flops / 1e6:.1f} MFLOP per face; float32 matmul on this CPU: "
+          f"{gflops:.0f} GFLOP/s; best classification rate {best:.0f} faces/s = "
+          f"{flops * best / 1e9:.1f} GFLOP/s achieved")
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(f"peak RSS of this run: {result['peak_rss_mb']:.0f} MB")
+    write_json("speed", result, quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
