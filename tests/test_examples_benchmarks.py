@@ -1,0 +1,66 @@
+"""The examples and benchmark scripts keep running (quick modes)."""
+
+import importlib.util
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+BUNDLED = os.path.join(ROOT, "mtlfaces", "models", "pretrained.mtlfaces")
+
+
+def _load(folder, name):
+    path = os.path.join(ROOT, folder, f"{name}.py")
+    if folder == "benchmarks":
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_predict_photo_finds_her():
+    faces = _load("examples", "predict_photo").main([])
+    assert len(faces) == 1 and faces[0].labels["gender"] == "Female"
+
+
+def test_example_pipeline_gridsearch():
+    grid = _load("examples", "pipeline_gridsearch").main(["--quick"])
+    assert grid.best_score_ > 0.4
+
+
+def test_example_two_stage():
+    model = _load("examples", "two_stage_training").main(["--quick"])
+    assert model.tasks_ == ["age", "gender", "emotion"]
+
+
+def test_example_hog_svm_vs_cnn():
+    models = _load("examples", "hog_svm_vs_cnn").main(["--quick"])
+    assert set(models) == {"HOG + linear SVM", "HOG + RBF SVM", "CNN"}
+
+
+def test_example_save_and_load():
+    assert _load("examples", "save_and_load").main(["--quick"]).tasks_ == ["age", "gender",
+                                                                            "emotion"]
+
+
+@pytest.mark.slow
+def test_speed_benchmark_quick(tmp_path, monkeypatch):
+    bench = _load("benchmarks", "speed")
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick"]) == 0
+    assert (tmp_path / "speed_quick.json").exists()
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_loading_benchmark_quick(tmp_path, monkeypatch):
+    bench = _load("benchmarks", "loading")
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
