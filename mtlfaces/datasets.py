@@ -81,6 +81,23 @@ def _iter_members(path, keep):
         raise DatasetError(f"{path}: archive unreadable ({type(exc).__name__}: {exc})") from None
 
 
+def _member_path(path, name):
+    """How a file inside a dataset is named in ``y["path"]`` (``archive::member`` for archives)."""
+    return os.path.join(path, name) if _archive_kind(path) == "dir" else f"{path}::{name}"
+
+
+def _emotion_from_folder(name, skipped):
+    """The emotion named by a member's parent folder, or None (recorded in ``skipped``)."""
+    parts = name.replace("\\", "/").split("/")
+    folder = parts[-2] if len(parts) >= 2 else ""
+    try:
+        return normalize_label("emotion", folder)
+    except ValueError:
+        skipped.append({"path": name, "reason": "folder is not an emotion class",
+                        "detail": folder})
+        return None
+
+
 def decode_image(data, image_size, grayscale, name="<bytes>"):
     """Decode encoded image bytes into a uint8 (size, size[, 3]) array; raises DatasetError."""
     import cv2
@@ -282,9 +299,7 @@ def load_utkface(path, image_size=64, grayscale=True, limit=None, random_state=N
             info["name_repaired"] = True
         rows.append({"age": age_to_group(info["age_years"]), "gender": info["gender"],
                      "emotion": None, "age_years": info["age_years"], "race": info["race"],
-                     "split": None, "source": "utkface",
-                     "path": f"{path}::{name}" if _archive_kind(path) != "dir" else
-                     os.path.join(path, name),
+                     "split": None, "source": "utkface", "path": _member_path(path, name),
                      "name_repaired": info.get("name_repaired", False)})
         items.append((name, data))
     if not rows:
@@ -410,17 +425,13 @@ def load_fer2013(path, image_size=48, grayscale=True, usage=None, limit=None,
             images, emotions, splits, names = [], [], [], []
             decodable = []
             for name, data in image_items:
-                folder = name.replace("\\", "/").split("/")[-2] if "/" in name else ""
-                try:
-                    emotion = normalize_label("emotion", folder)
-                except ValueError:
-                    skipped.append({"path": name, "reason": "folder is not an emotion class",
-                                    "detail": folder})
+                emotion = _emotion_from_folder(name, skipped)
+                if emotion is None:
                     continue
                 decodable.append((name, data))
                 emotions.append(emotion)
                 splits.append(_fer_split_from_name(name))
-                names.append(f"{path}::{name}" if kind != "dir" else os.path.join(path, name))
+                names.append(_member_path(path, name))
             X, ok, errors = _decode_all(decodable, 48, True, strict, n_jobs)
             for (name, _), good in zip(decodable, ok):
                 if not good:
@@ -479,23 +490,17 @@ def load_ckplus(path, image_size=48, grayscale=True, include_contempt=False, lim
     rows, items, skipped = [], [], []
     for name, data in _iter_members(path, _is_image_name):
         parts = name.replace("\\", "/").split("/")
-        folder = parts[-2] if len(parts) >= 2 else ""
-        if folder.lower() == "contempt":
+        if len(parts) >= 2 and parts[-2].lower() == "contempt":
             if not include_contempt:
                 continue
             emotion = "Contempt"
         else:
-            try:
-                emotion = normalize_label("emotion", folder)
-            except ValueError:
-                skipped.append({"path": name, "reason": "folder is not an emotion class",
-                                "detail": folder})
+            emotion = _emotion_from_folder(name, skipped)
+            if emotion is None:
                 continue
         match = re.match(r"(S\d+)_", parts[-1])
         rows.append({"emotion": emotion, "subject": match.group(1) if match else None,
-                     "split": None, "source": "ckplus",
-                     "path": f"{path}::{name}" if _archive_kind(path) != "dir"
-                     else os.path.join(path, name)})
+                     "split": None, "source": "ckplus", "path": _member_path(path, name)})
         items.append((name, data))
     if not rows:
         raise DatasetError(f"{path}: no CK+ images found (expected <class>/S<subject>_*.png)")
