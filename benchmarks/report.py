@@ -131,7 +131,11 @@ def main():
         fmt = lambda rows, keys: [{k: (f"{r[k]:.1f}" if isinstance(r[k], float) else r[k])  # noqa
                                    for k in keys} for r in rows]
         c = sp["compute"]
+        mf = sp["model_file"]
         parts += ["## Speed", "", "`python benchmarks/speed.py`", "",
+                  f"Bundled model file: {mf['bytes'] / 1e6:.1f} MB; loading takes "
+                  f"{mf['load_s']:.2f} s ({mf['first_load_s']:.1f} s the first time in a "
+                  "process, which includes importing TensorFlow).", "",
                   _md(fmt(sp["classification"], ["what", "batch", "ms", "faces_per_s"]),
                       ["what", "batch", "ms", "faces_per_s"]), "",
                   _md(fmt(sp["pipeline"], ["what", "ms"]), ["what", "ms"]), "",

@@ -560,7 +560,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             if unknown:
                 raise ValueError(f"validation_data has task(s) {unknown} that y lacks")
             ones = {t: np.ones(val_images.shape[0], dtype=np.float32) for t in val_codes}
-            val = (val_images, self._targets(val_codes, ones, val_images.shape[0]))
+            val_targets = self._targets(val_codes, ones, val_images.shape[0])
+            # Keras averages the loss per batch: shuffle once (fixed order) so batches mix
+            # the tasks' labels, as training batches do, instead of some holding none.
+            order = np.random.RandomState(0).permutation(val_images.shape[0])
+            val = (val_images[order], {t: v[order] for t, v in val_targets.items()})
         elif validate and self.validation_fraction > 0:
             n_val = int(round(n * self.validation_fraction))
             if n_val >= 1 and n - n_val >= 1:

@@ -213,3 +213,36 @@ def test_train_stage_errors(tmp_path, model_file):
     result = CliRunner().invoke(main, ["train", str(tmp_path / "none.csv"), "--out",
                                        str(tmp_path / "o")])
     assert result.exit_code == 1 and "none.csv: no such file" in result.stderr
+
+
+def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronaut, tmp_path,
+                                                             monkeypatch):
+    from mtlfaces.analysis import FaceAnalyzer
+
+    video = make_video(tmp_path / "walk.mp4", astronaut, frames=12)
+    real = FaceAnalyzer.analyze
+    calls = {"n": 0}
+
+    def interrupt_on_fifth(self, image, bgr=False):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, image, bgr=bgr)
+
+    monkeypatch.setattr(FaceAnalyzer, "analyze", interrupt_on_fifth)
+    out = tmp_path / "rows.jsonl"
+    result = CliRunner().invoke(main, ["predict", str(video), "--model", model_file,
+                                       "--annotate", str(tmp_path / "ann"), "--json", str(out)])
+    assert result.exit_code == 1
+    assert "interrupted after 4 frames" in result.stderr
+    partial = tmp_path / "ann" / "walk.annotated.partial.mp4"
+    assert str(partial) in result.stderr
+    assert not (tmp_path / "ann" / "walk.annotated.mp4").exists()
+    cap = cv2.VideoCapture(str(partial))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 4
+    # The table is left under its .partial name too, never looking complete.
+    assert not out.exists() and (tmp_path / "rows.jsonl.partial").exists()
+    assert "incomplete results left in" in result.stderr
