@@ -535,6 +535,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             self.n_features_in_ = int(np.prod(np.asarray(X).shape[1:])) if np.ndim(X) > 1 else 1
             self._input_ndim = int(np.ndim(X))
         else:
+            if tuple(self.model_.input_shape[1:]) != self._input_shape():
+                raise ValueError(
+                    f"image_size={self.image_size}, grayscale={self.grayscale} do not match the "
+                    f"fitted network's input {tuple(self.model_.input_shape[1:])}; restore them "
+                    "or set warm_start=False to train a new network"
+                )
             if np.ndim(X) == 2 and np.asarray(X).shape[1] != self.n_features_in_:
                 raise ValueError(f"X has {np.asarray(X).shape[1]} features, but "
                                  f"{type(self).__name__} is expecting {self.n_features_in_} "
@@ -592,7 +598,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ predict
     def _check_X(self, X):
         check_is_fitted(self, "model_")
-        images = prepare_images(X, self.image_size, self.grayscale)
+        # The fitted network's input decides the preprocessing, whatever the parameters say now.
+        height, _, channels = self.model_.input_shape[1:]
+        images = prepare_images(X, int(height), channels == 1)
         arr = np.asarray(X)
         # Flattened rows carry no shape: their width must be the one seen in fit.
         if np.ndim(arr) == 2 and arr.shape[1] != self.n_features_in_:
@@ -601,27 +609,27 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return images
 
     def _predict_fn(self):
-        """The network's inference call, traced once per model and input shape.
+        """The network's inference call, traced once per model.
 
         Kept in a module-level weak map rather than on the estimator, so
         predicting leaves the estimator's ``__dict__`` unchanged.
         """
         model = self.model_
-        key = (self._input_shape(),)
+        shape = tuple(int(d) for d in model.input_shape[1:])
         cached = _TRACED.get(model)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None:
+            return cached
         import keras
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            spec = tf.TensorSpec((None,) + self._input_shape(), tf.float32)
+            spec = tf.TensorSpec((None,) + shape, tf.float32)
             fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         else:  # other Keras backends: no tracing, still batched
             def fn(x):
                 return model(x, training=False)
-        _TRACED[model] = (key, fn)
+        _TRACED[model] = fn
         return fn
 
     def _probabilities(self, images):
