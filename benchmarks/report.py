@@ -101,6 +101,17 @@ def main():
                   f"{r['image_size']}×{r['image_size']} grayscale, "
                   f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
                   model_card(v), ""]
+    cc = _load("crop_calibration")
+    if cc:
+        rows = [{**r, **{k: f"{r[k]:.3f}" for k in ("gender", "age", "emotion")}}
+                for r in cc["rows"]]
+        parts += ["## Face crop margin for the bundled model", "",
+                  "`python benchmarks/crop_calibration.py`: validation faces re-cropped by "
+                  "`detect_faces` at each padding (UTKFace hold-out photos; FER2013 PublicTest "
+                  "faces upscaled 3×, where dlib finds about three in four), vs the datasets' "
+                  "own crops.", "",
+                  _md(rows, ["padding", "utk_found", "gender", "age", "fer_found", "emotion"]),
+                  ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",

@@ -32,7 +32,11 @@ def build_trunk(inputs, filters, augment, seed, dtype_policy=None):
             n_filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}",
             dtype=_dtype(dtype_policy),
         )(x)
-        x = layers.BatchNormalization(name=f"bn{i + 1}", dtype=_dtype(dtype_policy))(x)
+        # momentum 0.9 (Keras defaults to 0.99): the moving statistics used at inference
+        # settle within ~50 steps, so short trainings (few epochs, small data) predict
+        # sensibly; with 0.99 a 200-step training still predicted a constant class.
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}",
+                                      dtype=_dtype(dtype_policy))(x)
         x = layers.Activation("relu", name=f"relu{i + 1}", dtype=_dtype(dtype_policy))(x)
         if x.shape[1] >= 2 and x.shape[2] >= 2:
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}", dtype=_dtype(dtype_policy))(x)

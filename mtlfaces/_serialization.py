@@ -112,6 +112,9 @@ def save_estimator(est, path):
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr(_META_ENTRY, json.dumps(meta, indent=1))
             zf.writestr(_MODEL_ENTRY, data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)  # a partial file never carries the final name
     finally:
         if os.path.exists(tmp):

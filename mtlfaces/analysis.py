@@ -56,7 +56,7 @@ class FaceAnalyzer:
         Estimate head pose per face (68 landmarks, ~1 ms per face).
     """
 
-    def __init__(self, classifier, detector="hog", upsample=0, threshold=0.2, padding=0.3,
+    def __init__(self, classifier, detector="hog", upsample=0, threshold=0.2, padding=0.1,
                  pose=True):
         self.classifier = classifier
         self.detector = detector
