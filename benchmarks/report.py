@@ -173,6 +173,10 @@ def main():
                   _md(fmt(sp["video"], ["faces", "detect_every", "frames_per_s",
                                         "faces_found_per_frame"]),
                       ["faces", "detect_every", "frames_per_s", "faces_found_per_frame"]), "",
+                  "Resident memory while streaming a long 640×480 video through the same "
+                  "loop (it should stay flat): " + ", ".join(
+                      f"frame {m['frame']}: {m['rss_mb']:.0f} MB"
+                      for m in sp.get("long_video_memory", [])) + ".", "",
                   f"Folder of {sp['folder']['images']} face images (read, detect, classify): "
                   f"{sp['folder']['images_per_s']:.1f} images/s.", "",
                   "Training throughput (images/s, batch 128, augmentation on):", "",

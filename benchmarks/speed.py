@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from _common import machine, median_time, peak_rss_mb, table, write_json  # noqa: E402
+from _common import (current_rss_mb, machine, median_time, peak_rss_mb, table,  # noqa: E402
+                     write_json)
 
 
 def frames_640x480(astronaut, n_faces):
@@ -165,6 +166,37 @@ def main(argv=None):
     print("\nVideo, 640x480, end to end (no decoding/encoding)")
     table(rows, ["faces", "detect_every", "frames_per_s", "faces_found_per_frame"])
     result["video"] = rows
+
+    # -- memory over a long video: stream a written file through the CLI's loop
+    import tempfile as _tempfile
+
+    from mtlfaces.video import VideoReader
+
+    with _tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "long.mp4")
+        n_frames = 60 if quick else 600
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 480))
+        base = cv2.cvtColor(frames_640x480(astronaut, 1), cv2.COLOR_RGB2BGR)
+        for i in range(n_frames):
+            writer.write(np.roll(base, 2 * (i % 100), axis=1))
+        writer.release()
+        analyzer, tracker, samples = FaceAnalyzer(clf), FaceTracker(), []
+        prev = None
+        with VideoReader(path) as reader:
+            for index, _, frame in reader:
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                if index % 3 == 0 or not tracker.tracks:
+                    res = analyzer.analyze(frame, bgr=True)
+                else:
+                    boxes = [t["box"] for t in tracker.tracks.values() if t["missed"] == 0]
+                    res = analyzer.follow(frame, shift_boxes(prev, gray, boxes), bgr=True)
+                relabel(tracker.update(res), classes)
+                prev = gray
+                if index % (n_frames // 6) == 0 or index == n_frames - 1:
+                    samples.append({"frame": index, "rss_mb": current_rss_mb()})
+    result["long_video_memory"] = samples
+    print(f"\nRSS while streaming a {n_frames}-frame 640x480 video: "
+          + ", ".join(f"frame {s['frame']}: {s['rss_mb']:.0f} MB" for s in samples))
 
     # -- faces/s for a folder of face images through the cropper (from disk)
     import tempfile

@@ -14,6 +14,7 @@ are printed at the end and written to ``benchmarks/results/pretrained_validation
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -116,7 +117,8 @@ def main(argv=None):
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
     result = {"recipe": {k: v for k, v in recipe.items()}, "train_images": int(len(X)),
               "train_seconds": round(train_s, 1), "quick": args.quick,
-              "history": est.history_, "validation": report}
+              "history": est.history_, "validation": report,
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     out = args.results if not args.quick else args.results.replace(".json", "_quick.json")
     with open(out, "w") as fh:
