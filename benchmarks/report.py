@@ -139,10 +139,13 @@ def main():
                   f"% of the training data) for {s['epochs']} epochs; accuracy on the fixed "
                   "validation splits, mean ± std over seeds.", ""]
         if "summary" in s:
-            parts += [_md(s["summary"], ["arm", "seeds", "age", "gender", "emotion",
-                                         "stage1_gender", "params", "train_s"]), ""]
+            rows = [{**r, "params": f"{r['params']:,}", "train_s": f"{r['train_s']:.0f}"}
+                    for r in s["summary"]]
+            parts += [_md(rows, ["arm", "seeds", "age", "gender", "emotion", "stage1_gender",
+                                 "params", "train_s"]), ""]
         if s.get("baselines"):
             rows = [{**b, **{k: f"{b[k]:.3f}" for k in ("age", "gender", "emotion")},
+                     "train_rows_cap": b["train_rows_cap"] or "all",
                      "fit_s": f"{b['fit_s']:.1f}", "predict_s": f"{b['predict_s']:.1f}"}
                     for b in s["baselines"]]
             parts += ["HOG + SVM baselines (same training rows; RBF capped per task):", "",
