@@ -122,25 +122,46 @@ def resize_uint8(img, image_size):
     return cv2.resize(img, (image_size, image_size), interpolation=interp)
 
 
-def _decode_all(items, image_size, grayscale, strict, n_jobs=2):
-    """Decode [(name, bytes)] in threads (OpenCV releases the GIL). Returns images, ok mask, errors."""
+def _decode_all(items, image_size, grayscale, strict, n_jobs=2, crop=None):
+    """Decode [(name, bytes)] in threads (OpenCV releases the GIL).
+
+    With ``crop`` (a :class:`~mtlfaces.FaceCropper`), each image is decoded at full
+    resolution and re-cropped by it (detect, align, crop to ``image_size``); images
+    where it finds no (frontal) face are skipped. Returns (images, ok mask, skipped
+    entries).
+    """
+    if crop is not None:
+        crop = crop.__class__(**{**crop.get_params(), "size": image_size,
+                                 "grayscale": grayscale, "on_missing": "raise"})
+
     def one(item):
         name, data = item
         try:
-            return decode_image(data, image_size, grayscale, name), None
+            if crop is None:
+                return decode_image(data, image_size, grayscale, name), None
+            full = decode_image(data, None, False, name)
+            return crop.transform([full])[0], None
         except DatasetError as exc:
-            return None, str(exc)
+            return None, {"path": name, "reason": "unreadable image", "detail": str(exc)}
+        except ValueError as exc:  # the cropper found no (frontal) face
+            return None, {"path": name, "reason": "no face found by the cropper",
+                          "detail": str(exc)}
 
-    with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+    # dlib's detector and shape predictor are not thread-safe (concurrent calls
+    # crashed the process): re-cropping runs in one thread.
+    workers = 1 if crop is not None else max(1, n_jobs)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(one, items))
-    errors = [err for _, err in results if err]
-    if errors and strict:
-        raise DatasetError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    skipped = [entry for _, entry in results if entry]
+    unreadable = [e for e in skipped if e["reason"] == "unreadable image"]
+    if unreadable and strict:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise DatasetError(unreadable[0]["detail"] + more)
     ok = np.array([img is not None for img, _ in results], dtype=bool)
     shape = (image_size, image_size) if grayscale else (image_size, image_size, 3)
     images = np.stack([img for img, _ in results if img is not None]) if ok.any() \
         else np.empty((0,) + shape, dtype=np.uint8)
-    return images, ok, errors
+    return images, ok, skipped
 
 
 def _frame(rows):
@@ -254,7 +275,7 @@ def parse_utkface_name(name):
 
 @_cached
 def load_utkface(path, image_size=64, grayscale=True, limit=None, random_state=None,
-                 strict=False, n_jobs=2):
+                 strict=False, n_jobs=2, crop=None):
     """Load UTKFace (aligned & cropped) from its folder or ``.tar.gz``.
 
     Parameters
@@ -272,6 +293,11 @@ def load_utkface(path, image_size=64, grayscale=True, limit=None, random_state=N
         Raise on the first unreadable image or unparsable name instead of skipping it.
     n_jobs : int, default=2
         Decoding threads.
+    crop : FaceCropper, optional
+        Re-crop every image through this cropper (dlib detection and alignment,
+        optionally ``frontal_only=True``), as the reference pipeline did; images
+        where it finds no face are skipped and reported. Its ``size`` and
+        ``grayscale`` are replaced by ``image_size`` and ``grayscale``.
     cache_dir : str, optional
         Store the decoded arrays here (keyed by path, size, mtime and parameters);
         a second call with the same arguments loads them in a fraction of a second.
@@ -308,9 +334,8 @@ def load_utkface(path, image_size=64, grayscale=True, limit=None, random_state=N
     keep = _subset(len(rows), limit, random_state)
     rows = [rows[i] for i in keep]
     items = [items[i] for i in keep]
-    X, ok, errors = _decode_all(items, image_size, grayscale, strict, n_jobs)
-    skipped += [{"path": it[0], "reason": "unreadable image", "detail": e}
-                for it, e in zip([it for it, good in zip(items, ok) if not good], errors)]
+    X, ok, bad = _decode_all(items, image_size, grayscale, strict, n_jobs, crop)
+    skipped += bad
     df = _frame([r for r, good in zip(rows, ok) if good])
     _report(df, skipped, path)
     return X, df
@@ -432,10 +457,8 @@ def load_fer2013(path, image_size=48, grayscale=True, usage=None, limit=None,
                 emotions.append(emotion)
                 splits.append(_fer_split_from_name(name))
                 names.append(_member_path(path, name))
-            X, ok, errors = _decode_all(decodable, 48, True, strict, n_jobs)
-            for (name, _), good in zip(decodable, ok):
-                if not good:
-                    skipped.append({"path": name, "reason": "unreadable image", "detail": ""})
+            X, ok, bad = _decode_all(decodable, 48, True, strict, n_jobs)
+            skipped += bad
             emotions = [e for e, g in zip(emotions, ok) if g]
             splits = [s for s, g in zip(splits, ok) if g]
             names = [n for n, g in zip(names, ok) if g]
@@ -507,9 +530,8 @@ def load_ckplus(path, image_size=48, grayscale=True, include_contempt=False, lim
     keep = _subset(len(rows), limit, random_state)
     rows = [rows[i] for i in keep]
     items = [items[i] for i in keep]
-    X, ok, errors = _decode_all(items, image_size, grayscale, strict, n_jobs)
-    skipped += [{"path": it[0], "reason": "unreadable image", "detail": ""}
-                for it, good in zip(items, ok) if not good]
+    X, ok, bad = _decode_all(items, image_size, grayscale, strict, n_jobs)
+    skipped += bad
     df = _frame([r for r, good in zip(rows, ok) if good])
     _report(df, skipped, path)
     return X, df
@@ -520,13 +542,14 @@ CSV_COLUMNS = ["image", "age", "gender", "emotion", "source", "split"]
 
 
 def load_csv(path, image_size=64, grayscale=True, limit=None, random_state=None,
-             strict=False, n_jobs=2):
+             strict=False, n_jobs=2, crop=None):
     """Load a dataset in the ``sample_dataset.csv`` format.
 
     The CSV has one row per image: ``image`` (a path; relative paths resolve
     against the CSV's folder) and any of ``age`` (years or group name),
     ``gender``, ``emotion``; empty cells are missing labels. Other columns
-    (``source``, ``split``, ``race``...) are kept as metadata.
+    (``source``, ``split``, ``race``...) are kept as metadata. ``crop`` re-crops
+    the images through a :class:`~mtlfaces.FaceCropper` (see :func:`load_utkface`).
 
     Returns
     -------
@@ -582,9 +605,8 @@ def load_csv(path, image_size=64, grayscale=True, limit=None, random_state=None,
             continue
         rows.append(row)
         items.append((full, data))
-    X, ok, errors = _decode_all(items, image_size, grayscale, strict, n_jobs)
-    skipped += [{"path": it[0], "reason": "unreadable image", "detail": ""}
-                for it, good in zip(items, ok) if not good]
+    X, ok, bad = _decode_all(items, image_size, grayscale, strict, n_jobs, crop)
+    skipped += bad
     if not ok.any():
         raise DatasetError(f"{path}: no usable rows ({len(skipped)} skipped)")
     df = _frame([r for r, good in zip(rows, ok) if good])

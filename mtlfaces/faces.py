@@ -292,6 +292,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     (n, size, size, 3). :meth:`crop` also tells which images had a face.
     Tiny inputs (e.g. 25×25 crops) are too small for dlib's HOG detector: set
     ``upsample`` or resize them first, or rely on ``on_missing="center"``.
+    dlib's models are loaded once per process and are not thread-safe: use
+    processes, not threads, to crop in parallel (joblib's default backend does).
     """
 
     def __init__(self, size=64, grayscale=True, padding=0.1, detector="hog", upsample=0,

@@ -45,6 +45,8 @@ def media(tmp_path_factory, astronaut):
     cv2.imwrite(str(folder / "blank.png"), np.zeros((200, 200, 3), np.uint8))
     (root / "empty").mkdir()
     (root / "fake.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    whole = make_video(root / "whole.mp4", astronaut).read_bytes()
+    (root / "truncated.mp4").write_bytes(whole[: len(whole) // 3])  # index (moov) lost
     return root
 
 
@@ -120,11 +122,13 @@ def test_folder_reports_bad_files_and_processes_the_rest(model_file, media, tmp_
     (["predict", "nowhere.jpg"], "nowhere.jpg: no such file or folder"),
     (["predict", "{empty}"], "no images in this folder"),
     (["predict", "{fake}"], "fake.mp4: "),
+    (["predict", "{truncated}"], "truncated.mp4: "),
     (["predict", "{png}", "--model", "{notes}"], "not a readable mtlfaces model file"),
     (["predict", "{png}", "--model", "missing.mtlfaces"], "missing.mtlfaces: no such model file"),
 ])
 def test_errors_are_one_line_without_traceback(model_file, media, args, message):
     subst = {"{empty}": str(media / "empty"), "{fake}": str(media / "fake.mp4"),
+             "{truncated}": str(media / "truncated.mp4"),
              "{png}": str(media / "astronaut.png"), "{notes}": str(media / "folder" / "notes.txt")}
     args = [subst.get(a, a) for a in args]
     if "--model" not in args:

@@ -213,3 +213,25 @@ def test_real_archives_counts():
     assert (y["split"] == "PublicTest").sum() == 3579
     assert len(D.load_ckplus(os.path.join(SHARED, "CK+48.zip"))[0]) == 927
     assert len(D.load_ckplus(os.path.join(SHARED, "CK+48.zip"), include_contempt=True)[0]) == 981
+
+
+def test_recrop_through_the_face_cropper(tmp_path, astronaut):
+    from mtlfaces import FaceCropper
+
+    folder = tmp_path / "UTKFace"
+    folder.mkdir()
+    bgr = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "40_1_0_20170116174525125.jpg.chip.jpg"), bgr)
+    cv2.imwrite(str(folder / "41_1_0_20170116174525126.jpg.chip.jpg"), bgr[:, ::-1])
+    cv2.imwrite(str(folder / "42_0_0_20170116174525127.jpg.chip.jpg"),
+                np.full((200, 200, 3), 128, np.uint8))  # no face: skipped
+    with pytest.warns(UserWarning, match="1 no face found by the cropper"):
+        X, y = D.load_utkface(folder, image_size=40, crop=FaceCropper(frontal_only=True))
+    assert X.shape == (2, 40, 40) and sorted(y["age_years"]) == [40, 41]
+    # The re-cropped face is the aligned crop, not the whole photo squeezed.
+    first = str(folder / "40_1_0_20170116174525125.jpg.chip.jpg")
+    expected = FaceCropper(size=40, frontal_only=True).transform([first])[0].astype(int)
+    got = X[list(y["age_years"]).index(40)].astype(int)
+    squeezed = cv2.resize(cv2.imread(first, cv2.IMREAD_GRAYSCALE), (40, 40),
+                          interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(got - expected).mean() < 2 < np.abs(got - squeezed).mean()

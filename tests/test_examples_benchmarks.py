@@ -64,3 +64,16 @@ def test_loading_benchmark_quick(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_multitask_study_quick(tmp_path, monkeypatch):
+    bench = _load("benchmarks", "multitask_study")
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    assert (tmp_path / "multitask_study_quick.json").exists()
