@@ -90,6 +90,56 @@ def model_card(v):
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 
 
+def _plots(v, sp):
+    """Learning curves of the bundled model and speed vs batch size, as PNGs in results/."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    if v and v.get("history"):
+        h = v["history"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for i, task in enumerate(("age", "gender", "emotion")):
+            for kind, ax in (("loss", axes[0]), ("accuracy", axes[1])):
+                key = f"{task}_{kind}"
+                if key in h:
+                    epochs = range(1, len(h[key]) + 1)
+                    ax.plot(epochs, h[key], color=f"C{i}", label=f"{task} train")
+                    if f"val_{key}" in h:
+                        ax.plot(epochs, h[f"val_{key}"], "--", color=f"C{i}",
+                                label=f"{task} validation")
+        for ax, kind in zip(axes, ("loss", "accuracy")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(kind)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0].set_title("bundled model: loss (validation loss is averaged per batch)")
+        axes[1].set_title("bundled model: accuracy")
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "learning_curves.png"), dpi=100)
+        plt.close(fig)
+        made.append("learning_curves.png")
+    if sp:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for what in dict.fromkeys(r["what"] for r in sp["classification"]):
+            rows = [r for r in sp["classification"] if r["what"] == what]
+            if len(rows) > 1:
+                ax.plot([r["batch"] for r in rows], [r["faces_per_s"] for r in rows], "o-",
+                        label=what)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("faces / s")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "speed_vs_batch.png"), dpi=100)
+        plt.close(fig)
+        made.append("speed_vs_batch.png")
+    return made
+
+
 def _update_readme(card):
     """Replace the README's generated model-card block with ``card``."""
     path = os.path.join(os.path.dirname(HERE), "README.md")
@@ -111,6 +161,7 @@ def main():
              "`benchmarks/results/`. Each section names the script and command that produced "
              "it. Timings are medians on a shared 2-core machine (±20 %).", ""]
     v = _load("pretrained_validation")
+    plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
         parts += ["## Bundled model: validation", "",
@@ -119,6 +170,8 @@ def main():
                   f"{r['image_size']}×{r['image_size']} grayscale, "
                   f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
                   model_card(v), ""]
+        if "learning_curves.png" in plots:
+            parts += ["![learning curves](results/learning_curves.png)", ""]
     cc = _load("crop_calibration")
     if cc:
         rows = [{**r, **{k: f"{r[k]:.3f}" for k in ("gender", "age", "emotion")}}
@@ -170,6 +223,7 @@ def main():
                   "process, which includes importing TensorFlow).", "",
                   _md(fmt(sp["classification"], ["what", "batch", "ms", "faces_per_s"]),
                       ["what", "batch", "ms", "faces_per_s"]), "",
+                  "![speed vs batch size](results/speed_vs_batch.png)", "",
                   _md(fmt(sp["pipeline"], ["what", "ms"]), ["what", "ms"]), "",
                   "End-to-end video loop at 640×480 (detect or follow, classify, track, smooth; "
                   "no video decoding/encoding):", "",
