@@ -164,12 +164,28 @@ def main():
     plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
-        parts += ["## Bundled model: validation", "",
-                  "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
-                  f"({v['train_images']:,} training images, {r['epochs']} epochs, "
-                  f"{r['image_size']}×{r['image_size']} grayscale, "
-                  f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
-                  model_card(v), ""]
+        if "phase1" in v:
+            p1 = v["phase1"]
+            s1 = p1["validation_summary"]
+            parts += ["## Bundled model: validation", "",
+                      "Two runs of `benchmarks/train_pretrained.py` on the same "
+                      f"{v['train_images']:,} training images, {r['image_size']}×"
+                      f"{r['image_size']} grayscale: `--data-dir ../shared/data` "
+                      f"({p1['recipe']['epochs']} epochs, lr {p1['recipe']['learning_rate']}, "
+                      f"{p1['train_seconds'] / 60:.0f} min), then `--continue-from "
+                      f"<that model> --epochs {r['epochs']} --learning-rate "
+                      f"{r['learning_rate']}` ({v['train_seconds'] / 60:.0f} min), keeping the "
+                      "epoch with the lowest validation loss. After the first run: emotion "
+                      f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
+                      f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}. After both:", "",
+                      model_card(v), ""]
+        else:
+            parts += ["## Bundled model: validation", "",
+                      "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
+                      f"({v['train_images']:,} training images, {r['epochs']} epochs, "
+                      f"{r['image_size']}×{r['image_size']} grayscale, "
+                      f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
+                      model_card(v), ""]
         if "learning_curves.png" in plots:
             parts += ["![learning curves](results/learning_curves.png)", ""]
     cc = _load("crop_calibration")
