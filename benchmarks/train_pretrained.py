@@ -1,8 +1,9 @@
-"""Rebuild the bundled pretrained model from UTKFace + FER2013 + CK+ (the recipe, then 12 more epochs).
+"""Rebuild the bundled pretrained model from UTKFace + FER2013 + CK+ with one command.
 
     python benchmarks/train_pretrained.py --data-dir ../shared/data
-    python benchmarks/train_pretrained.py --data-dir ../shared/data \
-        --continue-from mtlfaces/models/pretrained.mtlfaces --epochs 12 --learning-rate 3e-4
+
+``--continue-from MODEL --epochs N --learning-rate LR`` trains a model further (tried for
+the bundled model, not adopted: see the README's model card).
 
 Every hyper-parameter and seed is in RECIPE below. Splits (fixed, never trained on):
 - emotion: FER2013 PublicTest;

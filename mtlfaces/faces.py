@@ -217,17 +217,20 @@ def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64
     rgb = as_rgb_uint8(image, bgr=bgr)
     h, w = rgb.shape[:2]
     use68 = landmarks == 68 or pose
-    predictor = _model("landmarks68" if use68 else "landmarks5")
     scores = [0.0] * len(boxes) if scores is None else scores
     faces = []
     for (left, top, right, bottom), score in zip(boxes, scores):
         rect = dlib.rectangle(int(round(left)), int(round(top)), int(round(right)),
                               int(round(bottom)))
-        shape = predictor(rgb, rect)
+        # Crops always come from the 5-point alignment, so asking for pose or 68
+        # landmarks never changes the crop the classifier sees.
+        shape5 = _model("landmarks5")(rgb, rect)
+        shape = _model("landmarks68")(rgb, rect) if use68 else shape5
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
         crop = None
         if crop_size:
-            crop = dlib.get_face_chip(rgb, shape, size=int(crop_size), padding=float(crop_padding))
+            crop = dlib.get_face_chip(rgb, shape5, size=int(crop_size),
+                                      padding=float(crop_padding))
             if grayscale:
                 crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
         box = (max(0, rect.left()), max(0, rect.top()), min(w, rect.right()), min(h, rect.bottom()))
