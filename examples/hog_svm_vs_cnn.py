@@ -34,15 +34,16 @@ def main(argv=None):
         "CNN": MultiTaskFaceClassifier(image_size=48, epochs=2 if args.quick else 15,
                                        validation_fraction=0, random_state=0),
     }
+    scores = {}
     for name, model in models.items():
         t = time.perf_counter()
         model.fit(X, y)
         fit_s = time.perf_counter() - t
         t = time.perf_counter()
-        score = model.score(Xt, yt)
-        print(f"{name:<18} accuracy {score:.3f}  fit {fit_s:6.1f}s  "
+        scores[name] = model.score(Xt, yt)
+        print(f"{name:<18} accuracy {scores[name]:.3f}  fit {fit_s:6.1f}s  "
               f"predict {time.perf_counter() - t:5.2f}s")
-    return models
+    return scores
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_two_stages_grow_a_head_on_the_trained_trunk(shapes, shapes_test):
     assert stage2.score(Xt, yt[["emotion"]]) > 0.6
 
 
-def _dump(est, path=[0]):
+def _dump(est):
     import io
 
     buf = io.BytesIO()
@@ -187,8 +187,7 @@ def test_balanced_class_weight_and_loss_weights_run(shapes):
 def test_validation_data_and_early_stopping_history(shapes, shapes_test):
     X, y = shapes
     params = dict(TINY, validation_fraction=0.2)
-    clf = MultiTaskFaceClassifier(epochs=2, early_stopping=True, patience=1, **{
-        k: v for k, v in params.items()}).fit(X, y)
+    clf = MultiTaskFaceClassifier(epochs=2, early_stopping=True, patience=1, **params).fit(X, y)
     assert "val_loss" in clf.history_
     clf2 = MultiTaskFaceClassifier(epochs=2, **TINY).fit(X, y, validation_data=shapes_test)
     assert len(clf2.history_["val_age_accuracy"]) == 2
@@ -219,7 +218,7 @@ def test_bad_labels_are_clear_value_errors(shapes):
     with pytest.raises(ValueError, match="no task column"):
         clf.fit(X[:4], pd.DataFrame({"mood": ["Happy"] * 4}))
     with pytest.raises(ValueError, match="y has 2 columns but tasks"):
-        MultiTaskFaceClassifier(tasks=("emotion",), **{k: v for k, v in TINY.items()}).fit(
+        MultiTaskFaceClassifier(tasks=("emotion",), **TINY).fit(
             X[:4], np.array([["Happy", "Male"]] * 4))
     with pytest.raises(ValueError, match="epochs=0"):
         clf.set_params(epochs=0).fit(X, y)
