@@ -180,9 +180,12 @@ def main():
                       f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}. After both:", "",
                       model_card(v), ""]
         else:
+            by = v.get("train_images_by_source", {})
             parts += ["## Bundled model: validation", "",
                       "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
-                      f"({v['train_images']:,} training images, {r['epochs']} epochs, "
+                      f"({v['train_images']:,} training images: "
+                      + ", ".join(f"{k} {n:,}" for k, n in by.items())
+                      + f"; {v.get('parameters', 0):,} parameters; {r['epochs']} epochs, "
                       f"{r['image_size']}×{r['image_size']} grayscale, "
                       f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
                       model_card(v), ""]

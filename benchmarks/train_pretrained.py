@@ -133,6 +133,9 @@ def main(argv=None):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
     result = {"recipe": {k: v for k, v in recipe.items()}, "train_images": int(len(X)),
+              "train_images_by_source": {str(k): int(v) for k, v in
+                                         y["source"].value_counts().items()},
+              "parameters": int(sum(np.prod(w.shape) for w in est.model_.weights)),
               "train_seconds": round(train_s, 1), "quick": args.quick,
               "history": est.history_, "validation": report,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
