@@ -27,26 +27,79 @@ import pandas as pd
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+EPOCHS = 60
+
 RECIPE = dict(
     image_size=48, grayscale=True,
-    filters=(32, 64, 128, 256), dense_units=(256, 128), dropout=0.3,
-    learning_rate=1e-3, lr_schedule="cosine", batch_size=128, epochs=28,
+    filters=(32, 64, 128, 256), convs_per_block=2, dense_units=(256,), dropout=0.4,
+    learning_rate=1e-3, lr_schedule="cosine", batch_size=128, epochs=EPOCHS,
     early_stopping=False, augment=True, mixed_precision=True,
     label_smoothing=0.0, class_weight=None, loss_weights=None,
     test_time_flip=True, random_state=2026, verbose=2,
 )
 
 
-def load_splits(data_dir, image_size, cache_dir, limit=None):
-    """Load the three datasets and return (train, validation sets) as (X, y) pairs."""
+DATASETS = ("utkface", "fer2013", "ckplus")
+
+
+def load_datasets(data_dir, image_size, cache_dir, limit=None):
+    """The three datasets as ``{name: (X, y)}``, decoded from the archives (cached)."""
     from mtlfaces import datasets as D
 
     kw = dict(image_size=image_size, grayscale=True, cache_dir=cache_dir)
-    Xu, yu = D.load_utkface(os.path.join(data_dir, "UTKFace.tar.gz"), limit=limit,
-                            random_state=0, **kw)
-    Xf, yf = D.load_fer2013(os.path.join(data_dir, "fer2013.tar.gz"), limit=limit,
-                            random_state=0, **kw)
-    Xc, yc = D.load_ckplus(os.path.join(data_dir, "CK+48.zip"), **kw)
+    return {
+        "utkface": D.load_utkface(os.path.join(data_dir, "UTKFace.tar.gz"), limit=limit,
+                                  random_state=0, **kw),
+        "fer2013": D.load_fer2013(os.path.join(data_dir, "fer2013.tar.gz"), limit=limit,
+                                  random_state=0, **kw),
+        "ckplus": D.load_ckplus(os.path.join(data_dir, "CK+48.zip"), **kw),
+    }
+
+
+def export_arrays(datasets, out_dir):
+    """Write each dataset's decoded images and labels losslessly (PNG strip + CSV).
+
+    Lets the recipe run where the archives are not (a GPU machine reached with a
+    size limit): PNG holds the 48×48 uint8 faces in ~64 % of their raw size.
+    """
+    from PIL import Image
+
+    os.makedirs(out_dir, exist_ok=True)
+    for name, (X, y) in datasets.items():
+        X = np.asarray(X)
+        if X.dtype != np.uint8 or X.ndim != 3:
+            raise ValueError(f"{name}: expected (n, h, w) uint8 images, got {X.shape} {X.dtype}")
+        Image.fromarray(X.reshape(-1, X.shape[2])).save(
+            os.path.join(out_dir, f"{name}.png"), optimize=True)
+        y.to_csv(os.path.join(out_dir, f"{name}.csv.gz"), index=False)
+        print(f"exported {name}: {X.shape}", flush=True)
+
+
+def read_arrays(in_dir, image_size):
+    """Read what :func:`export_arrays` wrote, checking shapes against the labels."""
+    from PIL import Image
+
+    out = {}
+    for name in DATASETS:
+        y = pd.read_csv(os.path.join(in_dir, f"{name}.csv.gz"), keep_default_na=False,
+                        na_values=[""])
+        strip = np.asarray(Image.open(os.path.join(in_dir, f"{name}.png")))
+        X = strip.reshape(-1, strip.shape[1], strip.shape[1])
+        if len(X) != len(y) or X.shape[1] != image_size:
+            raise ValueError(f"{in_dir}/{name}: {X.shape} images for {len(y)} labels; "
+                             f"expected {image_size}×{image_size} faces, one per label row")
+        for col in y.columns:  # missing labels are None in the loaders' frames
+            if y[col].dtype == object or y[col].isna().any():
+                y[col] = y[col].astype(object).where(y[col].notna(), None)
+        out[name] = (X, y)
+    return out
+
+
+def split(datasets):
+    """Fixed splits: returns (train (X, y), {validation set: (X, y)})."""
+    from mtlfaces import datasets as D
+
+    (Xu, yu), (Xf, yf), (Xc, yc) = (datasets[k] for k in DATASETS)
     u_val = D.utkface_validation_mask(yu)
     f_val = (yf["split"] == "PublicTest").to_numpy()
     c_val = D.ckplus_validation_mask(yc)
@@ -60,6 +113,30 @@ def load_splits(data_dir, image_size, cache_dir, limit=None):
         "ckplus": (Xc[c_val], yc[c_val].reset_index(drop=True)),
     }
     return train, val
+
+
+def load_splits(data_dir, image_size, cache_dir, limit=None):
+    """Load the three datasets and return (train, validation sets) as (X, y) pairs."""
+    return split(load_datasets(data_dir, image_size, cache_dir, limit))
+
+
+def compute_device():
+    """Where Keras trains: backend and accelerator (or the CPU count)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        dev = jax.devices()[0]
+        return f"jax {dev.platform} {getattr(dev, 'device_kind', '')}".strip()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return f"tensorflow {len(gpus)} GPU"
+    return f"{backend} cpu ({os.cpu_count()} cores)"
 
 
 def validate(est, val):
@@ -79,6 +156,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     parser.add_argument("--results", default=os.path.join(HERE, "results",
                                                           "pretrained_validation.json"))
+    parser.add_argument("--arrays", default=None, metavar="DIR",
+                        help="read the datasets from arrays written by --export-arrays "
+                             "instead of the archives in --data-dir")
+    parser.add_argument("--export-arrays", default=None, metavar="DIR",
+                        help="decode the archives, write their arrays to DIR and stop")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 images per dataset, 1 epoch: checks the recipe runs")
     parser.add_argument("--continue-from", default=None, metavar="MODEL",
@@ -95,26 +177,40 @@ def main(argv=None):
     recipe = dict(RECIPE, epochs=1 if args.quick else args.epochs,
                   learning_rate=args.learning_rate)
     t0 = time.time()
-    (X, y), val = load_splits(args.data_dir, recipe["image_size"], args.cache_dir,
-                              limit=2000 if args.quick else None)
+    limit = 2000 if args.quick else None
+    if args.export_arrays:
+        export_arrays(load_datasets(args.data_dir, recipe["image_size"], args.cache_dir),
+                      args.export_arrays)
+        return 0
+    if args.arrays:
+        datasets = read_arrays(args.arrays, recipe["image_size"])
+        if limit:  # a random subset, as the loaders' ``limit`` takes
+            pick = {k: np.sort(np.random.RandomState(0).permutation(len(X))[:limit])
+                    for k, (X, _) in datasets.items()}
+            datasets = {k: (X[pick[k]], y.iloc[pick[k]].reset_index(drop=True))
+                        for k, (X, y) in datasets.items()}
+    else:
+        datasets = load_datasets(args.data_dir, recipe["image_size"], args.cache_dir, limit)
+    (X, y), val = split(datasets)
     print(f"loaded {len(X)} training images in {time.time() - t0:.1f}s; validation: "
           + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()), flush=True)
     os.makedirs(args.checkpoint_dir, exist_ok=True)
-    checkpoint = os.path.join(args.checkpoint_dir, "best.keras")
+    # Weights only: a third of a full .keras file with its optimizer state.
+    checkpoint = os.path.join(args.checkpoint_dir, "best.weights.h5")
     # Monitor on both held-out sets together, so the best epoch is chosen on all tasks.
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
     yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
     callbacks = [keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss",
-                                                 save_best_only=True),
+                                                 save_best_only=True, save_weights_only=True),
                  keras.callbacks.CSVLogger(os.path.join(args.checkpoint_dir, "log.csv"))]
     if args.continue_from:
         from mtlfaces import load_model
 
         est = load_model(args.continue_from)
         est.set_params(warm_start=True, callbacks=callbacks, **{
-            k: v for k, v in recipe.items() if k not in ("filters", "dense_units", "dropout",
-                                                         "image_size", "grayscale",
-                                                         "mixed_precision")})
+            k: v for k, v in recipe.items()
+            if k not in ("filters", "convs_per_block", "dense_units", "dropout",
+                         "image_size", "grayscale", "mixed_precision")})
         recipe["continued_from"] = os.path.basename(args.continue_from)
     else:
         est = MultiTaskFaceClassifier(tasks=("age", "gender", "emotion"), callbacks=callbacks,
@@ -123,8 +219,7 @@ def main(argv=None):
     est.fit(X, y[["age", "gender", "emotion"]], validation_data=(Xv, yv[["age", "gender",
                                                                          "emotion"]]))
     train_s = time.time() - t1
-    best = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
-    est.model_.set_weights(best.get_weights())
+    est.model_.load_weights(checkpoint)
     est._invalidate()
     report = validate(est, val)
     for name, r in report.items():
@@ -137,6 +232,7 @@ def main(argv=None):
                                          y["source"].value_counts().items()},
               "parameters": int(sum(np.prod(w.shape) for w in est.model_.weights)),
               "train_seconds": round(train_s, 1), "quick": args.quick,
+              "trained_on": compute_device(), "keras_backend": keras.backend.backend(),
               "history": est.history_, "validation": report,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     os.makedirs(os.path.dirname(args.results), exist_ok=True)

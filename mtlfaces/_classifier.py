@@ -31,8 +31,8 @@ def stack_columns(columns):
 class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     """Age group, gender and emotion from face images with one multi-task CNN.
 
-    A shared convolutional trunk (Conv 3×3 → BatchNorm → ReLU → MaxPool 2×2 per
-    entry of ``filters``, then Flatten) feeds one softmax head per task
+    A shared convolutional trunk (``convs_per_block`` × (Conv 3×3 → BatchNorm →
+    ReLU), then MaxPool 2×2, per entry of ``filters``; then Flatten) feeds one softmax head per task
     (Dense → Dropout per entry of ``dense_units``). Samples may carry only some
     labels: a missing label is masked out of that head's loss and metrics.
 
@@ -50,6 +50,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         Feed one channel (True) or RGB (False).
     filters : tuple of int, default=(32, 64, 128, 256)
         Filters of each trunk conv block.
+    convs_per_block : int, default=1
+        Conv → BatchNorm → ReLU layers in each block before its pooling
+        (2 gives a VGG-style trunk: more capacity for the same pooling).
     dense_units : tuple of int, default=(256, 128)
         Units of the dense layers of each head.
     dropout : float, default=0.3
@@ -135,8 +138,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, image_size=64, grayscale=True,
-                 filters=(32, 64, 128, 256), dense_units=(256, 128), dropout=0.3,
-                 learning_rate=1e-3, lr_schedule="constant", batch_size=128, epochs=20,
+                 filters=(32, 64, 128, 256), convs_per_block=1, dense_units=(256, 128),
+                 dropout=0.3, learning_rate=1e-3, lr_schedule="constant", batch_size=128,
+                 epochs=20,
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
                  augment=True, test_time_flip=False, mixed_precision=False,
@@ -146,6 +150,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self.image_size = image_size
         self.grayscale = grayscale
         self.filters = filters
+        self.convs_per_block = convs_per_block
         self.dense_units = dense_units
         self.dropout = dropout
         self.learning_rate = learning_rate
@@ -191,6 +196,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         positive_int("batch_size", self.batch_size)
         positive_int("epochs", self.epochs)
         positive_int("patience", self.patience)
+        positive_int("convs_per_block", self.convs_per_block)
         for name in ("filters", "dense_units"):
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) or value is None:
@@ -353,6 +359,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             self._input_shape(), task_classes, filters=tuple(self.filters),
             dense_units=tuple(self.dense_units), dropout=self.dropout, augment=self.augment,
             seed=self._seed(), dtype_policy=self._dtype_policy(),
+            convs_per_block=int(self.convs_per_block),
         )
 
     def _grow(self, task_classes):

@@ -12,8 +12,9 @@ def _dtype(policy):
     return policy or None
 
 
-def build_trunk(inputs, filters, augment, seed, dtype_policy=None):
-    """Conv blocks (Conv 3×3 same → BatchNorm → ReLU → MaxPool 2×2) then Flatten.
+def build_trunk(inputs, filters, augment, seed, dtype_policy=None, convs_per_block=1):
+    """Conv blocks ((Conv 3×3 same → BatchNorm → ReLU) × ``convs_per_block`` → MaxPool 2×2),
+    then Flatten.
 
     Augmentation layers (horizontal flip, small rotations and shifts) sit at the
     front; they are identity at inference, so the saved model needs nothing else.
@@ -28,16 +29,19 @@ def build_trunk(inputs, filters, augment, seed, dtype_policy=None):
             0.08, 0.08, fill_mode="nearest", seed=seed, name="augment_shift"
         )(x)
     for i, n_filters in enumerate(filters):
-        x = layers.Conv2D(
-            n_filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}",
-            dtype=_dtype(dtype_policy),
-        )(x)
-        # momentum 0.9 (Keras defaults to 0.99): the moving statistics used at inference
-        # settle within ~50 steps, so short trainings (few epochs, small data) predict
-        # sensibly; with 0.99 a 200-step training still predicted a constant class.
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}",
-                                      dtype=_dtype(dtype_policy))(x)
-        x = layers.Activation("relu", name=f"relu{i + 1}", dtype=_dtype(dtype_policy))(x)
+        for j in range(convs_per_block):
+            # One conv per block keeps the names conv1, bn1, ... of earlier model files.
+            suffix = f"{i + 1}" if convs_per_block == 1 else f"{i + 1}_{j + 1}"
+            x = layers.Conv2D(
+                n_filters, 3, padding="same", use_bias=False, name=f"conv{suffix}",
+                dtype=_dtype(dtype_policy),
+            )(x)
+            # momentum 0.9 (Keras defaults to 0.99): the moving statistics used at inference
+            # settle within ~50 steps, so short trainings (few epochs, small data) predict
+            # sensibly; with 0.99 a 200-step training still predicted a constant class.
+            x = layers.BatchNormalization(momentum=0.9, name=f"bn{suffix}",
+                                          dtype=_dtype(dtype_policy))(x)
+            x = layers.Activation("relu", name=f"relu{suffix}", dtype=_dtype(dtype_policy))(x)
         if x.shape[1] >= 2 and x.shape[2] >= 2:
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}", dtype=_dtype(dtype_policy))(x)
     return layers.Flatten(name=TRUNK_OUTPUT, dtype=_dtype(dtype_policy))(x)
@@ -60,7 +64,7 @@ def build_head(features, task, n_classes, dense_units, dropout, seed, dtype_poli
 
 def build_multitask_model(input_shape, task_classes, filters=(32, 64, 128, 256),
                           dense_units=(256, 128), dropout=0.3, augment=True,
-                          seed=None, dtype_policy=None):
+                          seed=None, dtype_policy=None, convs_per_block=1):
     """Build the shared-trunk multi-task network.
 
     Parameters
@@ -69,7 +73,7 @@ def build_multitask_model(input_shape, task_classes, filters=(32, 64, 128, 256),
         (height, width, channels).
     task_classes : dict of str to int
         Number of classes per task; one head per entry, in order.
-    filters, dense_units, dropout, augment, seed, dtype_policy
+    filters, dense_units, dropout, augment, seed, dtype_policy, convs_per_block
         See :class:`mtlfaces.MultiTaskFaceClassifier`.
 
     Returns
@@ -80,7 +84,7 @@ def build_multitask_model(input_shape, task_classes, filters=(32, 64, 128, 256),
     import keras
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    features = build_trunk(inputs, filters, augment, seed, dtype_policy)
+    features = build_trunk(inputs, filters, augment, seed, dtype_policy, convs_per_block)
     outputs = {
         task: build_head(features, task, n, dense_units, dropout, seed, dtype_policy)
         for task, n in task_classes.items()

@@ -104,11 +104,11 @@ def to_grayscale(images):
 
 def resize_images(images, size):
     """Resize a float (n, h, w, c) batch to (n, size, size, c) with area/linear filters."""
-    import cv2
-
     n, h, w, c = images.shape
     if (h, w) == (size, size):
         return images
+    import cv2
+
     interp = cv2.INTER_AREA if (h >= size and w >= size) else cv2.INTER_LINEAR
     out = np.empty((n, size, size, c), dtype=np.float32)
     for i in range(n):
