@@ -63,7 +63,8 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
             true = [None if _tasks.is_missing(v) else v for v in y[task]]
         if not any(t is not None for t in true):
             continue
-        classes = list(estimator._classes[j])
+        fitted = estimator.classes_  # a list per task, or one array for a 1-D fit
+        classes = list(fitted[j] if isinstance(fitted, list) else fitted)
         entry = _task_report(true, pred[:, j], classes)
         groups = {}
         for col in group_columns:

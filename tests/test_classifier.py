@@ -222,6 +222,24 @@ def test_bad_labels_are_clear_value_errors(shapes):
             X[:4], np.array([["Happy", "Male"]] * 4))
     with pytest.raises(ValueError, match="epochs=0"):
         clf.set_params(epochs=0).fit(X, y)
+    with pytest.raises(ValueError, match="convs_per_block=0"):
+        MultiTaskFaceClassifier(**dict(TINY, convs_per_block=0)).fit(X, y)
+
+
+def test_convs_per_block_deepens_the_trunk_and_survives_saving(shapes, shapes_test, tmp_path):
+    from mtlfaces import load_model
+
+    X, y = shapes
+    deep = MultiTaskFaceClassifier(epochs=2, **dict(TINY, convs_per_block=2)).fit(X, y)
+    convs = [layer.name for layer in deep.model_.layers if layer.name.startswith("conv")]
+    assert convs == ["conv1_1", "conv1_2", "conv2_1", "conv2_2"]
+    # The second conv of a block maps filters to filters: 3*3*8*8 weights in block 1.
+    assert deep.model_.get_layer("conv1_2").kernel.shape == (3, 3, 8, 8)
+    deep.save(tmp_path / "deep.mtlfaces")
+    back = load_model(tmp_path / "deep.mtlfaces")
+    assert back.get_params()["convs_per_block"] == 2
+    np.testing.assert_allclose(back.predict_proba(shapes_test[0])[0],
+                               deep.predict_proba(shapes_test[0])[0], atol=1e-6)
 
 
 def test_two_d_array_y_with_and_without_task_names(shapes):

