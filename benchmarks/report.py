@@ -87,6 +87,28 @@ def model_card(v):
     return "\n".join(lines)
 
 
+def peers_table(pe):
+    """Markdown of benchmarks/peers.py's comparison with face-api.js and fer."""
+    cols = [("model", "model"), ("protocol", "faces given"), ("utkface age", "age group (UTKFace)"),
+            ("utkface gender", "gender (UTKFace)"),
+            ("fer2013_publictest emotion", "emotion (FER2013 PublicTest)"),
+            ("ckplus_heldout emotion", "emotion (CK+ held-out)"), ("found", "faces found"),
+            ("faces_per_s", "faces/s")]
+    rows = []
+    for r in pe["rows"]:
+        row = {}
+        for key, name in cols:
+            val = r.get(key)
+            if key == "faces_per_s":
+                row[name] = "–" if val is None else f"{val:,.0f}" if val >= 10 else f"{val:.1f}"
+            elif isinstance(val, float):
+                row[name] = _pct(val)
+            else:
+                row[name] = "–" if val is None else val
+        rows.append(row)
+    return _md(rows, [name for _, name in cols])
+
+
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 
 
@@ -267,6 +289,21 @@ def main():
                   " % of the bfloat16 matmul rate (small convolutions, batch norm and pooling "
                   "do not reach it); single-face calls are dominated by per-call overhead. "
                   f"Peak RSS of the speed run: {sp['peak_rss_mb']:.0f} MB.", ""]
+    pe = _load("peers")
+    if pe:
+        parts += ["## Peers: face-api.js and fer", "",
+                  "`npm install --prefix benchmarks/peers; pip install --no-deps fer==25.10.3; "
+                  "python benchmarks/peers.py`: the same validation faces for every library. "
+                  "*Crop as given*: each gets the datasets' own face crops, so only the "
+                  "classifiers differ. *Own detector*: each finds the face itself in "
+                  f"{pe['rows'][-1].get('n_detector', 500)} UTKFace hold-out photos (a fixed random subset, each set in a grey "
+                  "border; a face not found counts as an error). Caveat: the peers' training data "
+                  "are not ours and may include these sets (fer's training script split the "
+                  "whole fer2013.csv at random, PublicTest included), so their figures here can "
+                  "be optimistic; CK+ is the set least likely seen by any of them. faces/s: "
+                  "crop-as-given over all sets (face-api runs in Node with the WASM backend on "
+                  "one thread; ours and fer in TensorFlow on 2 cores), or photos/s with "
+                  "detection.", "", peers_table(pe), ""]
     lo = _load("loading")
     if lo:
         rows = [{"dataset": r["dataset"], "images": f"{r['images']:,}",
@@ -275,7 +312,12 @@ def main():
         parts += ["## Dataset loading", "", "`python benchmarks/loading.py`", "",
                   _md(rows, ["dataset", "images", "first load (s)", "cached (s)"]), ""]
     if v:
-        _update_readme(model_card(v))
+        card = model_card(v)
+        if pe:
+            card += ("\n\n**Against peers** (`benchmarks/peers.py`; see "
+                     "[RESULTS.md](benchmarks/RESULTS.md#peers-face-apijs-and-fer) for the "
+                     "protocols and caveats):\n\n" + peers_table(pe) + "\n")
+        _update_readme(card)
     out = os.path.join(HERE, "RESULTS.md")
     with open(out, "w") as fh:
         fh.write("\n".join(parts))

@@ -5,6 +5,15 @@
 ``--continue-from MODEL --epochs N --learning-rate LR`` trains a model further (tried for
 the bundled model, not adopted: see the README's model card).
 
+Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
+
+    python benchmarks/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
+    KERAS_BACKEND=jax python benchmarks/train_pretrained.py --arrays arrays/
+
+The arrays are the loaders' output, losslessly (PNG), so the splits and the training
+are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
+than the 2-core CPU; see the notes. The bundled model was trained on the CPU.)
+
 Every hyper-parameter and seed is in RECIPE below. Splits (fixed, never trained on):
 - emotion: FER2013 PublicTest;
 - age group and gender: 15 % of UTKFace, chosen by hashing each file name
