@@ -2,7 +2,8 @@
 
     python benchmarks/report.py
 
-Reads benchmarks/results/{pretrained_validation,multitask_study,speed,loading}.json
+Reads benchmarks/results/{pretrained_validation,pretrained_validation_v1,multitask_study,
+speed,peers,loading}.json
 (whichever exist) and writes benchmarks/RESULTS.md, so every figure there (and the
 ones the top-level README quotes) comes from a script's output.
 """
@@ -211,6 +212,17 @@ def main():
                       f"{r['image_size']}×{r['image_size']} grayscale, "
                       f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
                       model_card(v), ""]
+        v1 = _load("pretrained_validation_v1")
+        if v1:
+            r1, val1 = v1["recipe"], v1["validation"]
+            parts += ["The previous bundled model (`pretrained_validation_v1.json`: filters "
+                      f"{tuple(r1['filters'])}, {r1.get('convs_per_block', 1)} conv per block, "
+                      f"heads {tuple(r1['dense_units'])}, {r1['epochs']} epochs, "
+                      f"{v1['train_seconds'] / 60:.0f} min): emotion "
+                      f"{_pct(val1['fer2013_publictest']['emotion']['accuracy'])}, gender "
+                      f"{_pct(val1['utkface']['gender']['accuracy'])}, age "
+                      f"{_pct(val1['utkface']['age']['accuracy'])}, CK+ "
+                      f"{_pct(val1['ckplus']['emotion']['accuracy'])}.", ""]
         if "learning_curves.png" in plots:
             parts += ["![learning curves](results/learning_curves.png)", ""]
     cc = _load("crop_calibration")

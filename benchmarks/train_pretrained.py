@@ -36,7 +36,7 @@ import pandas as pd
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-EPOCHS = 60
+EPOCHS = 32
 
 RECIPE = dict(
     image_size=48, grayscale=True,
