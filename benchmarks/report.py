@@ -210,7 +210,10 @@ def main():
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
                       + f"; {v.get('parameters', 0):,} parameters; {r['epochs']} epochs, "
                       f"{r['image_size']}×{r['image_size']} grayscale, "
-                      f"{v['train_seconds'] / 60:.0f} min of training on 2 CPU cores).", "",
+                      f"{v['train_seconds'] / 60:.0f} min of training on "
+                      f"{v.get('trained_on', '2 CPU cores')}"
+                      + (f", peak RSS {v['peak_rss_mb'] / 1024:.1f} GB" if v.get("peak_rss_mb")
+                         else "") + ").", "",
                       model_card(v), ""]
         v1 = _load("pretrained_validation_v1")
         if v1:
