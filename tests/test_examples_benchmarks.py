@@ -137,3 +137,34 @@ def test_peers_benchmark_quick(tmp_path, monkeypatch):
         assert crop[name]["utkface gender"] > 0.6, crop[name]
     for r in crop.values():
         assert r["fer2013_publictest emotion"] > 0.3, r
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_recipe_quick_trains_validates_and_saves(tmp_path):
+    import json
+
+    from mtlfaces import load_model
+
+    recipe = _load("benchmarks", "train_pretrained")
+    out, results = tmp_path / "m.mtlfaces", tmp_path / "val.json"
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
+                        "--results", str(results), "--checkpoint-dir", str(tmp_path / "ck"),
+                        "--cache-dir", str(tmp_path / "cache")]) == 0
+    report = json.loads((tmp_path / "val_quick.json").read_text())
+    assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
+    assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
+    assert load_model(out).tasks_ == ["age", "gender", "emotion"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_crop_calibration_quick(tmp_path, monkeypatch):
+    bench = _load("benchmarks", "crop_calibration")
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    assert (tmp_path / "crop_calibration_quick.json").exists()
