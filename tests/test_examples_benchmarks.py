@@ -10,6 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 BUNDLED = os.path.join(ROOT, "mtlfaces", "models", "pretrained.mtlfaces")
+needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 
 
 def _run_quick(name, monkeypatch, tmp_path, *args):
@@ -71,7 +72,7 @@ def test_speed_benchmark_quick(tmp_path, monkeypatch):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@needs_shared
 def test_loading_benchmark_quick(tmp_path, monkeypatch):
     _run_quick("loading", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "loading_quick.json").exists()
@@ -79,7 +80,7 @@ def test_loading_benchmark_quick(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@needs_shared
 def test_multitask_study_quick(tmp_path, monkeypatch):
     _run_quick("multitask_study", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "multitask_study_quick.json").exists()
@@ -137,7 +138,7 @@ def test_peers_benchmark_quick(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@needs_shared
 def test_recipe_quick_trains_validates_and_saves(tmp_path):
     import json
 
@@ -156,7 +157,7 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@needs_shared
 def test_crop_calibration_quick(tmp_path, monkeypatch):
     _run_quick("crop_calibration", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "crop_calibration_quick.json").exists()
