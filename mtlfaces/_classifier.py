@@ -11,9 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 from . import tasks as _tasks
 from ._losses import MISSING
 from ._preprocessing import prepare_images
+from ._targets import KNOWN as _KNOWN
+from ._targets import SINGLE as _SINGLE
+from ._targets import TargetParser
 
-_KNOWN = _tasks.TASKS
-_SINGLE = "y"  # task name used when y is a 1-D array and ``tasks`` is not given
 _TRACED = weakref.WeakKeyDictionary()  # model -> traced inference function
 
 
@@ -230,117 +231,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                              "expected None, 'balanced' or {task: 'balanced' | {label: weight}}")
 
     # --------------------------------------------------------------- labels
-    def _task_names(self, y):
-        """Task names for y, as given by ``tasks`` or by y itself."""
-        import pandas as pd
-
-        if self.tasks is not None:
-            names = [self.tasks] if isinstance(self.tasks, str) else list(self.tasks)
-            if not names or len(set(names)) != len(names):
-                raise ValueError(f"tasks={self.tasks!r} must be non-empty with distinct names")
-            return names
-        if isinstance(y, pd.DataFrame):
-            names = [c for c in y.columns if c in _KNOWN]
-            if not names:
-                raise ValueError(
-                    f"y has no task column: its columns are {list(y.columns)}; "
-                    f"name them {list(_KNOWN)} or pass tasks=[...]"
-                )
-            return names
-        if isinstance(y, pd.Series) and y.name in _KNOWN:
-            return [y.name]
-        arr = np.asarray(y, dtype=object)
-        if arr.ndim == 2 and arr.shape[1] > 1:
-            # Unnamed columns are generic tasks (classes from the data), never age/gender/
-            # emotion: name them with tasks=... to get those vocabularies.
-            return [f"y{i}" for i in range(arr.shape[1])]
-        return [_SINGLE]
-
-    def _label_columns(self, y, names):
-        """Return ({task: object array of raw labels}, single_output)."""
-        import pandas as pd
-
-        if isinstance(y, pd.DataFrame):
-            missing = [t for t in names if t not in y.columns]
-            if missing:
-                raise ValueError(f"y has no column(s) {missing}; its columns are {list(y.columns)}")
-            return {t: y[t].to_numpy(dtype=object) for t in names}, False
-        arr = np.asarray(y, dtype=object)
-        if arr.ndim == 1:
-            if len(names) != 1:
-                raise ValueError(f"y is 1-D but tasks={names} names {len(names)} tasks")
-            return {names[0]: arr}, True
-        if arr.ndim == 2:
-            if arr.shape[1] != len(names):
-                raise ValueError(
-                    f"y has {arr.shape[1]} columns but tasks={names} names {len(names)}"
-                )
-            return {t: arr[:, i] for i, t in enumerate(names)}, arr.shape[1] == 1 and (
-                self.tasks is None)
-        raise ValueError(f"y has shape {arr.shape}; expected 1-D or 2-D labels")
-
-    def _normalize(self, task, values):
-        """Raw labels → object array of canonical labels (None = missing)."""
-        if task in _KNOWN:
-            codes = (self.label_codes or {}).get(task)
-            return _tasks.normalize_labels(task, values, codes=codes)
-        out = np.empty(len(values), dtype=object)
-        for i, v in enumerate(values):
-            out[i] = None if _tasks.is_missing(v) else v
-        present = [v for v in out if v is not None]
-        if present and all(isinstance(v, (numbers.Real, np.number)) for v in present):
-            from sklearn.utils.multiclass import type_of_target
-
-            kind = type_of_target(np.asarray(present, dtype=np.float64))
-            if kind == "continuous":
-                raise ValueError(f"Unknown label type: continuous values for task {task!r}; "
-                                 "a classifier needs class labels (bin them first)")
-        return out
-
-    @staticmethod
-    def _classes_for(task, labels):
-        if task in _KNOWN:
-            return np.array(_KNOWN[task], dtype=object)
-        present = [v for v in labels if v is not None]
-        if not present:
-            return np.array([], dtype=object)
-        return np.unique(np.asarray(present))
-
-    @staticmethod
-    def _encode(task, labels, classes):
-        """Canonical labels → int indices, MISSING for None; unknown labels raise."""
-        index = {c.item() if hasattr(c, "item") else c: i for i, c in enumerate(classes)}
-        out = np.full(len(labels), MISSING, dtype=np.int64)
-        for i, v in enumerate(labels):
-            if v is None:
-                continue
-            key = v.item() if hasattr(v, "item") else v
-            if key not in index:
-                raise ValueError(
-                    f"y contains {v!r} for task {task!r}, which the model was not fitted "
-                    f"with; known classes: {list(classes)}"
-                )
-            out[i] = index[key]
-        return out
-
-    def _prepare_y(self, y, n_samples, fitting_classes):
-        """Parse y into {task: int codes}. ``fitting_classes`` = dict of fixed classes."""
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None")
-        names = self._task_names(y)
-        columns, single = self._label_columns(y, names)
-        for task, values in columns.items():
-            if len(values) != n_samples:
-                raise ValueError(
-                    f"X has {n_samples} images but y has {len(values)} labels for {task!r}"
-                )
-        labels = {t: self._normalize(t, v) for t, v in columns.items()}
-        classes = {}
-        for t, lab in labels.items():
-            classes[t] = fitting_classes[t] if t in fitting_classes else self._classes_for(t, lab)
-        codes = {t: self._encode(t, labels[t], classes[t]) for t in labels}
-        return codes, classes, single
+    def _parser(self):
+        return TargetParser(self.tasks, self.label_codes, type(self).__name__)
 
     # ---------------------------------------------------------------- model
     def _dtype_policy(self):
@@ -510,12 +402,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             given = classes if isinstance(classes, dict) else {None: classes}
             for t, c in given.items():
                 if t is None:
-                    names = self._task_names(y)
+                    names = self._parser().task_names(y)
                     t = names[0]
                 if t not in fixed:
                     fixed[t] = np.unique(np.asarray(c)) if t not in _KNOWN else np.array(
                         _KNOWN[t], dtype=object)
-        codes, classes_by_task, single = self._prepare_y(y, n, fixed)
+        codes, classes_by_task, single = self._parser().parse(y, n, fixed)
         for t, c in codes.items():
             # A batch may lack a known task's labels; a task cannot start without any.
             if (c >= 0).sum() == 0 and t not in fixed:
@@ -567,8 +459,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
             X_val, y_val = validation_data
             val_images = prepare_images(X_val, self.image_size, self.grayscale)
-            val_codes, _, _ = self._prepare_y(y_val, val_images.shape[0],
-                                              self._classes_by_task())
+            val_codes, _, _ = self._parser().parse(y_val, val_images.shape[0],
+                                                   self._classes_by_task())
             unknown = [t for t in val_codes if t not in self.tasks_]
             if unknown:
                 raise ValueError(f"validation_data has task(s) {unknown} that y lacks")
@@ -718,10 +610,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"y has none of the model's tasks {self.tasks_} as a column "
                                  f"(its columns: {list(y.columns)})")
         else:
-            names = self._task_names(y)
+            names = self._parser().task_names(y)
         if self._is_single() and names == [_SINGLE]:
             names = list(self.tasks_)
-        columns, _ = self._label_columns(y, names)
+        parser = self._parser()
+        columns, _ = parser.label_columns(y, names)
         unknown = [t for t in columns if t not in self.tasks_]
         if unknown:
             raise ValueError(f"y has task(s) {unknown} the model was not fitted on "
@@ -733,7 +626,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             if len(values) != images.shape[0]:
                 raise ValueError(f"X has {images.shape[0]} images but y has {len(values)} "
                                  f"labels for {t!r}")
-            codes = self._encode(t, self._normalize(t, values), self._classes_by_task()[t])
+            codes = parser.encode(t, parser.normalize(t, values), self._classes_by_task()[t])
             mask = codes >= 0
             if not mask.any():
                 continue

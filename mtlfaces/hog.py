@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._classifier import stack_columns
 from ._preprocessing import prepare_images
+from ._targets import TargetParser
 
 
 class HOGTransformer(TransformerMixin, BaseEstimator):
@@ -123,13 +124,10 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.poor_score = True
         return tags
 
-    # Label parsing is the classifier's own, so both accept exactly the same y.
+    # The CNN's label parsing, so both estimators accept exactly the same y.
     def _labels(self, y, n):
-        from ._classifier import MultiTaskFaceClassifier
-
-        parser = MultiTaskFaceClassifier(tasks=self.tasks, label_codes=self.label_codes)
         fixed = dict(zip(self.tasks_, self._classes)) if hasattr(self, "tasks_") else {}
-        return parser._prepare_y(y, n, fixed)
+        return TargetParser(self.tasks, self.label_codes, type(self).__name__).parse(y, n, fixed)
 
     def _svm(self, class_weight=None):
         if self.kernel == "linear":
