@@ -163,9 +163,8 @@ def main(argv=None):
                             grayscale=False)
     Xf, yf = D.load_fer2013(os.path.join(args.data_dir, "fer2013.tar.gz"))
     Xc, yc = D.load_ckplus(os.path.join(args.data_dir, "CK+48.zip"))
-    masks = {"utkface": D.utkface_validation_mask(yu),
-             "fer2013_publictest": (yf["split"] == "PublicTest").to_numpy(),
-             "ckplus_heldout": D.ckplus_validation_mask(yc)}
+    masks = {"utkface": D.validation_mask(yu), "fer2013_publictest": D.validation_mask(yf),
+             "ckplus_heldout": D.validation_mask(yc)}
     sets = {}
     for name, (X, y) in zip(masks, [(Xu, yu), (Xf, yf), (Xc, yc)]):
         X, y = X[masks[name]][:limit], y[masks[name]].reset_index(drop=True).iloc[:limit]

@@ -109,9 +109,7 @@ def split(datasets):
     from mtlfaces import datasets as D
 
     (Xu, yu), (Xf, yf), (Xc, yc) = (datasets[k] for k in DATASETS)
-    u_val = D.utkface_validation_mask(yu)
-    f_val = (yf["split"] == "PublicTest").to_numpy()
-    c_val = D.ckplus_validation_mask(yc)
+    u_val, f_val, c_val = (D.validation_mask(y) for y in (yu, yf, yc))
     yu = yu.assign(split=np.where(u_val, "validation", "train"))
     yc = yc.assign(split=np.where(c_val, "validation", "train"))
     train = (np.concatenate([Xu[~u_val], Xf[~f_val], Xc[~c_val]]),

@@ -489,8 +489,9 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "utkface", "fer2013", "ckplus"]),
               default="auto", show_default=True)
 @click.option("--split", default=None,
-              help="Evaluate one split: a FER2013 Usage (PublicTest...), 'validation' for the "
-                   "fixed UTKFace/CK+ hold-out parts, or a value of the CSV's split column.")
+              help="Evaluate one split: 'validation' for the fixed validation splits (UTKFace "
+                   "and CK+ hold-out parts, FER2013 PublicTest), a FER2013 Usage (Training...), "
+                   "or a value of the CSV's split column.")
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write report.json, report.txt and confusion.png here.")
@@ -501,10 +502,8 @@ def evaluate(data, model, fmt, split, limit, out_dir):
     if split is not None:
         from . import datasets as D
 
-        if split == "validation" and (y["source"] == "utkface").all():
-            mask = D.utkface_validation_mask(y)
-        elif split == "validation" and (y["source"] == "ckplus").all():
-            mask = D.ckplus_validation_mask(y)
+        if split == "validation":  # the fixed splits the bundled model was validated on
+            mask = D.validation_mask(y)
         else:
             mask = (y["split"] == split).to_numpy()
         if not mask.any():
@@ -592,10 +591,8 @@ def build_dataset(data_dir, out, image_size):
             X, y = loader(path, image_size=image_size)
         except (D.DatasetError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-        if loader is D.load_utkface:
-            y = y.assign(split=np.where(D.utkface_validation_mask(y), "validation", "train"))
-        if loader is D.load_ckplus:
-            y = y.assign(split=np.where(D.ckplus_validation_mask(y), "validation", "train"))
+        if loader is not D.load_fer2013:  # FER2013 keeps its own Training / PublicTest
+            y = y.assign(split=np.where(D.validation_mask(y), "validation", "train"))
         click.echo(f"{path}: {len(X)} images", err=True)
         parts.append((X, y))
     if not parts:

@@ -706,6 +706,49 @@ def ckplus_validation_mask(y, fraction=0.2):
     return hash_holdout([str(s) for s in y["subject"]], fraction)
 
 
+def validation_mask(y):
+    """Rows of a loader's ``y`` that belong to mtlfaces' fixed validation splits.
+
+    The same rows whichever datasets ``y`` mixes, so training scripts, the CLI and
+    benchmarks hold out exactly the same faces:
+
+    - UTKFace rows with a ``path``: :func:`utkface_validation_mask` (15 % of files);
+    - FER2013 rows: ``split == "PublicTest"``;
+    - CK+ rows with a ``subject``: :func:`ckplus_validation_mask` (20 % of subjects);
+    - any other row (e.g. read back by :func:`load_csv`): ``split == "validation"``.
+
+    Parameters
+    ----------
+    y : DataFrame
+        Labels as the loaders return them (``source`` and ``split`` columns, and
+        ``path`` / ``subject`` where the dataset has them).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_samples,)
+    """
+    import pandas as pd
+
+    if not isinstance(y, pd.DataFrame):
+        raise TypeError("validation_mask needs the loaders' label DataFrame, got "
+                        f"{type(y).__name__}")
+    n = len(y)
+    split = y["split"].astype(object).to_numpy() if "split" in y else np.full(n, None, object)
+    source = y["source"].astype(object).to_numpy() if "source" in y else np.full(n, None, object)
+    mask = split == "validation"
+    fer = source == "fer2013"
+    mask[fer] = split[fer] == "PublicTest"
+    if "path" in y:
+        utk = (source == "utkface") & y["path"].notna().to_numpy()
+        if utk.any():
+            mask[utk] = utkface_validation_mask(y[utk])
+    if "subject" in y:
+        ck = (source == "ckplus") & y["subject"].notna().to_numpy()
+        if ck.any():
+            mask[ck] = ckplus_validation_mask(y[ck])
+    return mask
+
+
 # ---------------------------------------------------------------- synthetic
 _SHAPES_AGES = {"Child": 8, "Young": 24, "Middle Age": 38, "Old": 55, "Very Old": 80}
 

@@ -210,6 +210,24 @@ def test_train_two_stages_then_evaluate(tmp_path):
     assert cv2.imread(str(report_dir / "confusion.png")) is not None
 
 
+def test_evaluate_one_split(tmp_path, model_file):
+    from mtlfaces.datasets import write_csv
+
+    X, y = make_shapes(30, size=32, seed=6, missing_gender=0.0)
+    y = y.assign(source="shapes", split=["train", "validation", "train"] * 10)
+    csv_path = tmp_path / "data.csv"
+    write_csv(X, y, csv_path)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model", model_file,
+                                       "--split", "validation", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["age"]["n"] == 10 and report["emotion"]["n"] == 10
+    result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model", model_file,
+                                       "--split", "PublicTest"])
+    assert result.exit_code == 1 and "no rows in split 'PublicTest'" in result.stderr
+
+
 def test_train_stage_errors(tmp_path, model_file):
     result = CliRunner().invoke(main, ["train", "x.csv", "--out", str(tmp_path), "--stage",
                                        "age_gender_emotion"])

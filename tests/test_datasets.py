@@ -235,3 +235,27 @@ def test_recrop_through_the_face_cropper(tmp_path, astronaut):
     squeezed = cv2.resize(cv2.imread(first, cv2.IMREAD_GRAYSCALE), (40, 40),
                           interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(got - expected).mean() < 2 < np.abs(got - squeezed).mean()
+
+
+def test_validation_mask_is_the_same_fixed_split_for_every_source():
+    # Rows as the three loaders and load_csv return them, mixed in one frame.
+    names = [f"{i}_0_0_2017{i:05d}.jpg.chip.jpg" for i in range(400)]
+    utk = pd.DataFrame({"path": [f"UTKFace.tar.gz::UTKFace/{n}" for n in names],
+                        "source": "utkface", "split": None})
+    fer = pd.DataFrame({"source": "fer2013", "split": ["Training", "PublicTest"] * 5})
+    ck = pd.DataFrame({"subject": [f"S{i // 4:03d}" for i in range(200)], "source": "ckplus",
+                       "split": None})
+    csv = pd.DataFrame({"source": "utkface", "split": ["train", "validation", "train"]})
+    y = pd.concat([utk, fer, ck, csv], ignore_index=True)
+    mask = D.validation_mask(y)
+    assert mask.dtype == bool and mask.shape == (len(y),)
+    np.testing.assert_array_equal(mask[:400], D.utkface_validation_mask(utk))
+    np.testing.assert_array_equal(mask[400:410], fer["split"] == "PublicTest")
+    np.testing.assert_array_equal(mask[410:610], D.ckplus_validation_mask(ck))
+    np.testing.assert_array_equal(mask[610:], [False, True, False])
+    # A CK+ subject is held out whole; the split does not depend on the other rows.
+    ck_mask = mask[410:610].reshape(-1, 4)
+    assert (ck_mask.all(axis=1) | ~ck_mask.any(axis=1)).all() and ck_mask.any()
+    np.testing.assert_array_equal(D.validation_mask(y.iloc[::-1])[::-1], mask)
+    with pytest.raises(TypeError, match="DataFrame"):
+        D.validation_mask(np.zeros(3))
