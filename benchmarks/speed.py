@@ -136,9 +136,10 @@ def main(argv=None):
 
     # -- end-to-end video frames/s (the CLI's loop: detect or follow, classify in one batch)
     from mtlfaces.analysis import FaceTracker, relabel, shift_boxes
+    from mtlfaces.tasks import classes_by_task
 
     rows = []
-    classes = dict(zip(clf.tasks_, clf._classes))
+    classes = classes_by_task(clf)
     for n_faces in (1, 5):
         frame = frames_640x480(astronaut, n_faces)
         for every in (1, 3):

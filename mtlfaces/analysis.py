@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .faces import align_faces, detect_faces
+from .tasks import classes_by_task
 
 
 @dataclass
@@ -75,7 +76,7 @@ class FaceAnalyzer:
         """{task: (n, n_classes)} probabilities for a stack of crops, in one batched call."""
         if len(crops) == 0:
             return {t: np.empty((0, len(c))) for t, c in
-                    zip(self.classifier.tasks_, self.classifier._classes)}
+                    classes_by_task(self.classifier).items()}
         proba = self.classifier.predict_proba(np.stack(crops))
         if not isinstance(proba, list):
             proba = [proba]
@@ -83,7 +84,7 @@ class FaceAnalyzer:
 
     def results(self, faces, proba):
         out = []
-        classes = dict(zip(self.classifier.tasks_, self.classifier._classes))
+        classes = classes_by_task(self.classifier)
         for i, face in enumerate(faces):
             dist = {t: p[i] for t, p in proba.items()}
             labels = {t: str(classes[t][int(np.argmax(d))]) for t, d in dist.items()}

@@ -268,6 +268,7 @@ def _predict_video(analyzer, source, table, annotate_dir, video_format, every, s
 
     from .analysis import FaceTracker, relabel, shift_boxes
     from .annotate import annotate
+    from .tasks import classes_by_task
     from .video import VideoError, VideoReader, VideoWriter
 
     try:
@@ -276,7 +277,7 @@ def _predict_video(analyzer, source, table, annotate_dir, video_format, every, s
         _error(str(exc))
         return False
     name = f"webcam {source}" if isinstance(source, int) else source
-    classes = dict(zip(analyzer.classifier.tasks_, analyzer.classifier._classes))
+    classes = classes_by_task(analyzer.classifier)
     tracker = FaceTracker(smoothing=smooth)
     writer = None
     if annotate_dir:

@@ -167,3 +167,24 @@ def normalize_labels(task, values, codes=None):
             cache[key] = label
         out[i] = label
     return out
+
+
+def classes_by_task(estimator):
+    """``{task: classes}`` of a fitted mtlfaces estimator, from its public attributes.
+
+    ``classes_`` is a list of arrays (one per task) for a multi-task model and a
+    single array for one fitted on a 1-D y; this reads either the same way.
+
+    Parameters
+    ----------
+    estimator : MultiTaskFaceClassifier or HOGSVMClassifier
+        A fitted estimator (it has ``tasks_`` and ``classes_``).
+    """
+    tasks = list(estimator.tasks_)
+    classes = estimator.classes_
+    if not isinstance(classes, list):
+        classes = [classes]
+    if len(classes) != len(tasks):
+        raise ValueError(f"{type(estimator).__name__}: {len(tasks)} tasks but "
+                         f"{len(classes)} class arrays")
+    return dict(zip(tasks, classes))

@@ -42,3 +42,21 @@ def test_unknown_labels_name_value_and_task(task, value):
         tasks.normalize_label(task, value)
     assert repr(value) in str(err.value) or str(value) in str(err.value)
     assert task in str(err.value)
+
+
+def test_classes_by_task_reads_multi_and_single_task_estimators():
+    from mtlfaces import HOGSVMClassifier
+    from mtlfaces.datasets import make_shapes
+    from mtlfaces.tasks import classes_by_task
+
+    X, y = make_shapes(60, size=32, seed=1)
+    multi = HOGSVMClassifier(image_size=32).fit(X, y[["age", "emotion"]])
+    got = classes_by_task(multi)
+    assert list(got) == ["age", "emotion"]
+    assert list(got["emotion"]) == [c for c in multi.classes_[1]]
+    single = HOGSVMClassifier(image_size=32).fit(X, y["emotion"].to_numpy())
+    (task, classes), = classes_by_task(single).items()
+    assert task == single.tasks_[0] and list(classes) == list(single.classes_)
+    single.classes_ = [single.classes_, single.classes_]  # a broken estimator is named
+    with pytest.raises(ValueError, match="HOGSVMClassifier: 1 tasks but 2 class arrays"):
+        classes_by_task(single)
