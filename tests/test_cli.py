@@ -163,6 +163,42 @@ def test_video_rows_tracks_and_annotated_video(model_file, astronaut, tmp_path, 
     assert not list((tmp_path / "ann").glob("*.partial*"))
 
 
+def test_webcam_index_reads_frames_until_max_frames(model_file, astronaut, tmp_path,
+                                                    monkeypatch):
+    """``predict 0`` on a camera. No camera here: index 0 is routed to a recorded video
+    through cv2.VideoCapture, so everything after the capture (unknown length, the
+    --max-frames stop, names, annotation) is the real webcam path; index 1 has no device."""
+    video = make_video(tmp_path / "camera.mp4", astronaut, frames=12)
+    real_capture = cv2.VideoCapture
+    opened = []
+
+    def capture(source, *args):
+        if isinstance(source, int):
+            opened.append(source)
+            return real_capture(str(video)) if source == 0 else real_capture()
+        return real_capture(source, *args)
+
+    monkeypatch.setattr(cv2, "VideoCapture", capture)
+    out = tmp_path / "rows.jsonl"
+    result = CliRunner().invoke(main, ["predict", "0", "--model", model_file, "--json", str(out),
+                                       "--max-frames", "5", "--annotate", str(tmp_path / "ann")])
+    assert result.exit_code == 0, result.stderr
+    assert opened == [0]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted({r["frame"] for r in rows}) == list(range(5))
+    assert {r["source"] for r in rows} == {"webcam 0"}
+    (annotated,) = (tmp_path / "ann").iterdir()
+    assert annotated.name.startswith("webcam0") and ".partial" not in annotated.name
+    cap = real_capture(str(annotated))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 5
+    result = CliRunner().invoke(main, ["predict", "1", "--model", model_file])
+    assert result.exit_code == 1 and "webcam 1: cannot open as a video" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_smoothing_steadies_predictions(model_file, astronaut, tmp_path):
     """With smoothing, a tracked face's probabilities change less from frame to frame."""
     video = make_video(tmp_path / "walk.mp4", astronaut, frames=10)
