@@ -61,7 +61,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=1e-3
         Adam learning rate.
     lr_schedule : {"constant", "cosine"}, default="constant"
-        "cosine" decays the learning rate to zero over ``epochs``.
+        "cosine" decays the learning rate to zero over ``epochs``: over the
+        epochs of each :meth:`fit` call (a warm-started ``fit`` restarts it from
+        ``learning_rate``), or over ``epochs`` calls of :meth:`partial_fit`.
     batch_size : int, default=128
     epochs : int, default=20
         Passes over the data per :meth:`fit` call.
@@ -266,13 +268,23 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def _invalidate(self):
         self._compiled_for = None
 
-    def _compile(self, steps_per_epoch, epochs):
+    def _compile(self, steps_per_epoch, epochs, caller):
+        """Compile for training unless already compiled for the same settings.
+
+        A recompile starts a new optimizer (and cosine schedule). Each :meth:`fit`
+        call with the cosine schedule gets its own, decaying from ``learning_rate``
+        over its epochs; successive :meth:`partial_fit` calls share one schedule
+        over ``epochs`` calls and keep the optimizer's state.
+        """
         import keras
 
         from ._losses import masked_accuracy_metric, masked_crossentropy
 
-        key = (tuple(self.tasks_), id(self.model_), self.lr_schedule, steps_per_epoch, epochs)
-        if getattr(self, "_compiled_for", None) == key:
+        key = (caller, tuple(self.tasks_), id(self.model_), self.lr_schedule,
+               float(self.learning_rate), float(self.label_smoothing),
+               repr(sorted((self.loss_weights or {}).items())))
+        fresh = caller == "fit" and self.lr_schedule == "cosine"
+        if not fresh and getattr(self, "_compiled_for", None) == key:
             return
         lr = float(self.learning_rate)
         if self.lr_schedule == "cosine":
@@ -357,7 +369,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight, epochs=self.epochs,
                          keep=self.warm_start and hasattr(self, "model_"),
-                         validation_data=validation_data)
+                         validation_data=validation_data, caller="fit")
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One pass over (X, y) without re-initialising the network.
@@ -380,7 +392,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
-                         classes=classes, validate=False)
+                         classes=classes, validate=False, caller="partial_fit")
 
     def _targets(self, codes, weights, n):
         """Per-head (n, 2) targets: class index (MISSING when absent) and sample weight."""
@@ -392,7 +404,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return targets
 
     def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
-             validation_data=None):
+             validation_data=None, caller="fit"):
         self._validate_params()
         images = prepare_images(X, self.image_size, self.grayscale)
         X = np.asarray(X)  # readable now: prepare_images accepted it
@@ -480,7 +492,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 images = images[tr]
                 targets = {t: v[tr] for t, v in targets.items()}
         steps = int(np.ceil(images.shape[0] / self.batch_size))
-        self._compile(steps, epochs)
+        self._compile(steps, self.epochs, caller)
         callbacks = copy.deepcopy(list(self.callbacks or []))
         if val is not None and self.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(

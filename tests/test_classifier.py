@@ -99,6 +99,36 @@ def test_same_seed_same_predictions(shapes, shapes_test):
                                   b.predict_proba(shapes_test[0])[0])
 
 
+def test_cosine_schedule_restarts_for_each_fit_and_spans_partial_fit_calls(shapes):
+    """A warm-started fit trains again (the cosine schedule restarts; it once stayed
+    at zero after the first fit), and so do later partial_fit calls."""
+    X, y = shapes
+    X, y = X[:96], y[["age"]][:96]
+    clf = MultiTaskFaceClassifier(epochs=2, lr_schedule="cosine", warm_start=True, **TINY)
+
+    def conv1():
+        return clf.model_.get_layer("conv1").get_weights()[0].copy()
+
+    clf.fit(X, y)
+    after_first = conv1()
+    iterations = int(clf.model_.optimizer.iterations)
+    clf.fit(X, y)
+    assert int(clf.model_.optimizer.iterations) == iterations  # a new optimizer, new schedule
+    assert np.abs(conv1() - after_first).max() > 1e-4
+    # partial_fit: one schedule over ``epochs`` calls; the optimizer carries on between calls.
+    inc = MultiTaskFaceClassifier(epochs=4, lr_schedule="cosine", **TINY)
+    inc.partial_fit(X, y)
+    before = inc.model_.get_layer("conv1").get_weights()[0].copy()
+    inc.partial_fit(X, y)
+    assert int(inc.model_.optimizer.iterations) == 2 * int(np.ceil(len(X) / TINY["batch_size"]))
+    assert np.abs(inc.model_.get_layer("conv1").get_weights()[0] - before).max() > 1e-4
+    # Changing the learning rate between calls takes effect (a recompile).
+    inc.set_params(learning_rate=1e-5, lr_schedule="constant")
+    inc.partial_fit(X, y)
+    assert int(inc.model_.optimizer.iterations) == int(np.ceil(len(X) / TINY["batch_size"]))
+    assert float(inc.model_.optimizer.learning_rate) == pytest.approx(1e-5)
+
+
 def test_two_stages_grow_a_head_on_the_trained_trunk(shapes, shapes_test):
     X, y = shapes
     stage1 = MultiTaskFaceClassifier(epochs=6, **TINY).fit(X, y[["age", "gender"]])
