@@ -152,6 +152,10 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     report = json.loads((tmp_path / "val_quick.json").read_text())
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
+    # Both phases ran (one epoch each in quick mode); phase 2 restarted at its own rate.
+    assert list(report["phases"]) == ["phase1", "phase2"]
+    assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
+    assert len(report["history"]["val_loss"]) == 2
     assert load_model(out).tasks_ == ["age", "gender", "emotion"]
 
 
