@@ -138,6 +138,13 @@ def _plots(v, sp):
             ax.set_ylabel(kind)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
+        phases = v.get("phases", {})
+        restart = phases["phase1"]["epochs"] if len(phases) > 1 else 0
+        if restart:
+            for ax in axes:
+                ax.axvline(restart + 0.5, color="grey", lw=0.8, ls=":")
+                ax.text(restart + 0.7, ax.get_ylim()[1], "phase 2", va="top", fontsize=7,
+                        color="grey")
         axes[0].set_title("bundled model: loss (validation loss is averaged per batch)")
         axes[1].set_title("bundled model: accuracy")
         fig.tight_layout()
@@ -187,21 +194,28 @@ def main():
     plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
-        if "phase1" in v:
-            p1 = v["phase1"]
+        phases = v.get("phases", {})
+        if len(phases) > 1:
+            by = v.get("train_images_by_source", {})
+            p1, p2 = phases["phase1"], phases["phase2"]
             s1 = p1["validation_summary"]
             parts += ["## Bundled model: validation", "",
-                      "Two runs of `benchmarks/train_pretrained.py` on the same "
-                      f"{v['train_images']:,} training images, {r['image_size']}×"
-                      f"{r['image_size']} grayscale: `--data-dir ../shared/data` "
-                      f"({p1['recipe']['epochs']} epochs, lr {p1['recipe']['learning_rate']}, "
-                      f"{p1['train_seconds'] / 60:.0f} min), then `--continue-from "
-                      f"<that model> --epochs {r['epochs']} --learning-rate "
-                      f"{r['learning_rate']}` ({v['train_seconds'] / 60:.0f} min), keeping the "
-                      "epoch with the lowest validation loss. After the first run: emotion "
+                      "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
+                      f"({v['train_images']:,} training images: "
+                      + ", ".join(f"{k} {n:,}" for k, n in by.items())
+                      + f"; {v.get('parameters', 0):,} parameters; {r['image_size']}×"
+                      f"{r['image_size']} grayscale; on {v.get('trained_on', '2 CPU cores')}"
+                      + (f", peak RSS {v['peak_rss_mb'] / 1024:.1f} GB" if v.get("peak_rss_mb")
+                         else "") + "), in two phases: phase 1, "
+                      f"{p1['epochs']} epochs of a cosine schedule from lr {p1['learning_rate']} "
+                      f"({p1['train_seconds'] / 60:.0f} min), reaching emotion "
                       f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
-                      f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}. After both:", "",
-                      model_card(v), ""]
+                      f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; phase 2, a warm "
+                      f"restart: {p2['epochs']} more epochs from lr {p2['learning_rate']} "
+                      f"({p2['train_seconds'] / 60:.0f} min), keeping the epoch with the lowest "
+                      "validation loss over both. "
+                      + (v.get("provenance", "") + " " if v.get("provenance") else "")
+                      + "After both:", "", model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
             parts += ["## Bundled model: validation", "",

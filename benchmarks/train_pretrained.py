@@ -163,6 +163,14 @@ def validate(est, val):
     return {name: evaluate(est, X, y) for name, (X, y) in val.items()}
 
 
+def validation_summary(report):
+    """The four headline accuracies of a :func:`validate` report."""
+    return {"emotion": report["fer2013_publictest"]["emotion"]["accuracy"],
+            "gender": report["utkface"]["gender"]["accuracy"],
+            "age": report["utkface"]["age"]["accuracy"],
+            "ckplus_emotion": report["ckplus"]["emotion"]["accuracy"]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data"))
@@ -257,14 +265,15 @@ def main(argv=None):
             best_file, best_loss = checkpoint, float(min(losses))
         est.model_.load_weights(best_file)  # the best epoch so far, in any phase
         est._invalidate()
+        report = validate(est, val)  # the model as it stands after this phase
         summary[name] = dict(settings, train_seconds=round(seconds, 1),
                              best_val_loss=round(float(min(losses)), 4),
-                             kept=best_file == checkpoint)
+                             kept=best_file == checkpoint,
+                             validation_summary=validation_summary(report))
         print(f"{name}: {settings['epochs']} epochs in {seconds / 60:.1f} min, best val_loss "
               f"{min(losses):.4f}" + ("" if best_file == checkpoint else
                                       f" (not below {best_loss:.4f}: earlier weights kept)"),
               flush=True)
-    report = validate(est, val)
     for name, r in report.items():
         print(f"\n== {name} ==\n{format_report(r)}")
     if not args.quick or args.out != parser.get_default("out"):
