@@ -232,7 +232,7 @@ def main():
         v1 = _load("pretrained_validation_v1")
         if v1:
             r1, val1 = v1["recipe"], v1["validation"]
-            parts += ["The previous bundled model (`pretrained_validation_v1.json`: filters "
+            parts += ["The first bundled model (`pretrained_validation_v1.json`: filters "
                       f"{tuple(r1['filters'])}, {r1.get('convs_per_block', 1)} conv per block, "
                       f"heads {tuple(r1['dense_units'])}, {r1['epochs']} epochs, "
                       f"{v1['train_seconds'] / 60:.0f} min): emotion "

@@ -165,3 +165,17 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
 def test_crop_calibration_quick(tmp_path, monkeypatch):
     _run_quick("crop_calibration", monkeypatch, tmp_path, "--data-dir", SHARED)
     assert (tmp_path / "crop_calibration_quick.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_levers_quick(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("levers", monkeypatch, tmp_path, "--data-dir", SHARED)
+    rows = json.loads((tmp_path / "levers_quick.json").read_text())["rows"]
+    assert [r["arm"] for r in rows] == ["bundled model as is", "continue", "class weight",
+                                        "label smoothing"]
+    # The untouched bundled model is far above chance on every headline number.
+    assert rows[0]["emotion"] > 0.5 and rows[0]["gender"] > 0.85 and rows[0]["age"] > 0.55
