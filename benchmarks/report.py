@@ -3,7 +3,7 @@
     python benchmarks/report.py
 
 Reads benchmarks/results/{pretrained_validation,pretrained_validation_v1,multitask_study,
-speed,peers,loading}.json
+speed,peers,loading,crop_calibration,levers}.json
 (whichever exist) and writes benchmarks/RESULTS.md, so every figure there (and the
 ones the top-level README quotes) comes from a script's output.
 """
@@ -253,6 +253,19 @@ def main():
                   "own crops.", "",
                   _md(rows, ["padding", "utk_found", "gender", "age", "fer_found", "emotion"]),
                   ""]
+    lv = _load("levers")
+    if lv:
+        keys = ["emotion", "emotion macro", "Disgust", "Fear", "gender", "age", "age macro",
+                "CK+"]
+        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "seconds": f"{r['seconds']:.0f}"}
+                for r in lv["rows"]]
+        parts += ["## Levers: class weighting and label smoothing", "",
+                  f"`python benchmarks/levers.py --epochs {lv['epochs']}`: each arm fine-tunes "
+                  f"the bundled model for {lv['epochs']} epochs (cosine from lr "
+                  f"{lv['learning_rate']}) on the recipe's {lv['train_images']:,} training "
+                  "images, changing one thing; `continue` changes nothing, so the lever's own "
+                  "effect is the difference from that row. Fixed validation splits.", "",
+                  _md(rows, ["arm"] + keys + ["seconds"]), ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",
