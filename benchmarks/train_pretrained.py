@@ -247,9 +247,9 @@ def main(argv=None):
             phases.append(("phase2", restart))
     summary, train_s = {}, 0.0
     for name, settings in phases:
-        # Weights only: a third of a full .keras file with its optimizer state. Phase 1
-        # keeps its epoch of lowest validation loss; phase 2 saves every epoch (so a
-        # crash loses little) and keeps its last.
+        # A .weights.h5 file (35 MB: Keras 3 stores the optimizer's state with the
+        # weights). Phase 1 keeps its epoch of lowest validation loss; phase 2 saves
+        # every epoch (so a crash loses little) and keeps its last.
         checkpoint = os.path.join(args.checkpoint_dir, f"{name}.weights.h5")
         callbacks = [keras.callbacks.ModelCheckpoint(
                          checkpoint, monitor="val_loss", save_best_only=name == "phase1",
@@ -279,7 +279,7 @@ def main(argv=None):
     if not args.quick or args.out != parser.get_default("out"):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
-    result = {"recipe": {k: v for k, v in recipe.items()}, "phases": summary,
+    result = {"recipe": {k: v for k, v in recipe.items()}, "restart": restart, "phases": summary,
               "train_images": int(len(X)),
               "train_images_by_source": {str(k): int(v) for k, v in
                                          y["source"].value_counts().items()},
