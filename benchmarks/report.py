@@ -208,12 +208,15 @@ def main():
                       + (f", peak RSS {v['peak_rss_mb'] / 1024:.1f} GB" if v.get("peak_rss_mb")
                          else "") + "), in two phases: phase 1, "
                       f"{p1['epochs']} epochs of a cosine schedule from lr {p1['learning_rate']} "
-                      f"({p1['train_seconds'] / 60:.0f} min), reaching emotion "
+                      f"({p1['train_seconds'] / 60:.0f} min; kept: epoch {p1['kept_epoch']}, its "
+                      "lowest validation loss), reaching emotion "
                       f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
                       f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; phase 2, a warm "
                       f"restart: {p2['epochs']} more epochs from lr {p2['learning_rate']} "
-                      f"({p2['train_seconds'] / 60:.0f} min), keeping the epoch with the lowest "
-                      "validation loss over both. "
+                      f"({p2['train_seconds'] / 60:.0f} min; kept: its last epoch, where the "
+                      "schedule ends: in this phase the validation loss stays above phase 1's "
+                      "best, or rises, while validation accuracy rises, so the loss cannot "
+                      "pick the epoch). "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
                       + "After both:", "", model_card(v), ""]
         else:
