@@ -110,6 +110,16 @@ def peers_table(pe):
     return _md(rows, [name for _, name in cols])
 
 
+def readme_card(v, pe=None):
+    """The README's generated block: the model card, then the peers table."""
+    card = model_card(v)
+    if pe:
+        card += ("\n\n**Against peers** (`benchmarks/peers.py`; see "
+                 "[RESULTS.md](benchmarks/RESULTS.md#peers-face-apijs-and-fer) for the "
+                 "protocols and caveats):\n\n" + peers_table(pe) + "\n")
+    return card
+
+
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 
 
@@ -357,12 +367,7 @@ def main():
         parts += ["## Dataset loading", "", "`python benchmarks/loading.py`", "",
                   _md(rows, ["dataset", "images", "first load (s)", "cached (s)"]), ""]
     if v:
-        card = model_card(v)
-        if pe:
-            card += ("\n\n**Against peers** (`benchmarks/peers.py`; see "
-                     "[RESULTS.md](benchmarks/RESULTS.md#peers-face-apijs-and-fer) for the "
-                     "protocols and caveats):\n\n" + peers_table(pe) + "\n")
-        _update_readme(card)
+        _update_readme(readme_card(v, pe))
     out = os.path.join(HERE, "RESULTS.md")
     with open(out, "w") as fh:
         fh.write("\n".join(parts))

@@ -179,3 +179,13 @@ def test_levers_quick(tmp_path, monkeypatch):
                                         "label smoothing"]
     # The untouched bundled model is far above chance on every headline number.
     assert rows[0]["emotion"] > 0.5 and rows[0]["gender"] > 0.85 and rows[0]["age"] > 0.55
+
+
+def test_readme_model_card_is_what_report_makes_from_the_committed_results():
+    """The README's numbers come from the JSON in benchmarks/results/, not from a hand."""
+    report = _load("benchmarks", "report")
+    card = report.readme_card(report._load("pretrained_validation"), report._load("peers"))
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    block = readme.split(report.START, 1)[1].split(report.END, 1)[0]
+    assert block.strip() == card.strip()
