@@ -712,10 +712,12 @@ def validation_mask(y):
     The same rows whichever datasets ``y`` mixes, so training scripts, the CLI and
     benchmarks hold out exactly the same faces:
 
-    - UTKFace rows with a ``path``: :func:`utkface_validation_mask` (15 % of files);
-    - FER2013 rows: ``split == "PublicTest"``;
-    - CK+ rows with a ``subject``: :func:`ckplus_validation_mask` (20 % of subjects);
-    - any other row (e.g. read back by :func:`load_csv`): ``split == "validation"``.
+    - a row whose ``split`` is ``"validation"`` or ``"train"`` keeps it (rows that
+      ``mtlfaces build-dataset`` wrote and :func:`load_csv` read back: their image
+      files are renamed, so the split cannot be worked out again from the path);
+    - otherwise UTKFace rows with a ``path``: :func:`utkface_validation_mask` (15 %
+      of files); CK+ rows with a ``subject``: :func:`ckplus_validation_mask` (20 % of
+      subjects); FER2013 rows: ``split == "PublicTest"``.
 
     Parameters
     ----------
@@ -735,15 +737,14 @@ def validation_mask(y):
     n = len(y)
     split = y["split"].astype(object).to_numpy() if "split" in y else np.full(n, None, object)
     source = y["source"].astype(object).to_numpy() if "source" in y else np.full(n, None, object)
-    mask = split == "validation"
-    fer = source == "fer2013"
-    mask[fer] = split[fer] == "PublicTest"
+    mask = (split == "validation") | ((source == "fer2013") & (split == "PublicTest"))
+    decided = np.isin(split, ["validation", "train"])
     if "path" in y:
-        utk = (source == "utkface") & y["path"].notna().to_numpy()
+        utk = (source == "utkface") & ~decided & y["path"].notna().to_numpy()
         if utk.any():
             mask[utk] = utkface_validation_mask(y[utk])
     if "subject" in y:
-        ck = (source == "ckplus") & y["subject"].notna().to_numpy()
+        ck = (source == "ckplus") & ~decided & y["subject"].notna().to_numpy()
         if ck.any():
             mask[ck] = ckplus_validation_mask(y[ck])
     return mask

@@ -259,3 +259,19 @@ def test_validation_mask_is_the_same_fixed_split_for_every_source():
     np.testing.assert_array_equal(D.validation_mask(y.iloc[::-1])[::-1], mask)
     with pytest.raises(TypeError, match="DataFrame"):
         D.validation_mask(np.zeros(3))
+
+
+def test_validation_mask_survives_build_dataset_csv_round_trip(tmp_path):
+    """write_csv renames the images, so a CSV row's split column, not its path, decides."""
+    names = [f"{20 + i % 50}_{i % 2}_0_2017{i:05d}.jpg.chip.jpg" for i in range(80)]
+    y = pd.DataFrame({"age": [20 + i % 50 for i in range(80)],
+                      "gender": ["Male", "Female"] * 40, "emotion": None, "source": "utkface",
+                      "split": None, "path": [f"UTKFace.tar.gz::UTKFace/{n}" for n in names]})
+    mask = D.validation_mask(y)
+    assert 0 < mask.sum() < 80
+    y = y.assign(split=np.where(mask, "validation", "train"))  # as build-dataset does
+    X = np.full((80, 8, 8), 100, np.uint8)
+    D.write_csv(X, y, tmp_path / "train.csv")
+    _, back = D.load_csv(tmp_path / "train.csv", image_size=8)
+    assert not back["path"].str.contains("chip").any()  # the file names are gone
+    np.testing.assert_array_equal(D.validation_mask(back), mask)
