@@ -57,6 +57,11 @@ def _fmt(v):
 
 
 def write_json(name, payload, quick=False):
+    """Write ``results/<name>.json`` (``<name>_quick.json`` for a quick run), atomically.
+
+    The payload records ``quick`` either way, so a file says what kind of run made it.
+    """
+    payload = dict(payload, quick=bool(quick))
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{name}{'_quick' if quick else ''}.json")
     tmp = path + ".tmp"

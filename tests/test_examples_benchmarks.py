@@ -65,25 +65,21 @@ def test_example_save_and_load():
                                                                             "emotion"]
 
 
-@pytest.mark.slow
-def test_speed_benchmark_quick(tmp_path, monkeypatch):
-    _run_quick("speed", monkeypatch, tmp_path)
-    assert (tmp_path / "speed_quick.json").exists()
+_SHARED_MARKS = [pytest.mark.shared_data, needs_shared]
 
 
-@pytest.mark.shared_data
-@needs_shared
-def test_loading_benchmark_quick(tmp_path, monkeypatch):
-    _run_quick("loading", monkeypatch, tmp_path, "--data-dir", SHARED)
-    assert (tmp_path / "loading_quick.json").exists()
+@pytest.mark.parametrize("name", [
+    pytest.param("speed", marks=pytest.mark.slow),
+    pytest.param("loading", marks=_SHARED_MARKS),
+    pytest.param("multitask_study", marks=[pytest.mark.slow, *_SHARED_MARKS]),
+    pytest.param("crop_calibration", marks=[pytest.mark.slow, *_SHARED_MARKS]),
+])
+def test_benchmark_quick_mode_runs_and_writes_its_json(name, tmp_path, monkeypatch):
+    import json
 
-
-@pytest.mark.slow
-@pytest.mark.shared_data
-@needs_shared
-def test_multitask_study_quick(tmp_path, monkeypatch):
-    _run_quick("multitask_study", monkeypatch, tmp_path, "--data-dir", SHARED)
-    assert (tmp_path / "multitask_study_quick.json").exists()
+    _run_quick(name, monkeypatch, tmp_path, *([] if name == "speed" else ["--data-dir", SHARED]))
+    result = json.loads((tmp_path / f"{name}_quick.json").read_text())
+    assert result.get("quick") is True, name  # marked as a quick run, never the published one
 
 
 def test_recipe_arrays_round_trip_losslessly(tmp_path):
@@ -157,14 +153,6 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
     assert len(report["history"]["val_loss"]) == 2
     assert load_model(out).tasks_ == ["age", "gender", "emotion"]
-
-
-@pytest.mark.slow
-@pytest.mark.shared_data
-@needs_shared
-def test_crop_calibration_quick(tmp_path, monkeypatch):
-    _run_quick("crop_calibration", monkeypatch, tmp_path, "--data-dir", SHARED)
-    assert (tmp_path / "crop_calibration_quick.json").exists()
 
 
 @pytest.mark.slow
