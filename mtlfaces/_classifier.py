@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import tasks as _tasks
 from ._losses import MISSING
+from ._network import augmentation_spec
 from ._preprocessing import prepare_images
 from ._targets import KNOWN as _KNOWN
 from ._targets import SINGLE as _SINGLE
@@ -80,9 +81,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "balanced" weights each task's classes by inverse frequency; a dict maps
         task to "balanced" or to ``{label: weight}``.
     label_smoothing : float, default=0.0
-    augment : bool, default=True
-        Random horizontal flips, rotations (±10°) and shifts (±8 %) while
-        training; identity at inference.
+    augment : bool or dict, default=True
+        Random transforms of the training images (identity at inference).
+        True: horizontal flips, rotations up to ±0.03 of a turn (±10.8°) and
+        shifts up to ±8 % of the image size. A dict overrides these entries: ``flip`` (bool), ``rotation`` (fraction of a
+        turn), ``shift`` and ``zoom`` (fractions of the image size),
+        ``contrast`` (largest relative change), ``erase`` (probability of
+        blanking a random rectangle of 2–20 % of the image); 0 turns one off,
+        e.g. ``{"zoom": 0.15, "erase": 0.5}``. Shifts move by whole pixels
+        (``shift_interpolation="nearest"``); "bilinear" resamples, which blurs
+        the training images (as mtlfaces 0.1.0 did). Changing it before a
+        warm-started fit rebuilds the network's augmentation layers and keeps
+        its weights.
     test_time_flip : bool, default=False
         Average the predictions on each image and its mirror image.
     mixed_precision : bool, default=False
@@ -228,6 +238,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if self.loss_weights is not None and not isinstance(self.loss_weights, dict):
             raise ValueError(f"{type(self).__name__}: loss_weights={self.loss_weights!r}; "
                              "expected a dict {task: weight}")
+        augmentation_spec(self.augment, type(self).__name__)
         if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
             raise ValueError(f"{type(self).__name__}: class_weight={self.class_weight!r}; "
                              "expected None, 'balanced' or {task: 'balanced' | {label: weight}}")
@@ -264,6 +275,29 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             dropout=self.dropout, seed=self._seed(), dtype_policy=self._dtype_policy(),
         )
         self._invalidate()
+
+    def _match_augmentation(self):
+        """Before a warm-started fit: rebuild the network if ``augment`` changed since it was built.
+
+        The augmentation layers are part of the network; the new one gets the
+        same weights (and a new optimizer at the next compile).
+        """
+        from ._network import model_augmentation, same_augmentation, transfer_weights
+
+        wanted = augmentation_spec(self.augment, type(self).__name__)
+        if same_augmentation(model_augmentation(self.model_), wanted):
+            return
+        try:
+            self.model_ = transfer_weights(self.model_, self._build(self._classes_by_task_sizes()))
+        except ValueError as exc:
+            raise ValueError(
+                f"{type(self).__name__}: augment changed, but the fitted network cannot be rebuilt "
+                f"from the current parameters to carry it ({exc}); restore the architecture "
+                "parameters it was trained with, or set warm_start=False") from None
+        self._invalidate()
+
+    def _classes_by_task_sizes(self):
+        return {t: len(c) for t, c in zip(self.tasks_, self._classes)}
 
     def _invalidate(self):
         self._compiled_for = None
@@ -456,6 +490,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"X has {np.asarray(X).shape[1]} features, but "
                                  f"{type(self).__name__} is expecting {self.n_features_in_} "
                                  "features as input")
+            self._match_augmentation()
             new = [t for t in codes if t not in self.tasks_]
             if new:
                 self.tasks_ = self.tasks_ + new
