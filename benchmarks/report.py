@@ -148,12 +148,13 @@ def _plots(v, sp):
             ax.set_ylabel(kind)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-        phases = v.get("phases", {})
-        restart = phases["phase1"]["epochs"] if len(phases) > 1 else 0
-        if restart:
+        boundary = 0
+        for name, phase in list(v.get("phases", {}).items())[:-1]:
+            boundary += phase["epochs"]
+            nxt = f"phase {int(name[-1]) + 1}"
             for ax in axes:
-                ax.axvline(restart + 0.5, color="grey", lw=0.8, ls=":")
-                ax.text(restart + 0.7, ax.get_ylim()[1], "phase 2", va="top", fontsize=7,
+                ax.axvline(boundary + 0.5, color="grey", lw=0.8, ls=":")
+                ax.text(boundary + 0.7, ax.get_ylim()[1], nxt, va="top", fontsize=7,
                         color="grey")
         axes[0].set_title("bundled model: loss (validation loss is averaged per batch)")
         axes[1].set_title("bundled model: accuracy")
@@ -178,6 +179,27 @@ def _plots(v, sp):
         plt.close(fig)
         made.append("speed_vs_batch.png")
     return made
+
+
+def _augment_text(augment):
+    """A short description of an ``augment`` setting, against the defaults."""
+    from mtlfaces._network import AUGMENT_DEFAULTS, augmentation_spec
+
+    spec = augmentation_spec(augment)
+    if spec == AUGMENT_DEFAULTS:
+        return "default augmentation"
+    parts = [f"{k} {spec[k]}" for k in spec if k != "flip" and spec[k] != AUGMENT_DEFAULTS[k]]
+    return "augmentation " + ", ".join(parts)
+
+
+def _later_phase(name, phase, recipe):
+    """One sentence part for a warm-restart phase of the recipe's JSON."""
+    s = phase["validation_summary"]
+    return (f"phase {name[-1]}, a warm restart: {phase['epochs']} more epochs from lr "
+            f"{phase['learning_rate']} with "
+            f"{_augment_text(phase.get('augment', recipe.get('augment', True)))} "
+            f"({phase['train_seconds'] / 60:.0f} min), reaching emotion {_pct(s['emotion'])}, "
+            f"gender {_pct(s['gender'])}, age {_pct(s['age'])}, CK+ {_pct(s['ckplus_emotion'])}")
 
 
 def _update_readme(card):
@@ -207,8 +229,10 @@ def main():
         phases = v.get("phases", {})
         if len(phases) > 1:
             by = v.get("train_images_by_source", {})
-            p1, p2 = phases["phase1"], phases["phase2"]
+            p1 = phases["phase1"]
             s1 = p1["validation_summary"]
+            later = [_later_phase(name, p, v["recipe"]) for name, p in phases.items()
+                     if name != "phase1"]
             parts += ["## Bundled model: validation", "",
                       "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
                       f"({v['train_images']:,} training images: "
@@ -216,19 +240,18 @@ def main():
                       + f"; {v.get('parameters', 0):,} parameters; {r['image_size']}×"
                       f"{r['image_size']} grayscale; on {v.get('trained_on', '2 CPU cores')}"
                       + (f", peak RSS {v['peak_rss_mb'] / 1024:.1f} GB" if v.get("peak_rss_mb")
-                         else "") + "), in two phases: phase 1, "
+                         else "") + f"), in {len(phases)} phases: phase 1, "
                       f"{p1['epochs']} epochs of a cosine schedule from lr {p1['learning_rate']} "
                       f"({p1['train_seconds'] / 60:.0f} min; kept: epoch {p1['kept_epoch']}, its "
                       "lowest validation loss), reaching emotion "
                       f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
-                      f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; phase 2, a warm "
-                      f"restart: {p2['epochs']} more epochs from lr {p2['learning_rate']} "
-                      f"({p2['train_seconds'] / 60:.0f} min; kept: its last epoch, where the "
-                      "schedule ends: in this phase the validation loss stays above phase 1's "
-                      "best, or rises, while validation accuracy rises, so the loss cannot "
-                      "pick the epoch). "
+                      f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; "
+                      + "; ".join(later) + ". Later phases keep their last epoch, where the "
+                      "schedule ends: there the validation loss stays above phase 1's best, or "
+                      "rises, while validation accuracy rises, so the loss cannot pick the "
+                      "epoch. "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
-                      + "After both:", "", model_card(v), ""]
+                      + f"After all {len(phases)}:", "", model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
             parts += ["## Bundled model: validation", "",

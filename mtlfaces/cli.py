@@ -395,6 +395,38 @@ STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender")
           "age_gender_emotion": ("age", "gender", "emotion")}
 
 
+def _augment_settings(pairs):
+    """``--augment-with NAME=VALUE`` options as an ``augment`` dict, checked."""
+    from ._network import augmentation_spec
+
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE, e.g. zoom=0.1",
+                                     param_hint="--augment-with")
+        if name == "flip":
+            if value.lower() not in ("true", "false"):
+                raise click.BadParameter(f"flip={value!r}: expected true or false",
+                                         param_hint="--augment-with")
+            settings[name] = value.lower() == "true"
+        elif name == "shift_interpolation":
+            settings[name] = value
+        else:
+            try:
+                settings[name] = float(value)
+            except ValueError:
+                raise click.BadParameter(f"{name}={value!r}: expected a number",
+                                         param_hint="--augment-with") from None
+    try:
+        augmentation_spec(settings, owner="--augment-with")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("--augment-with: ", ""),
+                                 param_hint="--augment-with") from None
+    return settings
+
+
 @main.command()
 @click.argument("data", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "utkface", "fer2013", "ckplus"]),
@@ -414,7 +446,12 @@ STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender")
 @click.option("--validation-fraction", type=click.FloatRange(0.01, 0.5), default=0.1,
               show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Random flips, rotations and whole-pixel shifts of the training images.")
+@click.option("--augment-with", "augment_with", multiple=True, metavar="NAME=VALUE",
+              help="Change one augmentation setting (repeatable): rotation, shift, zoom, "
+                   "contrast, erase (numbers), flip (true/false), shift_interpolation "
+                   "(nearest/bilinear); e.g. --augment-with zoom=0.1 --augment-with erase=0.25.")
 @click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
               show_default=True)
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
@@ -423,10 +460,15 @@ STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True)
 def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_rate, image_size,
-          validation_fraction, patience, augment, class_weight, mixed_precision, limit, seed,
-          verbose):
+          validation_fraction, patience, augment, augment_with, class_weight, mixed_precision,
+          limit, seed, verbose):
     """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path)."""
     _quiet_tensorflow()
+    if augment_with:
+        if not augment:
+            raise click.UsageError("--augment-with changes augmentation that --no-augment "
+                                   "turns off; give one or the other")
+        augment = _augment_settings(augment_with)
     if stage == "age_gender_emotion" and not from_model:
         raise click.UsageError("--stage age_gender_emotion needs --from MODEL (the age_gender "
                                "stage's model)")

@@ -230,12 +230,27 @@ def test_train_two_stages_then_evaluate(tmp_path):
     result = CliRunner().invoke(main, ["train", str(csv_path), "--out", str(stage2), "--stage",
                                        "age_gender_emotion", "--from",
                                        str(stage1 / "final.mtlfaces"), "--epochs", "2",
-                                       "--verbose", "0"])
+                                       "--augment-with", "zoom=0.1", "--augment-with",
+                                       "erase=0.25", "--verbose", "0"])
     assert result.exit_code == 0, result.stderr + result.output
     from mtlfaces import load_model
+    from mtlfaces._network import model_augmentation
 
     model = load_model(stage2 / "final.mtlfaces")
     assert model.tasks_ == ["age", "gender", "emotion"]
+    # Stage 1 trained without augmentation; stage 2's network was rebuilt with it.
+    assert model_augmentation(model.model_)["zoom"] == pytest.approx(0.1)
+    assert model_augmentation(model.model_)["erase"] == pytest.approx(0.25)
+    for bad, message in ((["--augment-with", "spin=1"], "unknown entry ['spin']"),
+                         (["--augment-with", "zoom"], "expected NAME=VALUE"),
+                         (["--augment-with", "zoom=big"], "zoom='big': expected a number"),
+                         (["--augment-with", "erase=2"], "augment['erase']=2.0"),
+                         (["--no-augment", "--augment-with", "zoom=0.1"], "one or the other")):
+        result = CliRunner().invoke(main, ["train", str(csv_path), "--out",
+                                           str(tmp_path / "bad"), *bad])
+        assert result.exit_code == 2, (bad, result.output)
+        assert message in result.stderr, (bad, result.stderr)
+        assert "Traceback" not in result.stderr
     report_dir = tmp_path / "report"
     result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model",
                                        str(stage2 / "final.mtlfaces"), "--out", str(report_dir)])

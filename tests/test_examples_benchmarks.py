@@ -148,11 +148,36 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     report = json.loads((tmp_path / "val_quick.json").read_text())
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
-    # Both phases ran (one epoch each in quick mode); phase 2 restarted at its own rate.
-    assert list(report["phases"]) == ["phase1", "phase2"]
+    # All phases ran (one epoch each in quick mode); each restart at its own rate.
+    assert list(report["phases"]) == ["phase1", "phase2", "phase3"]
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
-    assert len(report["history"]["val_loss"]) == 2
-    assert load_model(out).tasks_ == ["age", "gender", "emotion"]
+    assert report["phases"]["phase3"]["augment"] == recipe.PHASE3["augment"]
+    assert len(report["history"]["val_loss"]) == 3
+    model = load_model(out)
+    assert model.tasks_ == ["age", "gender", "emotion"]
+    # The saved network carries phase 3's augmentation (rebuilt for it), not phase 1's.
+    from mtlfaces._network import augmentation_spec, model_augmentation
+
+    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE3["augment"])
+    assert model.get_params()["augment"] == recipe.PHASE3["augment"]
+
+
+@pytest.mark.shared_data
+@needs_shared
+def test_sharpness_quick_measures_the_blur_of_bilinear_shifts(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("sharpness", monkeypatch, tmp_path, "--data-dir", SHARED)
+    result = json.loads((tmp_path / "sharpness_quick.json").read_text())
+    rows = {r["augmentation"]: r["vs_faces"] for r in result["augmentation"]}
+    assert rows["none"] == 1.0 and rows["flip only"] == pytest.approx(1.0, abs=0.01)
+    assert rows["shift 0.08, whole pixels"] > 0.97
+    assert rows["shift 0.08, bilinear"] < 0.9
+    assert rows["default (rotation + whole-pixel shift)"] > rows[
+        "mtlfaces 0.1.0 default (rotation + bilinear shift)"] + 0.1
+    (blur,) = result["accuracy_under_blur"].values()
+    assert [r["sigma"] for r in blur] == [0.0, 0.4]
+    assert blur[0]["gender"] > 0.8  # the bundled model on unblurred faces
 
 
 @pytest.mark.slow
