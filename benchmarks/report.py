@@ -289,6 +289,23 @@ def main():
                   "own crops.", "",
                   _md(rows, ["padding", "utk_found", "gender", "age", "fer_found", "emotion"]),
                   ""]
+    sh = _load("sharpness")
+    if sh:
+        rows = [{**r, "sharpness": f"{r['sharpness']:.4f}", "vs_faces": f"{r['vs_faces']:.2f}"}
+                for r in sh["augmentation"]]
+        parts += ["## Training-image sharpness", "",
+                  "`python benchmarks/sharpness.py --model FILE ...`: mean |Laplacian| of "
+                  f"{sh['fer_training_faces']:,} FER2013 training faces as the network receives "
+                  "them under each augmentation (training mode), against the faces as given "
+                  f"({sh['sharpness_as_given']:.4f}); every bilinear resampling blurs.", "",
+                  _md(rows, ["augmentation", "sharpness", "vs_faces"]), "",
+                  "Validation accuracy on faces blurred with a Gaussian of the given sigma "
+                  "(pixels at 48×48). A model that scores higher on blurred faces than on the "
+                  "faces as given (sigma 0) has learnt the blur of its training images.", ""]
+        for name, blur in sh["accuracy_under_blur"].items():
+            rows = [{"sigma": r["sigma"], **{k: _pct(r[k]) for k in ("emotion", "age", "gender")}}
+                    for r in blur]
+            parts += [f"`{name}`:", "", _md(rows, ["sigma", "emotion", "age", "gender"]), ""]
     lv = _load("levers")
     if lv:
         keys = ["emotion", "emotion macro", "Disgust", "Fear", "gender", "age", "age macro",

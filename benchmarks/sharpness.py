@@ -1,6 +1,6 @@
 """Do the training images look like the images the model sees? Sharpness under augmentation.
 
-    python benchmarks/sharpness.py [--data-dir ../shared/data] [--model FILE ...] [--quick]
+    python benchmarks/sharpness.py [--data-dir ../shared/data] [--model [LABEL=]FILE ...] [--quick]
 
 Two measurements:
 
@@ -95,7 +95,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA)
     parser.add_argument("--model", action="append", default=None,
-                        help="model file(s) to test (default: the bundled model)")
+                        metavar="[LABEL=]FILE",
+                        help="model file(s) to test, each optionally named LABEL in the "
+                             "results (default: the bundled model)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
 
@@ -116,9 +118,11 @@ def main(argv=None):
     models = args.model or [PRETRAINED_MODEL_PATH]
     sigmas = SIGMAS[:2] if args.quick else SIGMAS
     blur = {}
-    for path in models:
+    for spec in models:
+        name, sep, path = spec.rpartition("=")
+        if not sep:
+            name = os.path.relpath(os.path.abspath(path), ROOT)
         est = load_model(path)
-        name = os.path.relpath(os.path.abspath(path), ROOT)
         blur[name] = accuracy_under_blur(est, val, sigmas)
         print(f"\n{name}: validation accuracy on Gaussian-blurred faces")
         table(blur[name], ["sigma", "emotion", "age", "gender"])
