@@ -84,11 +84,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     augment : bool or dict, default=True
         Random transforms of the training images (identity at inference).
         True: horizontal flips, rotations up to ±0.03 of a turn (±10.8°) and
-        shifts up to ±8 % of the image size. A dict overrides these entries: ``flip`` (bool), ``rotation`` (fraction of a
-        turn), ``shift`` and ``zoom`` (fractions of the image size),
-        ``contrast`` (largest relative change), ``erase`` (probability of
-        blanking a random rectangle of 2–20 % of the image); 0 turns one off,
-        e.g. ``{"zoom": 0.15, "erase": 0.5}``. Shifts move by whole pixels
+        shifts up to ±8 % of the image size. A dict overrides these entries:
+        ``flip`` (bool), ``rotation`` (fraction of a turn), ``shift`` and
+        ``zoom`` (fractions of the image size), ``contrast`` (largest relative
+        change), ``erase`` (probability of blanking a random rectangle of 2–20 %
+        of the image); 0 turns one off, e.g. ``{"zoom": 0.15, "erase": 0.5}``. Shifts move by whole pixels
         (``shift_interpolation="nearest"``); "bilinear" resamples, which blurs
         the training images (as mtlfaces 0.1.0 did). Changing it before a
         warm-started fit rebuilds the network's augmentation layers and keeps

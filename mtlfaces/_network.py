@@ -64,6 +64,8 @@ def augmentation_spec(augment, owner="MultiTaskFaceClassifier"):
             raise ValueError(f"{owner}: augment[{key!r}]={value!r}; expected a number in "
                              f"{interval}")
         spec[key] = float(value)
+    if not spec["shift"]:
+        spec["shift_interpolation"] = "nearest"  # no shift layer: nothing to interpolate
     return spec
 
 

@@ -52,6 +52,9 @@ def test_spec_defaults_and_overrides():
     assert spec["zoom"] == 0.1 and spec["flip"] is False
     assert spec["rotation"] == AUGMENT_DEFAULTS["rotation"]  # untouched entries keep defaults
     assert augmentation_layers(off, seed=0) == []
+    # Without a shift its interpolation means nothing, so it cannot make specs differ.
+    assert augmentation_spec({"shift": 0, "shift_interpolation": "bilinear"}) == augmentation_spec(
+        {"shift": 0})
 
 
 def test_whole_pixel_shifts_keep_images_sharp_and_bilinear_ones_blur(faces):
