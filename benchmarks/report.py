@@ -149,7 +149,8 @@ def _plots(v, sp):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         boundary = 0
-        for name, phase in list(v.get("phases", {}).items())[:-1]:
+        trained = [(k, p) for k, p in v.get("phases", {}).items() if k.startswith("phase")]
+        for name, phase in trained[:-1]:
             boundary += phase["epochs"]
             nxt = f"phase {int(name[-1]) + 1}"
             for ax in axes:
@@ -231,8 +232,18 @@ def main():
             by = v.get("train_images_by_source", {})
             p1 = phases["phase1"]
             s1 = p1["validation_summary"]
+            average = phases.get("average")
+            phases = {k: p for k, p in phases.items() if k.startswith("phase")}
             later = [_later_phase(name, p, v["recipe"]) for name, p in phases.items()
                      if name != "phase1"]
+            if average:
+                sa = average["validation_summary"]
+                later.append(
+                    "then the weights at the ends of " + " and ".join(
+                        f"phase {k[-1]}" for k in average["of"]) + " were averaged (stochastic "
+                    f"weight averaging), reaching emotion {_pct(sa['emotion'])}, gender "
+                    f"{_pct(sa['gender'])}, age {_pct(sa['age'])}, CK+ "
+                    f"{_pct(sa['ckplus_emotion'])}")
             parts += ["## Bundled model: validation", "",
                       "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
                       f"({v['train_images']:,} training images: "
@@ -251,7 +262,8 @@ def main():
                       "rises, while validation accuracy rises, so the loss cannot pick the "
                       "epoch. "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
-                      + f"After all {len(phases)}:", "", model_card(v), ""]
+                      + ("The average:" if average else f"After all {len(phases)}:"), "",
+                      model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
             parts += ["## Bundled model: validation", "",

@@ -4,13 +4,14 @@
 
 Phases, all in that command: phase 1 trains from scratch (RECIPE: 32 epochs, cosine
 schedule from 1e-3); phase 2 (RESTART) continues from phase 1's best epoch with a warm
-restart of the cosine schedule (16 more epochs from 3e-4); phase 3 (PHASE3) restarts it
-again on sharper, more varied training images (20 epochs). Each restart keeps its last
-epoch. ``--restart-epochs 0`` (``--phase3-epochs 0``) leaves a phase out; phase 4
-(PHASE4, measured and not adopted) runs only when ``--phase4-epochs`` is given;
+restart of the cosine schedule (16 more epochs from 3e-4); phases 3 and 4 (PHASE3,
+PHASE4, 20 epochs each) restart it again on sharper, more varied training images, phase
+4 without rotation. Each restart keeps its last epoch; the saved model is the mean of the
+weights at the ends of phases 3 and 4 (AVERAGE). ``--restart-epochs 0`` (``--phase3-epochs
+0``, ``--phase4-epochs 0``, the latter also dropping the average) leaves a phase out;
 ``--continue-from MODEL --from-phase N`` runs phases N and after on a saved model (how
-the bundled model was made: each phase on the previous phase's model file, which the
-README's model card describes).
+the bundled model was made: each phase on the previous phase's model file, the average
+with ``--average-models``; the README's model card says which files).
 
 Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
 
@@ -21,7 +22,7 @@ The arrays are the loaders' output, losslessly (PNG), so the splits and the trai
 are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
 than the 2-core CPU, see the README's model card; the bundled model was trained on the CPU.)
 
-Every hyper-parameter and seed is in RECIPE, RESTART and PHASE3 below.
+Every hyper-parameter and seed is in RECIPE, RESTART, PHASE3, PHASE4 and AVERAGE below.
 Splits (fixed, never trained on):
 - emotion: FER2013 PublicTest;
 - age group and gender: 15 % of UTKFace, chosen by hashing each file name
@@ -73,17 +74,17 @@ RESTART = dict(epochs=16, learning_rate=3e-4)
 # seen in phase 2. Last epoch kept.
 PHASE3 = dict(epochs=20, learning_rate=3e-4,
               augment=dict(shift=0.1, contrast=0.2, erase=0.25))
-# Phase 4 (measured, off by default: not in the bundled model): a third restart without
-# rotation. Any rotation resamples bilinearly (training faces 27 % less sharp,
-# benchmarks/sharpness.py), and the phase-3 model still scored higher on slightly
-# blurred emotion faces; the cropper aligns the eyes level at inference. On the phase-3
-# model (``--continue-from MODEL --from-phase 4 --phase4-epochs 20``, 50 min): emotion
-# +0.8 points (67.4 %), gender -0.3, age -0.3, CK+ +0.6, training emotion accuracy 0.77
-# against 0.66 on validation: a trade within noise, growing overfit, so not adopted
-# (benchmarks/results/phase4_trial.json).
-PHASE4 = dict(epochs=0, learning_rate=3e-4,
+# Phase 4: a third restart without rotation. Any rotation resamples bilinearly (training
+# faces 27 % less sharp, benchmarks/sharpness.py), and the phase-3 model still scored
+# higher on slightly blurred emotion faces; the cropper aligns the eyes level at
+# inference. Alone, its last epoch traded (on the phase-3 model: emotion +0.8 points,
+# gender -0.3, age -0.3, CK+ +0.6) and overfitted more (training emotion accuracy 0.77
+# against 0.66). AVERAGE: the bundled model is the mean of the weights at the ends of
+# phases 3 and 4 (the two restarts' low-learning-rate ends lie in one basin: stochastic
+# weight averaging), which is better than either on every task.
+PHASE4 = dict(epochs=20, learning_rate=3e-4,
               augment=dict(rotation=0, shift=0.1, contrast=0.2, erase=0.25))
-PHASE4_TRIAL_EPOCHS = 20
+AVERAGE = ("phase3", "phase4")
 ARCHITECTURE = ("filters", "convs_per_block", "dense_units", "dropout", "image_size",
                 "grayscale", "mixed_precision")
 
@@ -186,6 +187,20 @@ def compute_device():
     return f"{backend} cpu ({os.cpu_count()} cores)"
 
 
+def layer_weights(model):
+    """``{layer name: weights}`` of a network's weighted layers."""
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+
+
+def average_into(model, other):
+    """Set each weighted layer of ``model`` to the mean of its weights and ``other``'s
+    (``{layer name: weights}``, matched by name; augmentation layers hold none)."""
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([(a + b) / 2 for a, b in zip(layer.get_weights(),
+                                                           other[layer.name])])
+
+
 def validate(est, val):
     """Per-set, per-task metrics of ``est`` on the validation sets."""
     from mtlfaces.evaluation import evaluate
@@ -199,6 +214,29 @@ def validation_summary(report):
             "gender": report["utkface"]["gender"]["accuracy"],
             "age": report["utkface"]["age"]["accuracy"],
             "ckplus_emotion": report["ckplus"]["emotion"]["accuracy"]}
+
+
+def average_models(args, val):
+    """``--average-models A B``: B's network with the mean of A's and B's weights, validated."""
+    from mtlfaces import load_model
+    from mtlfaces.evaluation import format_report
+
+    a, b = args.average_models
+    est = load_model(b)
+    average_into(est.model_, layer_weights(load_model(a).model_))
+    est._invalidate()
+    report = validate(est, val)
+    for name, r in report.items():
+        print(f"\n== {name} ==\n{format_report(r)}")
+    est.save(args.out)
+    print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
+    out = args.results if not args.quick else args.results.replace(".json", "_quick.json")
+    with open(out, "w") as fh:
+        json.dump({"average_of": [os.path.basename(a), os.path.basename(b)],
+                   "validation_summary": validation_summary(report), "validation": report,
+                   "quick": args.quick}, fh, indent=1, default=str)
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv=None):
@@ -226,8 +264,12 @@ def main(argv=None):
     parser.add_argument("--phase3-epochs", type=int, default=PHASE3["epochs"],
                         help="phase 3: epochs of the second restart (0: none)")
     parser.add_argument("--phase4-epochs", type=int, default=PHASE4["epochs"],
-                        help="phase 4: epochs of the third restart (default 0: none; "
-                             f"measured with {PHASE4_TRIAL_EPOCHS})")
+                        help="phase 4: epochs of the third restart (0: none, and no "
+                             "averaging)")
+    parser.add_argument("--average-models", nargs=2, default=None, metavar=("A", "B"),
+                        help="only average two saved models' weights (as the recipe does "
+                             "after phase 4; the network and settings are B's), validate, "
+                             "save to --out")
     parser.add_argument("--continue-from", default=None, metavar="MODEL",
                         help="skip phase 1 (or more, see --from-phase) and continue this model")
     parser.add_argument("--from-phase", type=int, choices=(2, 3, 4), default=2,
@@ -259,6 +301,8 @@ def main(argv=None):
     (X, y), val = split(datasets)
     print(f"loaded {len(X)} training images in {time.time() - t0:.1f}s; validation: "
           + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()), flush=True)
+    if args.average_models:
+        return average_models(args, val)
     os.makedirs(args.checkpoint_dir, exist_ok=True)
     # Monitor on both held-out sets together, so the best epoch is chosen on all tasks.
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
@@ -283,9 +327,12 @@ def main(argv=None):
     else:
         est = MultiTaskFaceClassifier(tasks=tuple(tasks), **recipe)
     summary, train_s = {}, 0.0
+    ends = {}  # each phase's final weights, for AVERAGE
+    if args.continue_from:
+        ends[f"phase{args.from_phase - 1}"] = layer_weights(est.model_)
     for name, settings in phases:
         # A .weights.h5 file (35 MB: Keras 3 stores the optimizer's state with the
-        # weights). Phase 1 keeps its epoch of lowest validation loss; phases 2 and 3
+        # weights). Phase 1 keeps its epoch of lowest validation loss; later phases
         # save every epoch (so a crash loses little) and keep their last.
         checkpoint = os.path.join(args.checkpoint_dir, f"{name}.weights.h5")
         callbacks = [keras.callbacks.ModelCheckpoint(
@@ -313,6 +360,14 @@ def main(argv=None):
               f"{kept} (val_loss {losses[kept - 1]:.4f}): "
               + ", ".join(f"{k} {v:.3f}" for k, v in summary[name]["validation_summary"].items()),
               flush=True)
+        ends[name] = layer_weights(est.model_)
+    if all(name in ends for name in AVERAGE) and AVERAGE[-1] in summary:
+        average_into(est.model_, ends[AVERAGE[0]])
+        est._invalidate()
+        report = validate(est, val)
+        summary["average"] = dict(of=list(AVERAGE), validation_summary=validation_summary(report))
+        print(f"average of {' and '.join(AVERAGE)}: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in summary["average"]["validation_summary"].items()))
     for name, r in report.items():
         print(f"\n== {name} ==\n{format_report(r)}")
     if not args.quick or args.out != parser.get_default("out"):

@@ -149,18 +149,38 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
-    # Phase 4 is off by default (measured, not adopted).
-    assert list(report["phases"]) == ["phase1", "phase2", "phase3"]
+    # Four phases, then the average of the last two restarts' ends.
+    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "average"]
+    assert report["phases"]["average"]["of"] == ["phase3", "phase4"]
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
     assert report["phases"]["phase3"]["augment"] == recipe.PHASE3["augment"]
-    assert len(report["history"]["val_loss"]) == 3
+    assert len(report["history"]["val_loss"]) == 4
     model = load_model(out)
     assert model.tasks_ == ["age", "gender", "emotion"]
     # The saved network carries the last phase's augmentation (rebuilt for it).
     from mtlfaces._network import augmentation_spec, model_augmentation
 
-    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE3["augment"])
-    assert model.get_params()["augment"] == recipe.PHASE3["augment"]
+    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE4["augment"])
+    assert model.get_params()["augment"] == recipe.PHASE4["augment"]
+
+
+def test_recipe_averages_two_networks_by_layer_name(shapes):
+    from mtlfaces import MultiTaskFaceClassifier
+
+    from .conftest import TINY
+
+    recipe = _load("benchmarks", "train_pretrained")
+    X, y = shapes
+    a = MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y)
+    # Same weighted layers, other augmentation layers (as phases 3 and 4 differ).
+    b = MultiTaskFaceClassifier(epochs=1, **dict(TINY, random_state=1, augment=True)).fit(X, y)
+    wa, wb = recipe.layer_weights(a.model_), recipe.layer_weights(b.model_)
+    assert set(wa) == set(wb)
+    recipe.average_into(b.model_, wa)
+    for name, weights in recipe.layer_weights(b.model_).items():
+        for got, x, z in zip(weights, wa[name], wb[name]):
+            np.testing.assert_allclose(got, (x + z) / 2, rtol=1e-6)
+    assert not np.allclose(wa["conv1"][0], wb["conv1"][0])  # the two really differed
 
 
 @pytest.mark.shared_data
