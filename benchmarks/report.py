@@ -258,9 +258,9 @@ def main():
                       f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
                       f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; "
                       + "; ".join(later) + ". Later phases keep their last epoch, where the "
-                      "schedule ends: there the validation loss stays above phase 1's best, or "
-                      "rises, while validation accuracy rises, so the loss cannot pick the "
-                      "epoch. "
+                      "schedule ends: in them validation loss and accuracy disagree (in phase 2 "
+                      "the loss stayed above phase 1's best while accuracy rose), so the loss "
+                      "does not pick the epoch. "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
                       + ("The average:" if average else f"After all {len(phases)}:"), "",
                       model_card(v), ""]
