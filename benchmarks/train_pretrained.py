@@ -78,7 +78,7 @@ PHASE3 = dict(epochs=20, learning_rate=3e-4,
 # faces 27 % less sharp, benchmarks/sharpness.py), and the phase-3 model still scored
 # higher on slightly blurred emotion faces; the cropper aligns the eyes level at
 # inference. Alone, its last epoch traded (on the phase-3 model: emotion +0.8 points,
-# gender -0.3, age -0.3, CK+ +0.6) and overfitted more (training emotion accuracy 0.77
+# gender -0.3, age -0.3, CK+ +0.6) and overfitted more (training emotion accuracy 0.76
 # against 0.66). AVERAGE: the bundled model is the mean of the weights at the ends of
 # phases 3 and 4 (the two restarts' low-learning-rate ends lie in one basin: stochastic
 # weight averaging), which is better than either on emotion, gender and age.

@@ -288,16 +288,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if same_augmentation(model_augmentation(self.model_), wanted):
             return
         try:
-            self.model_ = transfer_weights(self.model_, self._build(self._classes_by_task_sizes()))
+            sizes = {t: len(c) for t, c in zip(self.tasks_, self._classes)}
+            self.model_ = transfer_weights(self.model_, self._build(sizes))
         except ValueError as exc:
             raise ValueError(
                 f"{type(self).__name__}: augment changed, but the fitted network cannot be rebuilt "
                 f"from the current parameters to carry it ({exc}); restore the architecture "
                 "parameters it was trained with, or set warm_start=False") from None
         self._invalidate()
-
-    def _classes_by_task_sizes(self):
-        return {t: len(c) for t, c in zip(self.tasks_, self._classes)}
 
     def _invalidate(self):
         self._compiled_for = None
