@@ -194,10 +194,22 @@ def layer_weights(model):
 
 def average_into(model, other):
     """Set each weighted layer of ``model`` to the mean of its weights and ``other``'s
-    (``{layer name: weights}``, matched by name; augmentation layers hold none)."""
+    (``{layer name: weights}``, matched by name; augmentation layers hold none).
+
+    Raises ValueError, naming the layer, when the two networks differ in a weighted layer.
+    """
+    mine = layer_weights(model)
+    if set(mine) != set(other):
+        raise ValueError(f"cannot average: the networks differ in layers "
+                         f"{sorted(set(mine) ^ set(other))[:5]}")
+    for name, weights in mine.items():
+        shapes = [w.shape for w in weights]
+        if shapes != [w.shape for w in other[name]]:
+            raise ValueError(f"cannot average: layer {name!r} has weights of shapes {shapes} "
+                             f"and {[w.shape for w in other[name]]}")
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights([(a + b) / 2 for a, b in zip(layer.get_weights(),
+            layer.set_weights([(a + b) / 2 for a, b in zip(mine[layer.name],
                                                            other[layer.name])])
 
 
@@ -223,7 +235,10 @@ def average_models(args, val, results):
 
     a, b = args.average_models
     est = load_model(b)
-    average_into(est.model_, layer_weights(load_model(a).model_))
+    try:
+        average_into(est.model_, layer_weights(load_model(a).model_))
+    except ValueError as exc:
+        raise SystemExit(f"--average-models {a} {b}: {exc}") from None
     est._invalidate()
     report = validate(est, val)
     for name, r in report.items():

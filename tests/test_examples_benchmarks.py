@@ -181,6 +181,9 @@ def test_recipe_averages_two_networks_by_layer_name(shapes):
         for got, x, z in zip(weights, wa[name], wb[name]):
             np.testing.assert_allclose(got, (x + z) / 2, rtol=1e-6)
     assert not np.allclose(wa["conv1"][0], wb["conv1"][0])  # the two really differed
+    wider = MultiTaskFaceClassifier(epochs=1, **dict(TINY, filters=(8, 32))).fit(X, y)
+    with pytest.raises(ValueError, match="layer 'conv2' has weights of shapes"):
+        recipe.average_into(wider.model_, wa)
 
 
 @pytest.mark.shared_data
