@@ -189,8 +189,8 @@ def _augment_text(augment):
     spec = augmentation_spec(augment)
     if spec == AUGMENT_DEFAULTS:
         return "default augmentation"
-    parts = [f"{k} {spec[k]}" for k in spec if k != "flip" and spec[k] != AUGMENT_DEFAULTS[k]]
-    return "augmentation " + ", ".join(parts)
+    parts = [f"{k} {spec[k]}" for k in spec if spec[k] != AUGMENT_DEFAULTS[k]]
+    return "the default augmentation but " + ", ".join(parts)
 
 
 def _later_phase(name, phase, recipe):
