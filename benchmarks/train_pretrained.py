@@ -84,7 +84,12 @@ PHASE3 = dict(epochs=20, learning_rate=3e-4,
 # weight averaging), which is better than either on emotion, gender and age.
 PHASE4 = dict(epochs=20, learning_rate=3e-4,
               augment=dict(rotation=0, shift=0.1, contrast=0.2, erase=0.25))
-AVERAGE = ("phase3", "phase4")
+# Phase 5: a fourth restart from phase 4's end, with phase 3's augmentation and another
+# seed (so other shuffles and other random images); AVERAGE then takes the mean of three
+# restarts' ends instead of two.
+PHASE5 = dict(epochs=20, learning_rate=3e-4, random_state=2030,
+              augment=dict(shift=0.1, contrast=0.2, erase=0.25))
+AVERAGE = ("phase3", "phase4", "phase5")
 ARCHITECTURE = ("filters", "convs_per_block", "dense_units", "dropout", "image_size",
                 "grayscale", "mixed_precision")
 
@@ -192,25 +197,27 @@ def layer_weights(model):
     return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
 
 
-def average_into(model, other):
-    """Set each weighted layer of ``model`` to the mean of its weights and ``other``'s
-    (``{layer name: weights}``, matched by name; augmentation layers hold none).
+def average_into(model, others):
+    """Set each weighted layer of ``model`` to the mean of its weights and those of
+    ``others`` (a list of ``{layer name: weights}``, matched by name; augmentation layers
+    hold none).
 
-    Raises ValueError, naming the layer, when the two networks differ in a weighted layer.
+    Raises ValueError, naming the layer, when the networks differ in a weighted layer.
     """
     mine = layer_weights(model)
-    if set(mine) != set(other):
-        raise ValueError(f"cannot average: the networks differ in layers "
-                         f"{sorted(set(mine) ^ set(other))[:5]}")
-    for name, weights in mine.items():
-        shapes = [w.shape for w in weights]
-        if shapes != [w.shape for w in other[name]]:
-            raise ValueError(f"cannot average: layer {name!r} has weights of shapes {shapes} "
-                             f"and {[w.shape for w in other[name]]}")
+    for other in others:
+        if set(mine) != set(other):
+            raise ValueError(f"cannot average: the networks differ in layers "
+                             f"{sorted(set(mine) ^ set(other))[:5]}")
+        for name, weights in mine.items():
+            shapes = [w.shape for w in weights]
+            if shapes != [w.shape for w in other[name]]:
+                raise ValueError(f"cannot average: layer {name!r} has weights of shapes "
+                                 f"{shapes} and {[w.shape for w in other[name]]}")
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights([(a + b) / 2 for a, b in zip(mine[layer.name],
-                                                           other[layer.name])])
+            layer.set_weights([sum(ws) / len(ws) for ws in
+                               zip(mine[layer.name], *(o[layer.name] for o in others))])
 
 
 def validate(est, val):
@@ -229,16 +236,17 @@ def validation_summary(report):
 
 
 def average_models(args, val, results):
-    """``--average-models A B``: B's network with the mean of A's and B's weights, validated."""
+    """``--average-models A B ...``: the last model's network with the mean of all the
+    models' weights, validated."""
     from mtlfaces import load_model
     from mtlfaces.evaluation import format_report
 
-    a, b = args.average_models
-    est = load_model(b)
+    files = args.average_models
+    est = load_model(files[-1])
     try:
-        average_into(est.model_, layer_weights(load_model(a).model_))
+        average_into(est.model_, [layer_weights(load_model(f).model_) for f in files[:-1]])
     except ValueError as exc:
-        raise SystemExit(f"--average-models {a} {b}: {exc}") from None
+        raise SystemExit(f"--average-models {' '.join(files)}: {exc}") from None
     est._invalidate()
     report = validate(est, val)
     for name, r in report.items():
@@ -248,7 +256,7 @@ def average_models(args, val, results):
     out = results if not args.quick else results.replace(".json", "_quick.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
-        json.dump({"average_of": [os.path.basename(a), os.path.basename(b)],
+        json.dump({"average_of": [os.path.basename(f) for f in files],
                    "validation_summary": validation_summary(report), "validation": report,
                    "quick": args.quick}, fh, indent=1, default=str)
     print(f"wrote {out}")
@@ -282,16 +290,20 @@ def main(argv=None):
     parser.add_argument("--phase4-epochs", type=int, default=PHASE4["epochs"],
                         help="phase 4: epochs of the third restart (0: none, and no "
                              "averaging)")
-    parser.add_argument("--average-models", nargs=2, default=None, metavar=("A", "B"),
-                        help="only average two saved models' weights (as the recipe does "
-                             "after phase 4; the network and settings are B's), validate, "
-                             "save to --out; results to --results if given, else "
-                             "CHECKPOINT_DIR/average_validation.json")
+    parser.add_argument("--phase5-epochs", type=int, default=PHASE5["epochs"],
+                        help="phase 5: epochs of the fourth restart (0: none)")
+    parser.add_argument("--average-models", nargs="+", default=None, metavar="MODEL",
+                        help="only average two or more saved models' weights (as the "
+                             "recipe does after the last phase; the network and settings "
+                             "are the last model's), validate, save to --out; results to "
+                             "--results if given, else CHECKPOINT_DIR/average_validation.json")
     parser.add_argument("--continue-from", default=None, metavar="MODEL",
                         help="skip phase 1 (or more, see --from-phase) and continue this model")
-    parser.add_argument("--from-phase", type=int, choices=(2, 3, 4), default=2,
+    parser.add_argument("--from-phase", type=int, choices=(2, 3, 4, 5), default=2,
                         help="with --continue-from: the first phase to run")
     args = parser.parse_args(argv)
+    if args.average_models is not None and len(args.average_models) < 2:
+        parser.error(f"--average-models needs two or more models, got {args.average_models}")
 
     import keras
 
@@ -334,8 +346,10 @@ def main(argv=None):
     restart = dict(epochs=epochs(args.restart_epochs), learning_rate=args.restart_learning_rate)
     phase3 = dict(PHASE3, epochs=epochs(args.phase3_epochs))
     phase4 = dict(PHASE4, epochs=epochs(args.phase4_epochs))
+    phase5 = dict(PHASE5, epochs=epochs(args.phase5_epochs))
     phases = [("phase1", dict(epochs=recipe["epochs"], learning_rate=recipe["learning_rate"])),
-              ("phase2", restart), ("phase3", phase3), ("phase4", phase4)]
+              ("phase2", restart), ("phase3", phase3), ("phase4", phase4),
+              ("phase5", phase5)]
     phases = [(name, settings) for name, settings in phases if settings["epochs"] > 0]
     if args.continue_from:
         from mtlfaces import load_model
@@ -381,12 +395,15 @@ def main(argv=None):
               + ", ".join(f"{k} {v:.3f}" for k, v in summary[name]["validation_summary"].items()),
               flush=True)
         ends[name] = layer_weights(est.model_)
-    if all(name in ends for name in AVERAGE) and AVERAGE[-1] in summary:
-        average_into(est.model_, ends[AVERAGE[0]])
+    # The average of the AVERAGE phases' ends that exist (at least two), if the last phase
+    # run is one of them (the network is then that phase's end).
+    averaged = [name for name in AVERAGE if name in ends]
+    if len(averaged) >= 2 and list(summary)[-1] in averaged:
+        average_into(est.model_, [ends[name] for name in averaged[:-1]])
         est._invalidate()
         report = validate(est, val)
-        summary["average"] = dict(of=list(AVERAGE), validation_summary=validation_summary(report))
-        print(f"average of {' and '.join(AVERAGE)}: " + ", ".join(
+        summary["average"] = dict(of=averaged, validation_summary=validation_summary(report))
+        print(f"average of {', '.join(averaged)}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in summary["average"]["validation_summary"].items()))
     for name, r in report.items():
         print(f"\n== {name} ==\n{format_report(r)}")
@@ -394,7 +411,8 @@ def main(argv=None):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
     result = {"recipe": {k: v for k, v in recipe.items()}, "restart": restart,
-              "phase3": phase3, "phase4": phase4, "phases": summary,
+              "phase3": phase3, "phase4": phase4, "phase5": phase5,
+              "phases": summary,
               "train_images": int(len(X)),
               "train_images_by_source": {str(k): int(v) for k, v in
                                          y["source"].value_counts().items()},

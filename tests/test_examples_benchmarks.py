@@ -149,22 +149,32 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
-    # Four phases, then the average of the last two restarts' ends.
-    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "average"]
-    assert report["phases"]["average"]["of"] == ["phase3", "phase4"]
+    # Five phases, then the average of the last three restarts' ends.
+    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "phase5",
+                                      "average"]
+    assert report["phases"]["average"]["of"] == ["phase3", "phase4", "phase5"]
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
     assert report["phases"]["phase3"]["augment"] == recipe.PHASE3["augment"]
-    assert len(report["history"]["val_loss"]) == 4
+    assert report["phases"]["phase5"]["random_state"] == recipe.PHASE5["random_state"]
+    assert len(report["history"]["val_loss"]) == 5
     model = load_model(out)
     assert model.tasks_ == ["age", "gender", "emotion"]
     # The saved network carries the last phase's augmentation (rebuilt for it).
     from mtlfaces._network import augmentation_spec, model_augmentation
 
-    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE4["augment"])
-    assert model.get_params()["augment"] == recipe.PHASE4["augment"]
+    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE5["augment"])
+    assert model.get_params()["augment"] == recipe.PHASE5["augment"]
 
 
-def test_recipe_averages_two_networks_by_layer_name(shapes):
+def test_recipe_average_models_needs_two(capsys):
+    recipe = _load("benchmarks", "train_pretrained")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--average-models", "only.mtlfaces"])
+    assert exc.value.code == 2
+    assert "--average-models needs two or more models" in capsys.readouterr().err
+
+
+def test_recipe_averages_networks_by_layer_name(shapes):
     from mtlfaces import MultiTaskFaceClassifier
 
     from .conftest import TINY
@@ -174,16 +184,22 @@ def test_recipe_averages_two_networks_by_layer_name(shapes):
     a = MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y)
     # Same weighted layers, other augmentation layers (as phases 3 and 4 differ).
     b = MultiTaskFaceClassifier(epochs=1, **dict(TINY, random_state=1, augment=True)).fit(X, y)
-    wa, wb = recipe.layer_weights(a.model_), recipe.layer_weights(b.model_)
-    assert set(wa) == set(wb)
-    recipe.average_into(b.model_, wa)
+    c = MultiTaskFaceClassifier(epochs=1, **dict(TINY, random_state=2)).fit(X, y)
+    wa, wb, wc = (recipe.layer_weights(m.model_) for m in (a, b, c))
+    assert set(wa) == set(wb) == set(wc)
+    recipe.average_into(b.model_, [wa])
     for name, weights in recipe.layer_weights(b.model_).items():
         for got, x, z in zip(weights, wa[name], wb[name]):
             np.testing.assert_allclose(got, (x + z) / 2, rtol=1e-6)
     assert not np.allclose(wa["conv1"][0], wb["conv1"][0])  # the two really differed
+    # Three networks: the plain mean of the three (not a running average of pairs).
+    recipe.average_into(c.model_, [wa, wb])
+    for name, weights in recipe.layer_weights(c.model_).items():
+        for got, x, z, w in zip(weights, wa[name], wb[name], wc[name]):
+            np.testing.assert_allclose(got, (x + z + w) / 3, rtol=1e-5, atol=1e-7)
     wider = MultiTaskFaceClassifier(epochs=1, **dict(TINY, filters=(8, 32))).fit(X, y)
     with pytest.raises(ValueError, match="layer 'conv2' has weights of shapes"):
-        recipe.average_into(wider.model_, wa)
+        recipe.average_into(wider.model_, [wa])
 
 
 @pytest.mark.shared_data
