@@ -234,6 +234,62 @@ def test_levers_quick(tmp_path, monkeypatch):
     assert rows[0]["emotion"] > 0.5 and rows[0]["gender"] > 0.85 and rows[0]["age"] > 0.55
 
 
+@pytest.mark.shared_data
+@needs_shared
+def test_posthoc_quick(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("posthoc", monkeypatch, tmp_path, "--data-dir", SHARED)
+    rows = {r["arm"]: r for r in json.loads((tmp_path / "posthoc_quick.json").read_text())["rows"]}
+    assert rows["as bundled (flip)"]["passes"] == 2 and rows["no flip"]["passes"] == 1
+    assert rows["+ 4 shifts of 1 px"]["passes"] == 10
+    for r in rows.values():  # no arm breaks the network
+        assert r["emotion"] > 0.5 and r["gender"] > 0.85, r
+
+
+def test_posthoc_shift_moves_faces_by_whole_pixels():
+    bench = _load("benchmarks", "posthoc")
+    X = np.random.RandomState(0).randint(0, 256, (3, 6, 5)).astype(np.uint8)
+    down = bench.shifted(X, 1, 0)
+    assert down.shape == X.shape and down.dtype == X.dtype
+    np.testing.assert_array_equal(down[:, 1:], X[:, :-1])
+    np.testing.assert_array_equal(down[:, 0], X[:, 0])  # the edge row repeated
+    left = bench.shifted(X[..., None], 0, -2)
+    np.testing.assert_array_equal(left[:, :, :-2, 0], X[:, :, 2:])
+    np.testing.assert_array_equal(left[:, :, -1, 0], X[:, :, -1])
+    assert bench.shifted(X, 0, 0) is X
+
+
+def test_posthoc_recalibrates_batchnorm_to_the_mean_batch_statistics(shapes):
+    import keras
+
+    from mtlfaces import MultiTaskFaceClassifier
+
+    from .conftest import TINY
+
+    bench = _load("benchmarks", "posthoc")
+    X, y = shapes
+    est = MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y)
+    norm = next(layer for layer in est.model_.layers
+                if isinstance(layer, keras.layers.BatchNormalization))
+    first = next(layer for layer in est.model_.layers if layer.name.startswith("conv"))
+    features = keras.Model(first.input, norm.input)
+    before = norm.moving_mean.numpy().copy()
+    images = est._check_X(X)[:64]
+    order = np.random.RandomState(0).permutation(64)
+    halves = [np.asarray(features(images[np.sort(order[i:i + 32])])) for i in (0, 32)]
+    bench.recalibrate_batchnorm(est, X[:64], batch_size=32)
+    axes = (0, 1, 2)
+    np.testing.assert_allclose(norm.moving_mean.numpy(),
+                               np.mean([h.mean(axis=axes) for h in halves], axis=0),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(),
+                               np.mean([h.var(axis=axes) for h in halves], axis=0),
+                               rtol=1e-3, atol=1e-5)
+    assert not np.allclose(before, norm.moving_mean.numpy())  # it did change them
+    assert norm.momentum == 0.9  # and left the layer's momentum as it was
+
+
 def test_readme_model_card_is_what_report_makes_from_the_committed_results():
     """The README's numbers come from the JSON in benchmarks/results/, not from a hand."""
     report = _load("benchmarks", "report")
