@@ -193,12 +193,19 @@ def _augment_text(augment):
     return "the default augmentation but " + ", ".join(parts)
 
 
+def _and(words):
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _later_phase(name, phase, recipe):
     """One sentence part for a warm-restart phase of the recipe's JSON."""
     s = phase["validation_summary"]
+    seed = phase.get("random_state", recipe.get("random_state"))
     return (f"phase {name[-1]}, a warm restart: {phase['epochs']} more epochs from lr "
             f"{phase['learning_rate']} with "
             f"{_augment_text(phase.get('augment', recipe.get('augment', True)))} "
+            + (f"and seed {seed} " if seed != recipe.get("random_state") else "") +
             f"({phase['train_seconds'] / 60:.0f} min), reaching emotion {_pct(s['emotion'])}, "
             f"gender {_pct(s['gender'])}, age {_pct(s['age'])}, CK+ {_pct(s['ckplus_emotion'])}")
 
@@ -239,8 +246,8 @@ def main():
             if average:
                 sa = average["validation_summary"]
                 later.append(
-                    "then the weights at the ends of " + " and ".join(
-                        f"phase {k[-1]}" for k in average["of"]) + " were averaged (stochastic "
+                    "then the weights at the ends of " + _and(
+                        [f"phase {k[-1]}" for k in average["of"]]) + " were averaged (stochastic "
                     f"weight averaging), reaching emotion {_pct(sa['emotion'])}, gender "
                     f"{_pct(sa['gender'])}, age {_pct(sa['age'])}, CK+ "
                     f"{_pct(sa['ckplus_emotion'])}")
@@ -331,6 +338,42 @@ def main():
                   "images, changing one thing; `continue` changes nothing, so the lever's own "
                   "effect is the difference from that row. Fixed validation splits.", "",
                   _md(rows, ["arm"] + keys + ["seconds"]), ""]
+    pt, pa = _load("phase5_trial"), _load("phase5_trial_average")
+    if pt and pa and v and "average" in v.get("phases", {}):
+        def row(name, summary):
+            return {"model": name, **{k: _pct(summary[key]) for k, key in
+                                      (("emotion", "emotion"), ("gender", "gender"),
+                                       ("age", "age"), ("CK+", "ckplus_emotion"))}}
+
+        p5 = pt["phases"]["phase5"]
+        rows = [row("bundled: mean of phases " + "-".join(
+                        k[-1] for k in v["phases"]["average"]["of"]),
+                    v["phases"]["average"]["validation_summary"]),
+                row("phase 5 alone", p5["validation_summary"]),
+                row("mean of phases " + "-".join(k[-1] for k in pt["phases"]["average"]["of"]),
+                    pt["phases"]["average"]["validation_summary"]),
+                row(f"mean of {len(pa['average_of'])} ends (phases 3-5)",
+                    pa["validation_summary"])]
+        parts += ["## Phase 5: a fourth restart (not in the bundled model)", "",
+                  "`python benchmarks/train_pretrained.py --continue-from PHASE4_MODEL "
+                  "--from-phase 5 --phase5-epochs 20`, then `--average-models PHASE3_MODEL "
+                  f"PHASE4_MODEL PHASE5_MODEL`: {p5['epochs']} epochs from lr "
+                  f"{p5['learning_rate']} with {_augment_text(p5['augment'])} and seed "
+                  f"{p5['random_state']} ({p5['train_seconds'] / 60:.0f} min). Fixed "
+                  "validation splits.", "",
+                  _md(rows, ["model", "emotion", "gender", "age", "CK+"]), ""]
+    ph = _load("posthoc")
+    if ph:
+        keys = ["emotion", "gender", "age", "CK+"]
+        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "seconds": f"{r['seconds']:.0f}"}
+                for r in ph["rows"]]
+        parts += ["## Inference-time levers: test-time shifts, BatchNorm recalibration", "",
+                  "`python benchmarks/posthoc.py`: the bundled model, not retrained, used "
+                  "differently; `passes` is network passes per face (throughput falls in "
+                  "proportion). BN recalibration recomputes the BatchNorm statistics of the "
+                  f"weight-averaged network over the {ph['train_images']:,} training images. "
+                  "Fixed validation splits.", "",
+                  _md(rows, ["arm"] + keys + ["passes", "seconds"]), ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",

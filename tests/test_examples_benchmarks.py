@@ -149,21 +149,40 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
-    # Five phases, then the average of the last three restarts' ends.
-    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "phase5",
-                                      "average"]
-    assert report["phases"]["average"]["of"] == ["phase3", "phase4", "phase5"]
+    # Four phases (phase 5 is off by default), then the average of the last two
+    # restarts' ends.
+    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "average"]
+    assert report["phases"]["average"]["of"] == ["phase3", "phase4"]
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
     assert report["phases"]["phase3"]["augment"] == recipe.PHASE3["augment"]
-    assert report["phases"]["phase5"]["random_state"] == recipe.PHASE5["random_state"]
-    assert len(report["history"]["val_loss"]) == 5
+    assert len(report["history"]["val_loss"]) == 4
     model = load_model(out)
     assert model.tasks_ == ["age", "gender", "emotion"]
     # The saved network carries the last phase's augmentation (rebuilt for it).
     from mtlfaces._network import augmentation_spec, model_augmentation
 
-    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE5["augment"])
-    assert model.get_params()["augment"] == recipe.PHASE5["augment"]
+    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE4["augment"])
+    assert model.get_params()["augment"] == recipe.PHASE4["augment"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path):
+    import json
+
+    recipe = _load("benchmarks", "train_pretrained")
+    out, results = tmp_path / "m.mtlfaces", tmp_path / "val.json"
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
+                        "--results", str(results), "--checkpoint-dir", str(tmp_path / "ck"),
+                        "--cache-dir", str(tmp_path / "cache"), "--continue-from", BUNDLED,
+                        "--from-phase", "5", "--phase5-epochs", "1"]) == 0
+    report = json.loads((tmp_path / "val_quick.json").read_text())
+    # The model continued from stands for the end of phase 4.
+    assert list(report["phases"]) == ["phase5", "average"]
+    assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
+    assert report["phases"]["phase5"]["random_state"] == recipe.PHASE5["random_state"]
+    assert report["recipe"]["continued_from"] == "pretrained.mtlfaces"
 
 
 def test_recipe_average_models_needs_two(capsys):
