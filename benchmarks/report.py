@@ -362,6 +362,23 @@ def main():
                   f"{p5['random_state']} ({p5['train_seconds'] / 60:.0f} min). Fixed "
                   "validation splits.", "",
                   _md(rows, ["model", "emotion", "gender", "age", "CK+"]), ""]
+    ins = _load("input_study")
+    if ins:
+        rows = [{**r, "age": _pct(r["age"]), "gender": _pct(r["gender"]),
+                 "parameters": f"{r['parameters']:,}"} for r in ins["rows"]]
+        parts += ["## Input size and colour (age group and gender)", "",
+                  f"`python benchmarks/input_study.py --epochs {ins['epochs']}`: the bundled "
+                  "architecture trained from scratch on the UTKFace training part only "
+                  f"({ins['train_faces']:,} faces, age group and gender) for {ins['epochs']} "
+                  "epochs per input, scored on the UTKFace hold-out "
+                  f"({ins['validation_faces']:,} faces). A short budget: the networks are far "
+                  "from converged (the bundled model reaches about 71 % / 93 %), so "
+                  "differences in accuracy of a few points here are not evidence for or "
+                  "against an input (a head that answers one class for every face scores "
+                  "the class's share, e.g. 48.4 % on gender); parameters and faces/s are (seconds per "
+                  "epoch move with the load of the shared machine).", "",
+                  _md(rows, ["input", "age", "gender", "s_per_epoch", "faces_per_s",
+                             "parameters"]), ""]
     ph = _load("posthoc")
     if ph:
         keys = ["emotion", "gender", "age", "CK+"]

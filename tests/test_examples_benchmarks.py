@@ -266,6 +266,22 @@ def test_posthoc_quick(tmp_path, monkeypatch):
         assert r["emotion"] > 0.5 and r["gender"] > 0.85, r
 
 
+@pytest.mark.shared_data
+@needs_shared
+def test_input_study_quick(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("input_study", monkeypatch, tmp_path, "--data-dir", SHARED)
+    result = json.loads((tmp_path / "input_study_quick.json").read_text())
+    rows = {r["input"]: r for r in result["rows"]}
+    assert set(rows) == {"32×32 gray", "40×40 colour"}
+    assert result["train_faces"] + result["validation_faces"] == 1500
+    for r in rows.values():
+        assert 0 <= r["age"] <= 1 and 0 <= r["gender"] <= 1 and r["faces_per_s"] > 0
+    # Colour is a 3-channel first convolution: 2 x 9 x 32 more weights than gray.
+    assert rows["40×40 colour"]["parameters"] - rows["32×32 gray"]["parameters"] == 2 * 9 * 32
+
+
 def test_posthoc_shift_moves_faces_by_whole_pixels():
     bench = _load("benchmarks", "posthoc")
     X = np.random.RandomState(0).randint(0, 256, (3, 6, 5)).astype(np.uint8)
