@@ -297,8 +297,7 @@ def main(argv=None):
     parser.add_argument("--phase3-epochs", type=int, default=PHASE3["epochs"],
                         help="phase 3: epochs of the second restart (0: none)")
     parser.add_argument("--phase4-epochs", type=int, default=PHASE4["epochs"],
-                        help="phase 4: epochs of the third restart (0: none, and no "
-                             "averaging)")
+                        help="phase 4: epochs of the third restart (0: none)")
     parser.add_argument("--phase5-epochs", type=int, default=PHASE5["epochs"],
                         help="phase 5: epochs of the fourth restart (default 0: none; it "
                              "was measured at 20 and is not in the bundled model)")
