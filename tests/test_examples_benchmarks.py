@@ -333,3 +333,23 @@ def test_readme_model_card_is_what_report_makes_from_the_committed_results():
         readme = fh.read()
     block = readme.split(report.START, 1)[1].split(report.END, 1)[0]
     assert block.strip() == card.strip()
+
+
+def test_readme_peers_paragraph_quotes_the_committed_peers_results():
+    """The hand-written "Against peers" paragraph once kept a previous model's numbers
+    after the table above it had been regenerated: every percentage in it must be one of
+    the committed peers results."""
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    paragraph = readme.split("**Against peers** (`benchmarks/peers.py`, table in", 1)[1]
+    paragraph = paragraph.split("\n\n", 1)[0]
+    quoted = {float(p) for p in re.findall(r"(\d+(?:\.\d)?) %", paragraph)}
+    with open(os.path.join(ROOT, "benchmarks", "results", "peers.json")) as fh:
+        rows = json.load(fh)["rows"]
+    measured = {round(100 * v, 1) for r in rows for k, v in r.items()
+                if isinstance(v, float) and v <= 1 and not k.startswith("n ")}
+    assert len(quoted) >= 8, paragraph  # the paragraph still quotes the comparison
+    assert quoted <= measured, sorted(quoted - measured)
