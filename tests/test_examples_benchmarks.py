@@ -132,20 +132,26 @@ def test_peers_benchmark_quick(tmp_path, monkeypatch):
         assert r["fer2013_publictest emotion"] > 0.3, r
 
 
+def _run_recipe_quick(tmp_path, *args):
+    """The recipe's quick mode into tmp_path: (recipe module, results JSON, model path)."""
+    import json
+
+    recipe = _load("benchmarks", "train_pretrained")
+    out = tmp_path / "m.mtlfaces"
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
+                        "--results", str(tmp_path / "val.json"),
+                        "--checkpoint-dir", str(tmp_path / "ck"),
+                        "--cache-dir", str(tmp_path / "cache"), *args]) == 0
+    return recipe, json.loads((tmp_path / "val_quick.json").read_text()), out
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
 def test_recipe_quick_trains_validates_and_saves(tmp_path):
-    import json
-
     from mtlfaces import load_model
 
-    recipe = _load("benchmarks", "train_pretrained")
-    out, results = tmp_path / "m.mtlfaces", tmp_path / "val.json"
-    assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
-                        "--results", str(results), "--checkpoint-dir", str(tmp_path / "ck"),
-                        "--cache-dir", str(tmp_path / "cache")]) == 0
-    report = json.loads((tmp_path / "val_quick.json").read_text())
+    recipe, report, out = _run_recipe_quick(tmp_path)
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
@@ -169,15 +175,8 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
 @pytest.mark.shared_data
 @needs_shared
 def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path):
-    import json
-
-    recipe = _load("benchmarks", "train_pretrained")
-    out, results = tmp_path / "m.mtlfaces", tmp_path / "val.json"
-    assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
-                        "--results", str(results), "--checkpoint-dir", str(tmp_path / "ck"),
-                        "--cache-dir", str(tmp_path / "cache"), "--continue-from", BUNDLED,
-                        "--from-phase", "5", "--phase5-epochs", "1"]) == 0
-    report = json.loads((tmp_path / "val_quick.json").read_text())
+    recipe, report, _ = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
+                                          "--from-phase", "5", "--phase5-epochs", "1")
     # The model continued from stands for the end of phase 4.
     assert list(report["phases"]) == ["phase5", "average"]
     assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
