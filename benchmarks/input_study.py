@@ -10,8 +10,10 @@ three hours on 2 CPU cores) on another input, this trains the bundled architectu
 input, for the same few epochs, and scores each on the fixed UTKFace hold-out. A short
 budget compares how fast each input learns, not where it ends: read the differences, not
 the absolute accuracies (the bundled model reaches 71 % / 93 % after 88 epochs on all
-three datasets). Also reported: training seconds per epoch and batched inference faces/s
-(flip averaging on). Writes benchmarks/results/input_study.json.
+three datasets). Also reported: training seconds per epoch and inference faces/s (the
+hold-out classified in one ``predict`` call, flip averaging on; the network's first call,
+so its one-time tracing is included: benchmarks/speed.py measures throughput properly).
+Writes benchmarks/results/input_study.json.
 """
 
 import argparse

@@ -49,13 +49,16 @@ def shifted(X, dy, dx):
 
 def accuracies(est, val, shifts=((0, 0),)):
     """Headline accuracies with probabilities averaged over ``shifts`` of each face."""
+    probs = {}  # each validation set classified once per shift, for all its tasks
+    for name in dict.fromkeys(name for name, _ in HEADLINE.values()):
+        per_shift = [est.predict_proba(shifted(val[name][0], dy, dx)) for dy, dx in shifts]
+        probs[name] = [sum(p[k] for p in per_shift) for k in range(len(est.tasks_))]
     out = {}
     for label, (name, task) in HEADLINE.items():
-        X, y = val[name]
+        y = val[name][1]
         k = est.tasks_.index(task)
-        probs = sum(est.predict_proba(shifted(X, dy, dx))[k] for dy, dx in shifts)
         mask = y[task].notna().to_numpy()
-        predicted = np.asarray(est.classes_[k])[np.argmax(probs, axis=1)]
+        predicted = np.asarray(est.classes_[k])[np.argmax(probs[name][k], axis=1)]
         out[label] = float(np.mean(predicted[mask] == y[task].to_numpy()[mask]))
     return out
 
