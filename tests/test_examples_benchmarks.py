@@ -352,3 +352,25 @@ def test_readme_peers_paragraph_quotes_the_committed_peers_results():
                 if isinstance(v, float) and v <= 1 and not k.startswith("n ")}
     assert len(quoted) >= 8, paragraph  # the paragraph still quotes the comparison
     assert quoted <= measured, sorted(quoted - measured)
+
+
+def test_readme_multitask_paragraph_quotes_the_bundled_model():
+    """The multi-task study's paragraph compares with the bundled model by hand: its
+    numbers, epochs and phases must be those of the committed validation JSON."""
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    found = re.search(r"the bundled CNN, trained on all data for (\d+) epochs \((\w+) "
+                      r"phases\), beats it \((0\.\d+) / (0\.\d+) / (0\.\d+)\)", readme)
+    assert found, "the sentence comparing the bundled CNN is gone or reworded"
+    with open(os.path.join(ROOT, "benchmarks", "results", "pretrained_validation.json")) as fh:
+        phases = json.load(fh)["phases"]
+    trained = [p for name, p in phases.items() if name.startswith("phase")]
+    final = phases.get("average", trained[-1])["validation_summary"]
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+    assert int(found.group(1)) == sum(p["epochs"] for p in trained)
+    assert found.group(2) == words[len(trained)]
+    assert [float(found.group(i)) for i in (3, 4, 5)] == [
+        round(final[k], 3) for k in ("age", "gender", "emotion")]
