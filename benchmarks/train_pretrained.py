@@ -244,6 +244,13 @@ def validation_summary(report):
             "ckplus_emotion": report["ckplus"]["emotion"]["accuracy"]}
 
 
+def _as_given(path):
+    """A model file's path for the results JSON: relative to the repository when inside it
+    (every run's file is called ``pretrained.mtlfaces``, so the name alone says nothing)."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
 def average_models(args, val, results):
     """``--average-models A B ...``: the last model's network with the mean of all the
     models' weights, validated."""
@@ -265,7 +272,7 @@ def average_models(args, val, results):
     out = results if not args.quick else results.replace(".json", "_quick.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
-        json.dump({"average_of": [os.path.basename(f) for f in files],
+        json.dump({"average_of": [_as_given(f) for f in files],
                    "validation_summary": validation_summary(report), "validation": report,
                    "quick": args.quick}, fh, indent=1, default=str)
     print(f"wrote {out}")
@@ -366,7 +373,7 @@ def main(argv=None):
         est = load_model(args.continue_from)
         est.set_params(**{k: v for k, v in recipe.items() if k not in ARCHITECTURE})
         phases = [(n, s) for n, s in phases if int(n[-1]) >= args.from_phase]
-        recipe["continued_from"] = os.path.basename(args.continue_from)
+        recipe["continued_from"] = _as_given(args.continue_from)
     else:
         est = MultiTaskFaceClassifier(tasks=tuple(tasks), **recipe)
     summary, train_s = {}, 0.0

@@ -181,7 +181,27 @@ def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_p
     assert list(report["phases"]) == ["phase5", "average"]
     assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
     assert report["phases"]["phase5"]["random_state"] == recipe.PHASE5["random_state"]
-    assert report["recipe"]["continued_from"] == "pretrained.mtlfaces"
+    assert report["recipe"]["continued_from"] == "mtlfaces/models/pretrained.mtlfaces"
+
+
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path):
+    import json
+
+    from mtlfaces import load_model
+
+    recipe = _load("benchmarks", "train_pretrained")
+    out, results = tmp_path / "avg.mtlfaces", tmp_path / "avg.json"
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
+                        "--out", str(out), "--results", str(results),
+                        "--average-models", BUNDLED, BUNDLED]) == 0
+    report = json.loads((tmp_path / "avg_quick.json").read_text())
+    # The files are recorded by their path in the repository, not a name every run shares.
+    assert report["average_of"] == ["mtlfaces/models/pretrained.mtlfaces"] * 2
+    bundled, averaged = load_model(BUNDLED), load_model(out)
+    for a, b in zip(bundled.model_.get_weights(), averaged.model_.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_recipe_average_models_needs_two(capsys):
