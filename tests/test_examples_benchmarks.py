@@ -394,3 +394,46 @@ def test_readme_multitask_paragraph_quotes_the_bundled_model():
     assert found.group(2) == words[len(trained)]
     assert [float(found.group(i)) for i in (3, 4, 5)] == [
         round(final[k], 3) for k in ("age", "gender", "emotion")]
+
+
+def test_colourise_computes_on_rgb_what_the_gray_network_computes_on_luma():
+    from mtlfaces import MultiTaskFaceClassifier
+
+    bench = _load("benchmarks", "colour_study")
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (40, 16, 16, 3)).astype(np.uint8)
+    y = np.stack([rng.choice(["Female", "Male"], 40), rng.choice(["Happy", "Sad"], 40)], 1)
+    est = MultiTaskFaceClassifier(tasks=("gender", "emotion"), image_size=16, filters=(4, 8),
+                                  dense_units=(8,), epochs=1, augment=False,
+                                  mixed_precision=False, random_state=0, verbose=0).fit(X, y)
+    before = est.predict_proba(X)  # the gray network on the luma of each face
+    assert bench.colourise(est) is est
+    assert est.model_.input_shape[1:] == (16, 16, 3) and est.grayscale is False
+    after = est.predict_proba(X)
+    for b, a in zip(before, after):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # The colour channels are not interchangeable: the same face with its channels
+    # reversed has another luma, and the colour network answers differently.
+    swapped = est.predict_proba(X[..., ::-1])
+    assert max(np.abs(s - a).max() for s, a in zip(swapped, after)) > 1e-3
+    with pytest.raises(ValueError, match="not grayscale"):
+        bench.colourise(est)
+
+
+@pytest.mark.shared_data
+@needs_shared
+def test_colour_study_quick(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("colour_study", monkeypatch, tmp_path, "--data-dir", SHARED,
+               "--out-dir", str(tmp_path))
+    result = json.loads((tmp_path / "colour_study_quick.json").read_text())
+    rows = {r["arm"]: r for r in result["rows"]}
+    assert set(rows) == {"colour", "gray"} and result["complete"]
+    # Grown to colour, the bundled network starts where it was (bf16 rounding apart).
+    assert rows["colour"]["start_same_answers"] > 0.97
+    # Colour is a 3-channel first convolution: 2 x 9 x 32 more weights than gray.
+    assert rows["colour"]["parameters"] - rows["gray"]["parameters"] == 2 * 9 * 32
+    for r in rows.values():  # one epoch on 2,000 faces per set does not break the network
+        assert r["emotion"] > 0.5 and r["gender"] > 0.85, r
+    assert 0.9 < rows["colour"]["emotion_agreement"] <= 1

@@ -1,0 +1,178 @@
+"""Does colour help age group and gender? The bundled model grown to colour input, trained on.
+
+    python benchmarks/colour_study.py [--data-dir ../shared/data] [--epochs 15] [--arms colour gray] [--quick]
+
+The bundled model sees 48×48 grayscale faces; UTKFace's faces are colour. A from-scratch
+comparison of inputs does not converge in a CPU budget (benchmarks/input_study.py), so
+this one starts from the bundled network itself:
+
+- ``colour``: the network is rebuilt for 3-channel input and its first convolution's
+  kernel split over the channels by the luma weights the grayscale conversion uses
+  (0.299, 0.587, 0.114). On an RGB face it then computes exactly what the bundled model
+  computes on that face's gray version (checked: ``start_max_abs_diff``), so training
+  starts from the bundled model's accuracy and only has to learn what colour adds.
+  UTKFace is loaded in colour; FER2013 and CK+ are grayscale, given as three equal
+  channels.
+- ``gray``: the control, the same continuation on the grayscale input.
+
+Both arms continue with phase 4's settings (PHASE4: cosine schedule from 3e-4, whole-pixel
+shifts, contrast, random erasing, no rotation; RECIPE's seed), ``--epochs`` epochs, and
+keep the last epoch; both are scored on the recipe's validation splits. FER2013 and CK+
+hold only gray faces, so the emotion head never sees colour in training: ``emotion
+agreement`` is the share of UTKFace hold-out faces whose emotion the colour network
+answers the same on the colour face and on its gray version (how much colour, unseen by
+the emotion head, changes its answers). Each arm's model is saved to ``--out-dir``.
+Writes benchmarks/results/colour_study.json after each arm (``complete`` is false until
+every arm has run).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # mtlfaces._preprocessing.to_grayscale
+TASKS = ["age", "gender", "emotion"]
+
+
+def colourise(est):
+    """Grow a fitted grayscale estimator to colour input, in place; returns ``est``.
+
+    The first convolution's (3, 3, 1, k) kernel becomes (3, 3, 3, k): the gray kernel
+    times each channel's luma weight, so the network computes on an RGB image what it
+    computed on the image's gray version. Every other weighted layer is copied by name.
+    """
+    import keras
+
+    gray = est.model_
+    if gray.input_shape[-1] != 1:
+        raise ValueError(f"colourise: the network's input is {gray.input_shape[1:]}, not grayscale")
+    est.set_params(grayscale=False)
+    sizes = {t: len(c) for t, c in zip(est.tasks_, est._classes)}
+    colour = est._build(sizes)
+    first = next(layer.name for layer in gray.layers if isinstance(layer, keras.layers.Conv2D))
+    for layer in gray.layers:
+        if not layer.weights:
+            continue
+        values = layer.get_weights()
+        if layer.name == first:
+            values = [values[0] * LUMA[None, None, :, None]] + values[1:]
+        colour.get_layer(layer.name).set_weights(values)
+    est.model_ = colour
+    est._invalidate()
+    return est
+
+
+def three_channels(X):
+    """(n, h, w) gray faces as (n, h, w, 3) with equal channels; colour faces unchanged."""
+    X = np.asarray(X)
+    return np.repeat(X[..., None], 3, axis=-1) if X.ndim == 3 else X
+
+
+def load(recipe, data_dir, cache_dir, colour, limit):
+    """The recipe's splits, UTKFace in colour when ``colour`` (all sets then 3-channel)."""
+    datasets = recipe.load_datasets(data_dir, recipe.RECIPE["image_size"], cache_dir, limit)
+    if colour:
+        from mtlfaces.datasets import load_utkface
+
+        datasets["utkface"] = load_utkface(os.path.join(data_dir, "UTKFace.tar.gz"),
+                                           image_size=recipe.RECIPE["image_size"],
+                                           grayscale=False, limit=limit, random_state=0,
+                                           cache_dir=cache_dir)
+        datasets = {k: (three_channels(X), y) for k, (X, y) in datasets.items()}
+    return recipe.split(datasets)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=DEFAULT_DATA)
+    parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
+    parser.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "colour"))
+    parser.add_argument("--model", default=None,
+                        help="the grayscale model to start from (default: the bundled one)")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--arms", nargs="+", choices=("colour", "gray"),
+                        default=["colour", "gray"])
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 images per dataset, 1 epoch: checks the script runs")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    import train_pretrained as recipe
+
+    from mtlfaces import load_model, load_pretrained
+
+    epochs = 1 if args.quick else args.epochs
+    limit = 2000 if args.quick else None
+    settings = {k: v for k, v in recipe.RECIPE.items() if k not in recipe.ARCHITECTURE}
+    settings.update(recipe.PHASE4, epochs=epochs, verbose=0 if args.quick else 2)
+    os.makedirs(args.out_dir, exist_ok=True)
+    rows, notes = [], {}
+    for arm in args.arms:
+        colour = arm == "colour"
+        (X, y), val = load(recipe, args.data_dir, args.cache_dir, colour, limit)
+        est = load_model(args.model) if args.model else load_pretrained()
+        start = None
+        if colour:
+            Xu = val["utkface"][0][:512]
+            before = est.predict_proba(Xu)  # the gray network on the gray versions
+            colourise(est)
+            after = est.predict_proba(Xu)
+            # bf16 rounds the colour and gray computations differently: a little apart.
+            start = {"max_abs_diff": max(float(np.max(np.abs(a - b)))
+                                         for a, b in zip(before, after)),
+                     # faces with every task's answer unchanged
+                     "same_answers": float(np.mean(np.all(
+                         [np.argmax(a, 1) == np.argmax(b, 1) for a, b in zip(before, after)],
+                         axis=0)))}
+        Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
+        import pandas as pd
+
+        yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
+        callbacks = [keras.callbacks.ModelCheckpoint(
+                         os.path.join(args.out_dir, f"{arm}.weights.h5"),
+                         save_weights_only=True),
+                     keras.callbacks.CSVLogger(os.path.join(args.out_dir, f"{arm}_log.csv"))]
+        est.set_params(callbacks=callbacks, warm_start=True, **settings)
+        t = time.time()
+        est.fit(X, y[TASKS], validation_data=(Xv, yv[TASKS]))
+        train_s = time.time() - t
+        est.set_params(callbacks=None)
+        report = recipe.validate(est, val)
+        row = dict(arm=arm, **{k: round(v, 4) for k, v in
+                               recipe.validation_summary(report).items()},
+                   train_minutes=round(train_s / 60, 1),
+                   parameters=int(est.model_.count_params()))
+        if colour:
+            Xu = val["utkface"][0]
+            on_colour = est.predict(Xu)[:, est.tasks_.index("emotion")]
+            on_gray = est.predict(three_channels(
+                np.asarray(Xu, dtype=np.float32) @ LUMA))[:, est.tasks_.index("emotion")]
+            row["emotion_agreement"] = round(float(np.mean(on_colour == on_gray)), 4)
+            row["start_max_abs_diff"] = round(start["max_abs_diff"], 5)
+            row["start_same_answers"] = round(start["same_answers"], 4)
+        rows.append(row)
+        notes[arm] = {"validation": report, "history": est.history_}
+        print(row, flush=True)
+        if not args.quick:
+            est.save(os.path.join(args.out_dir, f"{arm}.mtlfaces"))
+        write_json("colour_study", {
+            "machine": machine(), "epochs": epochs, "start": args.model or "bundled model",
+            "settings": {k: v for k, v in settings.items() if k != "verbose"},
+            "rows": rows, "arms": notes, "complete": len(rows) == len(args.arms),
+            "quick": args.quick}, args.quick)
+    table(rows, ["arm", "emotion", "gender", "age", "ckplus_emotion", "emotion_agreement",
+                 "train_minutes"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
