@@ -2,6 +2,7 @@
 
 import copy
 import numbers
+import warnings
 import weakref
 
 import numpy as np
@@ -15,6 +16,7 @@ from ._preprocessing import prepare_images
 from ._targets import KNOWN as _KNOWN
 from ._targets import SINGLE as _SINGLE
 from ._targets import TargetParser
+from .tasks import age_distribution
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> traced inference function
 
@@ -81,6 +83,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "balanced" weights each task's classes by inverse frequency; a dict maps
         task to "balanced" or to ``{label: weight}``.
     label_smoothing : float, default=0.0
+    age_sigma : float, optional
+        Label-distribution targets for the ``age`` task: when an age label is a
+        number of years, the face's target is spread over the age groups by a
+        normal distribution of this standard deviation (years) centred on the
+        middle of its year of age (a 29-year-old at 29.5: with 3, 0.57 Young
+        and 0.43 Middle Age), instead of all on its group. Faces labelled with
+        a group name keep a one-hot target. None (default): one-hot for all.
     augment : bool or dict, default=True
         Random transforms of the training images (identity at inference).
         True: horizontal flips, rotations up to ±0.03 of a turn (±10.8°) and
@@ -156,7 +165,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                  epochs=20,
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
-                 augment=True, test_time_flip=False, mixed_precision=False,
+                 age_sigma=None, augment=True, test_time_flip=False, mixed_precision=False,
                  label_codes=None, callbacks=None, warm_start=False,
                  random_state=None, verbose=0):
         self.tasks = tasks
@@ -176,6 +185,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self.loss_weights = loss_weights
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.age_sigma = age_sigma
         self.augment = augment
         self.test_time_flip = test_time_flip
         self.mixed_precision = mixed_precision
@@ -235,6 +245,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 and 0 <= self.label_smoothing < 1):
             raise ValueError(f"{type(self).__name__}: label_smoothing="
                              f"{self.label_smoothing!r} must be in [0, 1)")
+        if self.age_sigma is not None and not (
+                isinstance(self.age_sigma, numbers.Real) and not isinstance(self.age_sigma, bool)
+                and np.isfinite(self.age_sigma) and self.age_sigma > 0):
+            raise ValueError(f"{type(self).__name__}: age_sigma={self.age_sigma!r}; expected "
+                             "None or a positive number of years, e.g. 3")
         if self.loss_weights is not None and not isinstance(self.loss_weights, dict):
             raise ValueError(f"{type(self).__name__}: loss_weights={self.loss_weights!r}; "
                              "expected a dict {task: weight}")
@@ -426,13 +441,37 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
                          classes=classes, validate=False, caller="partial_fit")
 
-    def _targets(self, codes, weights, n):
-        """Per-head (n, 2) targets: class index (MISSING when absent) and sample weight."""
+    def _age_distributions(self, y, n):
+        """Soft age-group targets ``(n, 5)`` for ``age_sigma`` (zero rows where the age
+        label is not a number of years), or None when there is nothing to spread."""
+        if self.age_sigma is None or "age" in (self.label_codes or {}):
+            return None
+        parser = self._parser()
+        names = parser.task_names(y)
+        if "age" not in names:
+            return None
+        raw = parser.label_columns(y, names)[0]["age"]
+        years = np.array([float(v) if isinstance(v, (numbers.Real, np.number))
+                          and not isinstance(v, (bool, np.bool_)) and not _tasks.is_missing(v)
+                          else np.nan for v in raw])
+        if np.isnan(years).all():
+            warnings.warn(f"{type(self).__name__}: age_sigma={self.age_sigma!r} has no "
+                          "effect: no age label in y is a number of years (group names "
+                          "keep one-hot targets)", UserWarning, stacklevel=4)
+            return None
+        return age_distribution(years, float(self.age_sigma))
+
+    def _targets(self, codes, weights, n, age=None):
+        """Per-head targets: class index (MISSING when absent), sample weight and, for
+        ``age`` when ``age`` distributions are given, the soft target (n, 2 + 5)."""
         targets = {}
         for t in self.tasks_:
             c = codes.get(t, np.full(n, MISSING, dtype=np.int64))
             w = weights.get(t, np.zeros(n, dtype=np.float32))
-            targets[t] = np.stack([c.astype(np.float32), w], axis=1)
+            columns = [c.astype(np.float32)[:, None], w[:, None]]
+            if t == "age" and age is not None:
+                columns.append(age.astype(np.float32))
+            targets[t] = np.concatenate(columns, axis=1)
         return targets
 
     def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
@@ -496,7 +535,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 self._grow({t: len(classes_by_task[t]) for t in new})
                 self._single_output = False
         self._publish_classes()
-        targets = self._targets(codes, self._sample_weights(codes, sample_weight, n), n)
+        targets = self._targets(codes, self._sample_weights(codes, sample_weight, n), n,
+                                age=self._age_distributions(y, n))
 
         val = None
         if validation_data is not None:
@@ -510,7 +550,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             if unknown:
                 raise ValueError(f"validation_data has task(s) {unknown} that y lacks")
             ones = {t: np.ones(val_images.shape[0], dtype=np.float32) for t in val_codes}
-            val_targets = self._targets(val_codes, ones, val_images.shape[0])
+            val_targets = self._targets(val_codes, ones, val_images.shape[0],
+                                        age=self._age_distributions(y_val, val_images.shape[0]))
             # Keras averages the loss per batch: shuffle once (fixed order) so batches mix
             # the tasks' labels, as training batches do, instead of some holding none.
             order = np.random.RandomState(0).permutation(val_images.shape[0])

@@ -1,7 +1,9 @@
 """Masked multi-task loss and metric.
 
 Each head's target is a (n, 2) float array: column 0 the class index (-1 when the
-label is missing), column 1 the sample's weight. A missing label contributes
+label is missing), column 1 the sample's weight; a (n, 2 + n_classes) array adds a
+soft target per sample (``age_sigma``), used instead of the class's one-hot where its
+row is not all zeros. A missing label contributes
 nothing to that head's loss or accuracy; a head's loss is the weighted mean over
 the labelled samples of the batch, so its scale does not depend on how many
 samples in the batch carry that task.
@@ -21,6 +23,10 @@ def masked_crossentropy(label_smoothing=0.0):
         y_pred = ops.cast(y_pred, "float32")
         n_classes = ops.shape(y_pred)[-1]
         onehot = ops.one_hot(ops.maximum(labels, 0), n_classes)
+        if y_true.shape[-1] is not None and y_true.shape[-1] > 2:
+            soft = ops.cast(y_true[:, 2:], "float32")
+            given = ops.cast(ops.greater(ops.sum(soft, axis=-1, keepdims=True), 0.0), "float32")
+            onehot = given * soft + (1.0 - given) * onehot
         if label_smoothing:
             onehot = onehot * (1.0 - label_smoothing) + label_smoothing / n_classes
         ce = -ops.sum(onehot * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1)

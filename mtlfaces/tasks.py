@@ -87,6 +87,47 @@ def age_to_group(age):
     return AGE_GROUPS[group]
 
 
+def age_distribution(years, sigma):
+    """Spread ages over :data:`AGE_GROUPS`: the label-distribution targets of ``age_sigma``.
+
+    Parameters
+    ----------
+    years : array-like of float, shape (n,)
+        Ages in years; NaN where there is none.
+    sigma : float
+        Standard deviation (years) of the normal distribution centred on the
+        middle of each year of age (``floor(age) + 0.5``).
+
+    Returns
+    -------
+    ndarray of shape (n, len(AGE_GROUPS))
+        Each row the distribution's mass in each group (it sums to 1; the age's
+        own group gets the most); a row of zeros where the age is NaN.
+
+    Raises
+    ------
+    ValueError
+        If an age is outside [0, 130] or ``sigma`` is not positive.
+    """
+    from scipy.special import ndtr
+
+    years = np.asarray(years, dtype=np.float64).reshape(-1)
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma={sigma!r}; expected a positive number of years")
+    known = ~np.isnan(years)
+    bad = known & ((years < 0) | (years > 130) | ~np.isfinite(years))
+    if bad.any():
+        raise ValueError(f"age {years[bad][0]!r} is not a valid age in years; expected a "
+                         "number in [0, 130]")
+    centre = np.floor(years[known]) + 0.5
+    below = ndtr((np.asarray(AGE_GROUP_BOUNDS[1:], dtype=np.float64)[None, :]
+                  - centre[:, None]) / sigma)  # mass below each inner bound
+    cdf = np.concatenate([np.zeros((len(centre), 1)), below, np.ones((len(centre), 1))], 1)
+    out = np.zeros((len(years), len(AGE_GROUPS)))
+    out[known] = np.diff(cdf, axis=1)
+    return out
+
+
 def normalize_label(task, value, codes=None):
     """Map one raw label to the task's canonical spelling.
 
