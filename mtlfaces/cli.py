@@ -454,14 +454,19 @@ def _augment_settings(pairs):
                    "(nearest/bilinear); e.g. --augment-with zoom=0.1 --augment-with erase=0.25.")
 @click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
               show_default=True)
+@click.option("--age-sigma", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="YEARS",
+              help="Spread each face's age target over the age groups by a normal "
+                   "distribution of this many years around its age (needs ages in years, "
+                   "as UTKFace's and numeric CSV ages are).")
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
               help="bfloat16 compute (faster on CPUs with AMX/AVX-512 BF16).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True)
 def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_rate, image_size,
-          validation_fraction, patience, augment, augment_with, class_weight, mixed_precision,
-          limit, seed, verbose):
+          validation_fraction, patience, augment, augment_with, class_weight, age_sigma,
+          mixed_precision, limit, seed, verbose):
     """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path)."""
     _quiet_tensorflow()
     if augment_with:
@@ -482,6 +487,12 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
     if not tasks:
         raise click.ClickException(f"{data}: no labels for the tasks of stage {stage} "
                                    f"({', '.join(STAGES[stage])})")
+    if age_sigma is not None:
+        years = y["age_years"] if "age_years" in y.columns else None
+        if "age" not in tasks or years is None or years.isna().all():
+            raise click.ClickException(f"{data}: --age-sigma spreads ages given in years over "
+                                       "the age groups, but no age label there is in years")
+        y = y.assign(age=y["age"].astype(object).where(years.isna(), years))
     keep = y[tasks].notna().any(axis=1).to_numpy()
     X, y = X[keep], y.loc[keep, tasks].reset_index(drop=True)
     import keras
@@ -496,8 +507,8 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
     params = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                   validation_fraction=validation_fraction, patience=patience, augment=augment,
                   class_weight=None if class_weight == "none" else "balanced",
-                  mixed_precision=mixed_precision, random_state=seed, verbose=verbose,
-                  callbacks=callbacks)
+                  age_sigma=age_sigma, mixed_precision=mixed_precision, random_state=seed,
+                  verbose=verbose, callbacks=callbacks)
     if base is not None:
         est = base.set_params(warm_start=True, tasks=tuple(tasks), **params)
     else:

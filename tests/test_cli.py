@@ -261,6 +261,33 @@ def test_train_two_stages_then_evaluate(tmp_path):
     assert cv2.imread(str(report_dir / "confusion.png")) is not None
 
 
+def test_train_age_sigma_needs_ages_in_years(tmp_path):
+    from mtlfaces.datasets import write_csv
+
+    X, y = make_shapes(60, size=32, seed=7, missing_gender=0.0)  # ages in years
+    y = y.assign(source="shapes", split=None)
+    write_csv(X, y, tmp_path / "years" / "train.csv")
+    out = tmp_path / "model"
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "years" / "train.csv"), "--out",
+                                       str(out), "--epochs", "1", "--image-size", "16",
+                                       "--age-sigma", "3", "--verbose", "0"])
+    assert result.exit_code == 0, result.stderr + result.output
+    from mtlfaces import load_model
+
+    assert load_model(out / "final.mtlfaces").age_sigma == 3
+    from mtlfaces.tasks import age_to_group
+
+    write_csv(X, y.assign(age=[age_to_group(a) for a in y["age"]]),
+              tmp_path / "groups" / "train.csv")
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "groups" / "train.csv"), "--out",
+                                       str(tmp_path / "bad"), "--age-sigma", "3"])
+    assert result.exit_code == 1 and "no age label there is in years" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "years" / "train.csv"), "--out",
+                                       str(tmp_path / "bad"), "--age-sigma", "0"])
+    assert result.exit_code == 2 and "--age-sigma" in result.stderr
+
+
 def test_evaluate_one_split(tmp_path, model_file):
     from mtlfaces.datasets import write_csv
 
