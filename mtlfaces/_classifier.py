@@ -441,9 +441,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
                          classes=classes, validate=False, caller="partial_fit")
 
-    def _age_distributions(self, y, n):
+    def _age_distributions(self, y, n, warn=True):
         """Soft age-group targets ``(n, 5)`` for ``age_sigma`` (zero rows where the age
-        label is not a number of years), or None when there is nothing to spread."""
+        label is not a number of years), or None when there is nothing to spread (a
+        UserWarning if ``warn``: validation data may well hold group names)."""
         if self.age_sigma is None or "age" in (self.label_codes or {}):
             return None
         parser = self._parser()
@@ -455,6 +456,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                           and not isinstance(v, (bool, np.bool_)) and not _tasks.is_missing(v)
                           else np.nan for v in raw])
         if np.isnan(years).all():
+            if not warn:
+                return None
             warnings.warn(f"{type(self).__name__}: age_sigma={self.age_sigma!r} has no "
                           "effect: no age label in y is a number of years (group names "
                           "keep one-hot targets)", UserWarning, stacklevel=4)
@@ -551,7 +554,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"validation_data has task(s) {unknown} that y lacks")
             ones = {t: np.ones(val_images.shape[0], dtype=np.float32) for t in val_codes}
             val_targets = self._targets(val_codes, ones, val_images.shape[0],
-                                        age=self._age_distributions(y_val, val_images.shape[0]))
+                                        age=self._age_distributions(y_val, val_images.shape[0],
+                                                                    warn=False))
             # Keras averages the loss per batch: shuffle once (fixed order) so batches mix
             # the tasks' labels, as training batches do, instead of some holding none.
             order = np.random.RandomState(0).permutation(val_images.shape[0])

@@ -84,3 +84,16 @@ def test_age_sigma_without_ages_in_years_warns():
                                   validation_fraction=0, age_sigma=3)
     with pytest.warns(UserWarning, match="age_sigma=3 has no effect"):
         est.fit(X, pd.DataFrame({"age": ["Young", "Old", "Child", None]}))
+
+
+def test_validation_data_with_group_names_is_not_a_warning():
+    import warnings
+
+    X = np.random.RandomState(1).randint(0, 256, (8, 8, 8)).astype(np.uint8)
+    est = MultiTaskFaceClassifier(image_size=8, filters=(2,), dense_units=(4,), epochs=1,
+                                  age_sigma=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, pd.DataFrame({"age": [5, 20, 35, 50, 70, 29, 30, 44]}),
+                validation_data=(X, pd.DataFrame({"age": ["Child", "Young"] * 4})))
+    assert "val_loss" in est.history_

@@ -399,7 +399,7 @@ def test_readme_multitask_paragraph_quotes_the_bundled_model():
 def test_colourise_computes_on_rgb_what_the_gray_network_computes_on_luma():
     from mtlfaces import MultiTaskFaceClassifier
 
-    bench = _load("benchmarks", "colour_study")
+    bench = _load("benchmarks", "continue_study")
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, (40, 16, 16, 3)).astype(np.uint8)
     y = np.stack([rng.choice(["Female", "Male"], 40), rng.choice(["Happy", "Sad"], 40)], 1)
@@ -422,14 +422,20 @@ def test_colourise_computes_on_rgb_what_the_gray_network_computes_on_luma():
 
 @pytest.mark.shared_data
 @needs_shared
-def test_colour_study_quick(tmp_path, monkeypatch):
+def test_continue_study_quick(tmp_path, monkeypatch):
     import json
 
-    _run_quick("colour_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path))
-    result = json.loads((tmp_path / "colour_study_quick.json").read_text())
+    _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
+               "--out-dir", str(tmp_path), "--arms", "gray", "colour")
+    result = json.loads((tmp_path / "continue_study_quick.json").read_text())
+    assert not result["complete"]  # age_sigma has not run
+    # Run alone, an arm adds its row to those already written.
+    _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
+               "--out-dir", str(tmp_path), "--arms", "age_sigma")
+    result = json.loads((tmp_path / "continue_study_quick.json").read_text())
     rows = {r["arm"]: r for r in result["rows"]}
-    assert set(rows) == {"colour", "gray"} and result["complete"]
+    assert list(rows) == ["gray", "colour", "age_sigma"] and result["complete"]
+    assert set(result["arms"]) == set(rows)
     # Grown to colour, the bundled network starts where it was (bf16 rounding apart).
     assert rows["colour"]["start_same_answers"] > 0.97
     # Colour is a 3-channel first convolution: 2 x 9 x 32 more weights than gray.

@@ -1,10 +1,12 @@
-"""Does colour help age group and gender? The bundled model grown to colour input, trained on.
+"""Levers that need training, measured as continuations of the bundled network: colour
+input and soft age targets, against the same continuation without them.
 
-    python benchmarks/colour_study.py [--data-dir ../shared/data] [--epochs 15] [--arms colour gray] [--quick]
+    python benchmarks/continue_study.py [--data-dir ../shared/data] [--epochs 15]
+        [--arms gray colour age_sigma] [--quick]
 
-The bundled model sees 48×48 grayscale faces; UTKFace's faces are colour. A from-scratch
-comparison of inputs does not converge in a CPU budget (benchmarks/input_study.py), so
-this one starts from the bundled network itself:
+A from-scratch comparison does not converge in a CPU budget (benchmarks/input_study.py:
+5 epochs told nothing), so every arm starts from the bundled network and continues it
+the same way; only the lever differs:
 
 - ``colour``: the network is rebuilt for 3-channel input and its first convolution's
   kernel split over the channels by the luma weights the grayscale conversion uses
@@ -14,16 +16,22 @@ this one starts from the bundled network itself:
   UTKFace is loaded in colour; FER2013 and CK+ are grayscale, given as three equal
   channels.
 - ``gray``: the control, the same continuation on the grayscale input.
+- ``age_sigma``: the control with ``age_sigma=AGE_SIGMA``: UTKFace's ages in years, each
+  face's age-group target spread over the groups by a normal distribution of 3 years
+  around its age (label-distribution learning; a 29-year-old is 0.57 Young, 0.43 Middle
+  Age) instead of one-hot. Young and Middle Age are the groups the bundled model confuses
+  most.
 
-Both arms continue with phase 4's settings (PHASE4: cosine schedule from 3e-4, whole-pixel
-shifts, contrast, random erasing, no rotation; RECIPE's seed), ``--epochs`` epochs, and
-keep the last epoch; both are scored on the recipe's validation splits. FER2013 and CK+
+Every arm continues with phase 4's settings (PHASE4: cosine schedule from 3e-4,
+whole-pixel shifts, contrast, random erasing, no rotation; RECIPE's seed), ``--epochs``
+epochs, and keeps the last epoch; each is scored on the recipe's validation splits. FER2013 and CK+
 hold only gray faces, so the emotion head never sees colour in training: ``emotion
 agreement`` is the share of UTKFace hold-out faces whose emotion the colour network
 answers the same on the colour face and on its gray version (how much colour, unseen by
 the emotion head, changes its answers). Each arm's model is saved to ``--out-dir``.
-Writes benchmarks/results/colour_study.json after each arm (``complete`` is false until
-every arm has run).
+Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
+not run this time (arms can be run one at a time; each row says its epochs);
+``complete`` is false until every arm of ARMS has a row.
 """
 
 import argparse
@@ -40,6 +48,8 @@ from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # mtlfaces._preprocessing.to_grayscale
 TASKS = ["age", "gender", "emotion"]
+ARMS = ("gray", "colour", "age_sigma")
+AGE_SIGMA = 3.0
 
 
 def colourise(est):
@@ -90,6 +100,23 @@ def load(recipe, data_dir, cache_dir, colour, limit):
     return recipe.split(datasets)
 
 
+NAME = "continue_study"
+
+
+def previous(quick):
+    """Rows and per-arm details of an earlier run's JSON (none if there is none)."""
+    import json
+
+    import _common
+
+    path = os.path.join(_common.RESULTS, f"{NAME}{'_quick' if quick else ''}.json")
+    if not os.path.exists(path):
+        return [], {}
+    with open(path) as fh:
+        old = json.load(fh)
+    return old["rows"], old["arms"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA)
@@ -98,8 +125,7 @@ def main(argv=None):
     parser.add_argument("--model", default=None,
                         help="the grayscale model to start from (default: the bundled one)")
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--arms", nargs="+", choices=("colour", "gray"),
-                        default=["colour", "gray"])
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--quick", action="store_true",
                         help="2,000 images per dataset, 1 epoch: checks the script runs")
     args = parser.parse_args(argv)
@@ -115,7 +141,7 @@ def main(argv=None):
     settings = {k: v for k, v in recipe.RECIPE.items() if k not in recipe.ARCHITECTURE}
     settings.update(recipe.PHASE4, epochs=epochs, verbose=0 if args.quick else 2)
     os.makedirs(args.out_dir, exist_ok=True)
-    rows, notes = [], {}
+    rows, notes = previous(args.quick)
     for arm in args.arms:
         colour = arm == "colour"
         (X, y), val = load(recipe, args.data_dir, args.cache_dir, colour, limit)
@@ -142,6 +168,10 @@ def main(argv=None):
                          save_weights_only=True),
                      keras.callbacks.CSVLogger(os.path.join(args.out_dir, f"{arm}_log.csv"))]
         est.set_params(callbacks=callbacks, warm_start=True, **settings)
+        if arm == "age_sigma":  # UTKFace's ages in years; the others have no age label
+            est.set_params(age_sigma=AGE_SIGMA)
+            y = y.assign(age=y["age"].astype(object).where(y["age_years"].isna(),
+                                                           y["age_years"]))
         t = time.time()
         est.fit(X, y[TASKS], validation_data=(Xv, yv[TASKS]))
         train_s = time.time() - t
@@ -149,7 +179,7 @@ def main(argv=None):
         report = recipe.validate(est, val)
         row = dict(arm=arm, **{k: round(v, 4) for k, v in
                                recipe.validation_summary(report).items()},
-                   train_minutes=round(train_s / 60, 1),
+                   epochs=epochs, train_minutes=round(train_s / 60, 1),
                    parameters=int(est.model_.count_params()))
         if colour:
             Xu = val["utkface"][0]
@@ -159,16 +189,16 @@ def main(argv=None):
             row["emotion_agreement"] = round(float(np.mean(on_colour == on_gray)), 4)
             row["start_max_abs_diff"] = round(start["max_abs_diff"], 5)
             row["start_same_answers"] = round(start["same_answers"], 4)
-        rows.append(row)
+        rows = [r for r in rows if r["arm"] != arm] + [row]
         notes[arm] = {"validation": report, "history": est.history_}
         print(row, flush=True)
         if not args.quick:
             est.save(os.path.join(args.out_dir, f"{arm}.mtlfaces"))
-        write_json("colour_study", {
+        write_json(NAME, {
             "machine": machine(), "epochs": epochs, "start": args.model or "bundled model",
             "settings": {k: v for k, v in settings.items() if k != "verbose"},
-            "rows": rows, "arms": notes, "complete": len(rows) == len(args.arms),
-            "quick": args.quick}, args.quick)
+            "age_sigma": AGE_SIGMA, "rows": rows, "arms": notes,
+            "complete": {r["arm"] for r in rows} == set(ARMS)}, args.quick)
     table(rows, ["arm", "emotion", "gender", "age", "ckplus_emotion", "emotion_agreement",
                  "train_minutes"])
     return 0
