@@ -379,6 +379,30 @@ def main():
                   "epoch move with the load of the shared machine).", "",
                   _md(rows, ["input", "age", "gender", "s_per_epoch", "faces_per_s",
                              "parameters"]), ""]
+    cs = _load("continue_study")
+    if cs:
+        keys = ["emotion", "gender", "age", "CK+"]
+        rows = [{**r, **{k: _pct(r[{"CK+": "ckplus_emotion"}.get(k, k)]) for k in keys},
+                 "emotion agreement": (_pct(r["emotion_agreement"])
+                                       if "emotion_agreement" in r else "")}
+                for r in sorted(cs["rows"], key=lambda r: ["gray", "colour",
+                                                           "age_sigma"].index(r["arm"]))]
+        parts += ["## Colour and soft age targets, as continuations of the bundled model", "",
+                  "`python benchmarks/continue_study.py`: each arm continues the bundled "
+                  "network with phase 4's settings (cosine from lr "
+                  f"{cs['settings']['learning_rate']}, no rotation) for the epochs given, "
+                  "changing one thing; `gray` changes nothing, so a lever's own effect is the "
+                  "difference from that row. `colour`: the network grown to RGB input (first "
+                  "kernel split by the luma weights: on a colour face it starts out computing "
+                  "exactly what the gray network computes on the face's gray version) with "
+                  "UTKFace in colour; `emotion agreement` is the share of UTKFace hold-out "
+                  "faces whose emotion it answers the same in colour and in gray (the emotion "
+                  "data are all gray). `age_sigma`: UTKFace's ages in years as soft targets "
+                  f"(normal, sigma {cs['age_sigma']:g} years, over the age groups). Fixed "
+                  "validation splits" + ("" if cs["complete"] else
+                                         "; not every arm has run yet") + ".", "",
+                  _md(rows, ["arm", "epochs"] + keys + ["emotion agreement",
+                                                        "train_minutes"]), ""]
     ph = _load("posthoc")
     if ph:
         keys = ["emotion", "gender", "age", "CK+"]
