@@ -387,6 +387,13 @@ def main():
                                        if "emotion_agreement" in r else "")}
                 for r in sorted(cs["rows"], key=lambda r: ["gray", "colour",
                                                            "age_sigma"].index(r["arm"]))]
+        for arm in ("gray", "age_sigma"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
+            avg = _load(f"continue_study_average_{arm}")
+            if avg:
+                rows.append({"arm": f"mean of bundled and {arm}", "epochs": "",
+                             "emotion agreement": "", "train_minutes": "",
+                             **{k: _pct(avg["validation_summary"][
+                                 {"CK+": "ckplus_emotion"}.get(k, k)]) for k in keys}})
         parts += ["## Colour and soft age targets, as continuations of the bundled model", "",
                   "`python benchmarks/continue_study.py`: each arm continues the bundled "
                   "network with phase 4's settings (cosine from lr "
@@ -398,9 +405,15 @@ def main():
                   "UTKFace in colour; `emotion agreement` is the share of UTKFace hold-out "
                   "faces whose emotion it answers the same in colour and in gray (the emotion "
                   "data are all gray). `age_sigma`: UTKFace's ages in years as soft targets "
-                  f"(normal, sigma {cs['age_sigma']:g} years, over the age groups). Fixed "
-                  "validation splits" + ("" if cs["complete"] else
-                                         "; not every arm has run yet") + ".", "",
+                  f"(normal, sigma {cs['age_sigma']:g} years, over the age groups). `mean of "
+                  "bundled and ARM`: the weights of the bundled model and of that arm's end "
+                  "averaged (`train_pretrained.py --average-models`), as the bundled model "
+                  "averages its own restarts. The bundled model itself (emotion / gender / age / "
+                  "CK+): "
+                  + " / ".join(_pct(v["phases"]["average"]["validation_summary"][k])
+                               for k in ("emotion", "gender", "age", "ckplus_emotion"))
+                  + ". Fixed validation splits" + ("" if cs["complete"] else
+                                                   "; not every arm has run yet") + ".", "",
                   _md(rows, ["arm", "epochs"] + keys + ["emotion agreement",
                                                         "train_minutes"]), ""]
     ph = _load("posthoc")
