@@ -131,6 +131,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
+    import pandas as pd
 
     import train_pretrained as recipe
 
@@ -160,8 +161,6 @@ def main(argv=None):
                          [np.argmax(a, 1) == np.argmax(b, 1) for a, b in zip(before, after)],
                          axis=0)))}
         Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
-        import pandas as pd
-
         yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
         callbacks = [keras.callbacks.ModelCheckpoint(
                          os.path.join(args.out_dir, f"{arm}.weights.h5"),
