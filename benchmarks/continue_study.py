@@ -46,7 +46,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # mtlfaces._preprocessing.to_grayscale
 TASKS = ["age", "gender", "emotion"]
 ARMS = ("gray", "colour", "age_sigma")
 AGE_SIGMA = 3.0
@@ -60,6 +59,8 @@ def colourise(est):
     computed on the image's gray version. Every other weighted layer is copied by name.
     """
     import keras
+
+    from mtlfaces._preprocessing import LUMA
 
     gray = est.model_
     if gray.input_shape[-1] != 1:
@@ -136,6 +137,8 @@ def main(argv=None):
     import train_pretrained as recipe
 
     from mtlfaces import load_model, load_pretrained
+    from mtlfaces._preprocessing import to_grayscale
+    from mtlfaces.datasets import with_age_in_years
 
     epochs = 1 if args.quick else args.epochs
     limit = 2000 if args.quick else None
@@ -169,8 +172,7 @@ def main(argv=None):
         est.set_params(callbacks=callbacks, warm_start=True, **settings)
         if arm == "age_sigma":  # UTKFace's ages in years; the others have no age label
             est.set_params(age_sigma=AGE_SIGMA)
-            y = y.assign(age=y["age"].astype(object).where(y["age_years"].isna(),
-                                                           y["age_years"]))
+            y = with_age_in_years(y)
         t = time.time()
         est.fit(X, y[TASKS], validation_data=(Xv, yv[TASKS]))
         train_s = time.time() - t
@@ -183,8 +185,8 @@ def main(argv=None):
         if colour:
             Xu = val["utkface"][0]
             on_colour = est.predict(Xu)[:, est.tasks_.index("emotion")]
-            on_gray = est.predict(three_channels(
-                np.asarray(Xu, dtype=np.float32) @ LUMA))[:, est.tasks_.index("emotion")]
+            on_gray = est.predict(np.repeat(to_grayscale(np.asarray(Xu, dtype=np.float32)), 3,
+                                            axis=-1))[:, est.tasks_.index("emotion")]
             row["emotion_agreement"] = round(float(np.mean(on_colour == on_gray)), 4)
             row["start_max_abs_diff"] = round(start["max_abs_diff"], 5)
             row["start_same_answers"] = round(start["same_answers"], 4)

@@ -96,10 +96,13 @@ def _unflatten(X):
     return X.reshape(n, 1, d, 1)
 
 
+#: ITU-R 601 luma weights of R, G, B: how colour images become grayscale.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
 def to_grayscale(images):
-    """(n, h, w, 3) RGB float → (n, h, w, 1) with ITU-R 601 luma weights."""
-    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return (images @ weights)[..., np.newaxis].astype(np.float32)
+    """(n, h, w, 3) RGB float → (n, h, w, 1) with the :data:`LUMA` weights."""
+    return (images @ LUMA)[..., np.newaxis].astype(np.float32)
 
 
 def resize_images(images, size):

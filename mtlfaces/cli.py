@@ -488,11 +488,16 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
         raise click.ClickException(f"{data}: no labels for the tasks of stage {stage} "
                                    f"({', '.join(STAGES[stage])})")
     if age_sigma is not None:
-        years = y["age_years"] if "age_years" in y.columns else None
-        if "age" not in tasks or years is None or years.isna().all():
+        from .datasets import with_age_in_years
+
+        try:
+            if "age" not in tasks:
+                raise ValueError("no age labels")
+            y = with_age_in_years(y)
+        except ValueError:
             raise click.ClickException(f"{data}: --age-sigma spreads ages given in years over "
-                                       "the age groups, but no age label there is in years")
-        y = y.assign(age=y["age"].astype(object).where(years.isna(), years))
+                                       "the age groups, but no age label there is in years"
+                                       ) from None
     keep = y[tasks].notna().any(axis=1).to_numpy()
     X, y = X[keep], y.loc[keep, tasks].reset_index(drop=True)
     import keras

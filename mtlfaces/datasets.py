@@ -679,6 +679,24 @@ def write_csv(X, y, path, image_dir=None):
 
 
 # ------------------------------------------------------------------- splits
+def with_age_in_years(y):
+    """``y`` with its ``age`` column in years wherever ``age_years`` knows them.
+
+    The loaders give ``age`` as a group name and keep exact ages in ``age_years``
+    (UTKFace, numeric CSV ages); :class:`~mtlfaces.MultiTaskFaceClassifier`'s
+    ``age_sigma`` needs the years. Rows without ``age_years`` keep their ``age``.
+    Raises ValueError when ``y`` has no age in years at all.
+    """
+    years = y["age_years"] if "age_years" in y.columns else None
+    if years is None or years.isna().all():
+        raise ValueError("no age label is in years (y has no age_years values); soft age "
+                         "targets need ages in years")
+    age = y["age"].to_numpy(dtype=object).copy()  # missing labels stay None
+    known = years.notna().to_numpy()
+    age[known] = years.to_numpy(dtype=float)[known]
+    return y.assign(age=age)
+
+
 def hash_holdout(keys, fraction=0.15, salt="mtlfaces"):
     """Boolean mask of the rows held out for validation, decided by hashing ``keys``.
 

@@ -97,3 +97,18 @@ def test_validation_data_with_group_names_is_not_a_warning():
         est.fit(X, pd.DataFrame({"age": [5, 20, 35, 50, 70, 29, 30, 44]}),
                 validation_data=(X, pd.DataFrame({"age": ["Child", "Young"] * 4})))
     assert "val_loss" in est.history_
+
+
+def test_with_age_in_years_puts_the_loaders_years_in_age():
+    from mtlfaces.datasets import with_age_in_years
+
+    y = pd.DataFrame({"age": ["Young", "Old", None, "Child"],
+                      "age_years": [25.0, np.nan, np.nan, 3.0], "emotion": [None, None, "Sad", None]})
+    out = with_age_in_years(y)
+    got = list(out["age"])
+    assert got[:2] == [25.0, "Old"] and pd.isna(got[2]) and got[3] == 3.0
+    assert list(y["age"].iloc[[0, 1, 3]]) == ["Young", "Old", "Child"]  # y is left as it was
+    with pytest.raises(ValueError, match="no age label is in years"):
+        with_age_in_years(y.assign(age_years=np.nan))
+    with pytest.raises(ValueError, match="no age label is in years"):
+        with_age_in_years(y.drop(columns="age_years"))
