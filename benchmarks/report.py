@@ -28,6 +28,15 @@ def _pct(v):
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
+# The four headline accuracies: column -> key of the recipe's validation_summary.
+HEADLINE = {"emotion": "emotion", "gender": "gender", "age": "age", "CK+": "ckplus_emotion"}
+
+
+def _headline(summary):
+    """``{column: percentage}`` of the headline accuracies in ``summary``."""
+    return {col: _pct(summary[key]) for col, key in HEADLINE.items()}
+
+
 def _md(rows, columns):
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -341,9 +350,7 @@ def main():
     pt, pa = _load("phase5_trial"), _load("phase5_trial_average")
     if pt and pa and v and "average" in v.get("phases", {}):
         def row(name, summary):
-            return {"model": name, **{k: _pct(summary[key]) for k, key in
-                                      (("emotion", "emotion"), ("gender", "gender"),
-                                       ("age", "age"), ("CK+", "ckplus_emotion"))}}
+            return {"model": name, **_headline(summary)}
 
         p5 = pt["phases"]["phase5"]
         rows = [row("bundled: mean of phases " + "-".join(
@@ -381,8 +388,8 @@ def main():
                              "parameters"]), ""]
     cs = _load("continue_study")
     if cs:
-        keys = ["emotion", "gender", "age", "CK+"]
-        rows = [{**r, **{k: _pct(r[{"CK+": "ckplus_emotion"}.get(k, k)]) for k in keys},
+        keys = list(HEADLINE)
+        rows = [{**r, **_headline(r),
                  "emotion agreement": (_pct(r["emotion_agreement"])
                                        if "emotion_agreement" in r else "")}
                 for r in sorted(cs["rows"], key=lambda r: ["gray", "colour",
@@ -392,8 +399,7 @@ def main():
             if avg:
                 rows.append({"arm": f"mean of bundled and {arm}", "epochs": "",
                              "emotion agreement": "", "train_minutes": "",
-                             **{k: _pct(avg["validation_summary"][
-                                 {"CK+": "ckplus_emotion"}.get(k, k)]) for k in keys}})
+                             **_headline(avg["validation_summary"])})
         parts += ["## Colour and soft age targets, as continuations of the bundled model", "",
                   "`python benchmarks/continue_study.py`: each arm continues the bundled "
                   "network with phase 4's settings (cosine from lr "
@@ -410,8 +416,7 @@ def main():
                   "averaged (`train_pretrained.py --average-models`), as the bundled model "
                   "averages its own restarts. The bundled model itself (emotion / gender / age / "
                   "CK+): "
-                  + " / ".join(_pct(v["phases"]["average"]["validation_summary"][k])
-                               for k in ("emotion", "gender", "age", "ckplus_emotion"))
+                  + " / ".join(_headline(v["phases"]["average"]["validation_summary"]).values())
                   + ". Fixed validation splits" + ("" if cs["complete"] else
                                                    "; not every arm has run yet") + ".", "",
                   _md(rows, ["arm", "epochs"] + keys + ["emotion agreement",

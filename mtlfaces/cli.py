@@ -491,8 +491,6 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
         from .datasets import with_age_in_years
 
         try:
-            if "age" not in tasks:
-                raise ValueError("no age labels")
             y = with_age_in_years(y)
         except ValueError:
             raise click.ClickException(f"{data}: --age-sigma spreads ages given in years over "

@@ -103,7 +103,8 @@ def test_with_age_in_years_puts_the_loaders_years_in_age():
     from mtlfaces.datasets import with_age_in_years
 
     y = pd.DataFrame({"age": ["Young", "Old", None, "Child"],
-                      "age_years": [25.0, np.nan, np.nan, 3.0], "emotion": [None, None, "Sad", None]})
+                      "age_years": [25.0, np.nan, np.nan, 3.0],
+                      "emotion": [None, None, "Sad", None]})
     out = with_age_in_years(y)
     got = list(out["age"])
     assert got[:2] == [25.0, "Old"] and pd.isna(got[2]) and got[3] == 3.0
