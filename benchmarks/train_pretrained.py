@@ -16,6 +16,13 @@ if two or more did and the last phase run is one of them;
 the bundled model was made: each phase on the previous phase's model file, the average
 with ``--average-models``; the README's model card says which files).
 
+A run can be stopped and continued: ``--resume`` with the same ``--checkpoint-dir``
+(where the arguments are recorded, ``run.json``) keeps the phases that finished and goes on
+with a phase stopped midway from its last finished epoch (weights, optimizer state and the
+schedule's step are backed up after every epoch, ``PHASE_backup/``). ``--filters``,
+``--convs-per-block`` and ``--dense-units`` train another network from scratch with the
+same phases (the bundled model's: 32-64-128-256, 2, 256).
+
 Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
 
     python benchmarks/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
@@ -40,6 +47,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import time
 
@@ -104,6 +112,10 @@ ARCHITECTURE = ("filters", "convs_per_block", "dense_units", "dropout", "image_s
 
 
 DATASETS = ("utkface", "fer2013", "ckplus")
+# In --checkpoint-dir: the run's arguments (what --resume continues) and its progress
+# (each finished phase's summary and the seconds of every epoch trained).
+RUN, PROGRESS = "run.json", "progress.json"
+QUICK_EPOCHS = 1  # --quick: epochs of each phase that runs
 
 
 def load_datasets(data_dir, image_size, cache_dir, limit=None):
@@ -279,6 +291,100 @@ def average_models(args, val, results):
     return 0
 
 
+def write_json(path, obj):
+    """Write ``obj`` to ``path`` whole or not at all (a stopped run leaves no half file)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1, default=str)
+    os.replace(tmp, path)
+
+
+def resumed_args(parser, args):
+    """``--resume``: the arguments recorded in ``--checkpoint-dir`` by the run to continue.
+
+    An argument given now that differs from the recorded one is a usage error (naming
+    both values): a resumed run trains what the stopped run was training.
+    """
+    path = os.path.join(args.checkpoint_dir, RUN)
+    if not os.path.exists(path):
+        parser.error(f"--resume: nothing to resume in {args.checkpoint_dir} (no {RUN}); "
+                     "run the same command without --resume to start")
+    with open(path) as fh:
+        recorded = json.load(fh)["args"]
+    clash = [k for k, v in vars(args).items()
+             if k not in ("resume", "checkpoint_dir") and v != parser.get_default(k)
+             and v != recorded.get(k)]
+    if clash:
+        parser.error("--resume continues the run recorded in "
+                     f"{path}; it was started with " + "; ".join(
+                         f"--{k.replace('_', '-')} {recorded.get(k)!r}, not {vars(args)[k]!r}"
+                         for k in clash))
+    return argparse.Namespace(**dict(recorded, resume=True,
+                                     checkpoint_dir=args.checkpoint_dir))
+
+
+def epochs_done(checkpoint_dir, name):
+    """Epochs of phase ``name`` that a stopped run trained and backed up (0: none)."""
+    meta = os.path.join(checkpoint_dir, f"{name}_backup", "training_metadata.json")
+    if not os.path.exists(meta):
+        return 0
+    with open(meta) as fh:
+        return int(json.load(fh)["epoch"])
+
+
+def read_log(path, before=None):
+    """A phase's CSV log (one row per epoch) as a DataFrame; only epochs < ``before``."""
+    if not os.path.exists(path) or not os.path.getsize(path):
+        return pd.DataFrame()
+    log = pd.read_csv(path)
+    return log[log["epoch"] < before] if before is not None else log
+
+
+def phase_callbacks(name, checkpoint_dir, progress, done):
+    """Keras callbacks for one phase: its checkpoint, CSV log, per-epoch backup (what
+    ``--resume`` continues from) and clock. ``done``: epochs already trained."""
+    import keras
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        """Weights, optimizer state (the schedule's step) and epoch after every epoch.
+        Keras leaves the restored epoch on the model, and the next phase's ``fit`` would
+        start from it: cleared at the end."""
+
+        def on_train_end(self, logs=None):
+            self.model._initial_epoch = None
+            super().on_train_end(logs)
+
+    class Clock(keras.callbacks.Callback):
+        """Seconds of each epoch into the progress file."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = progress["epoch_seconds"].setdefault(name, [])
+            seconds.append(round(time.time() - self.t0, 1))
+            write_json(os.path.join(checkpoint_dir, PROGRESS), progress)
+
+    log_path = os.path.join(checkpoint_dir, f"{name}_log.csv")
+    log = read_log(log_path, before=done)
+    if done:  # epochs after the backup were lost with the stopped run
+        log.to_csv(log_path, index=False)
+        del progress["epoch_seconds"].setdefault(name, [])[done:]
+    else:
+        progress["epoch_seconds"][name] = []
+    # A .weights.h5 file (Keras 3 stores the optimizer's state with the weights).
+    # Phase 1 keeps its epoch of lowest validation loss (the best before a resume
+    # included); later phases keep their last.
+    best = float(log["val_loss"].min()) if name == "phase1" and len(log) else None
+    return [keras.callbacks.ModelCheckpoint(
+                os.path.join(checkpoint_dir, f"{name}.weights.h5"), monitor="val_loss",
+                save_best_only=name == "phase1", save_weights_only=True,
+                initial_value_threshold=best),
+            keras.callbacks.CSVLogger(log_path, append=bool(done)),
+            Clock(),  # before the backup: a stop between them loses nothing counted
+            Backup(os.path.join(checkpoint_dir, f"{name}_backup"), delete_checkpoint=False)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data"))
@@ -317,17 +423,40 @@ def main(argv=None):
                         help="skip phase 1 (or more, see --from-phase) and continue this model")
     parser.add_argument("--from-phase", type=int, choices=(2, 3, 4, 5), default=2,
                         help="with --continue-from: the first phase to run")
+    parser.add_argument("--filters", type=int, nargs="+", default=list(RECIPE["filters"]),
+                        metavar="N", help="filters of each convolution block (the network "
+                        "trained from scratch; default: the bundled model's)")
+    parser.add_argument("--convs-per-block", type=int, default=RECIPE["convs_per_block"])
+    parser.add_argument("--dense-units", type=int, nargs="+",
+                        default=list(RECIPE["dense_units"]), metavar="N")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run recorded in --checkpoint-dir where it "
+                             "stopped: finished phases are kept, a phase stopped midway "
+                             "goes on from its last finished epoch (weights, optimizer "
+                             "state and schedule restored); the other arguments are the "
+                             "recorded ones")
     args = parser.parse_args(argv)
     if args.average_models is not None and len(args.average_models) < 2:
         parser.error(f"--average-models needs two or more models, got {args.average_models}")
+    if args.resume and (args.average_models or args.export_arrays):
+        parser.error("--resume continues a training; it does not go with "
+                     + ("--average-models" if args.average_models else "--export-arrays"))
+    if args.resume:
+        args = resumed_args(parser, args)
+    architecture = {"filters": tuple(args.filters), "convs_per_block": args.convs_per_block,
+                    "dense_units": tuple(args.dense_units)}
+    changed = [k for k, v in architecture.items() if v != RECIPE[k]]
+    if args.continue_from and changed:
+        parser.error(f"--continue-from {args.continue_from} trains that model's network; "
+                     f"--{changed[0].replace('_', '-')} does not go with it")
 
     import keras
 
     from mtlfaces import MultiTaskFaceClassifier
     from mtlfaces.evaluation import format_report
 
-    recipe = dict(RECIPE, epochs=1 if args.quick else args.epochs,
-                  learning_rate=args.learning_rate)
+    recipe = dict(RECIPE, epochs=QUICK_EPOCHS if args.quick else args.epochs,
+                  learning_rate=args.learning_rate, **architecture)
     t0 = time.time()
     limit = 2000 if args.quick else None
     if args.export_arrays:
@@ -356,8 +485,8 @@ def main(argv=None):
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
     yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
     tasks = ["age", "gender", "emotion"]
-    def epochs(n):  # quick mode: one epoch of each phase that runs
-        return min(n, 1) if args.quick else n
+    def epochs(n):  # quick mode: QUICK_EPOCHS of each phase that runs
+        return min(n, QUICK_EPOCHS) if args.quick else n
 
     restart = dict(epochs=epochs(args.restart_epochs), learning_rate=args.restart_learning_rate)
     phase3 = dict(PHASE3, epochs=epochs(args.phase3_epochs))
@@ -367,39 +496,55 @@ def main(argv=None):
               ("phase2", restart), ("phase3", phase3), ("phase4", phase4),
               ("phase5", phase5)]
     phases = [(name, settings) for name, settings in phases if settings["epochs"] > 0]
-    if args.continue_from:
-        from mtlfaces import load_model
+    from mtlfaces import load_model
 
+    training = {k: v for k, v in recipe.items() if k not in ARCHITECTURE}
+    if args.continue_from:
         est = load_model(args.continue_from)
-        est.set_params(**{k: v for k, v in recipe.items() if k not in ARCHITECTURE})
+        est.set_params(**training)
         phases = [(n, s) for n, s in phases if int(n[-1]) >= args.from_phase]
         recipe["continued_from"] = _as_given(args.continue_from)
     else:
         est = MultiTaskFaceClassifier(tasks=tuple(tasks), **recipe)
-    summary, train_s = {}, 0.0
+    recipe.update({k: est.get_params()[k] for k in ARCHITECTURE})  # what is trained
+    summary = {}
     ends = {}  # each phase's final weights, for AVERAGE
     if args.continue_from:
         ends[f"phase{args.from_phase - 1}"] = layer_weights(est.model_)
-    for name, settings in phases:
-        # A .weights.h5 file (35 MB: Keras 3 stores the optimizer's state with the
-        # weights). Phase 1 keeps its epoch of lowest validation loss; later phases
-        # save every epoch (so a crash loses little) and keep their last.
-        checkpoint = os.path.join(args.checkpoint_dir, f"{name}.weights.h5")
-        callbacks = [keras.callbacks.ModelCheckpoint(
-                         checkpoint, monitor="val_loss", save_best_only=name == "phase1",
-                         save_weights_only=True),
-                     keras.callbacks.CSVLogger(os.path.join(args.checkpoint_dir,
-                                                            f"{name}_log.csv"))]
+    progress_path = os.path.join(args.checkpoint_dir, PROGRESS)
+    if args.resume and os.path.exists(progress_path):
+        with open(progress_path) as fh:
+            progress = json.load(fh)
+    else:  # a new run: nothing of an earlier one in this directory is resumed
+        progress = {"phases": {}, "epoch_seconds": {}}
+        for name, _ in phases:
+            shutil.rmtree(os.path.join(args.checkpoint_dir, f"{name}_backup"),
+                          ignore_errors=True)
+        write_json(progress_path, progress)
+        write_json(os.path.join(args.checkpoint_dir, RUN),
+                   {"args": {k: v for k, v in vars(args).items() if k != "resume"}})
+    finished = [name for name, _ in phases if name in progress["phases"]]
+    for name in finished:  # --resume: phases the stopped run finished are kept
+        est = load_model(os.path.join(args.checkpoint_dir, f"{name}.mtlfaces"))
+        est.set_params(**training)
+        ends[name] = layer_weights(est.model_)
+        summary[name] = progress["phases"][name]
+        print(f"{name}: finished by the stopped run, kept", flush=True)
+    report = None
+    for name, settings in phases[len(finished):]:
+        done = epochs_done(args.checkpoint_dir, name) if args.resume else 0
+        callbacks = phase_callbacks(name, args.checkpoint_dir, progress, done)
+        if done:
+            print(f"{name}: resuming after epoch {done} of {settings['epochs']}", flush=True)
         # warm_start: later phases continue the network with a new cosine schedule
         # (phase 3 also with new augmentation layers, the weights carried over).
         est.set_params(callbacks=callbacks, warm_start=name != "phase1",
                        **dict({"augment": recipe["augment"]}, **settings))
-        t1 = time.time()
         est.fit(X, y[tasks], validation_data=(Xv, yv[tasks]))
-        seconds = time.time() - t1
-        train_s += seconds
-        losses = est.history_["val_loss"][-settings["epochs"]:]
-        est.model_.load_weights(checkpoint)
+        seconds = sum(progress["epoch_seconds"][name])
+        losses = read_log(os.path.join(args.checkpoint_dir, f"{name}_log.csv"))["val_loss"]
+        losses = losses.to_numpy()[-settings["epochs"]:]
+        est.model_.load_weights(os.path.join(args.checkpoint_dir, f"{name}.weights.h5"))
         est._invalidate()
         report = validate(est, val)  # the model as it stands after this phase
         kept = int(np.argmin(losses)) + 1 if name == "phase1" else len(losses)
@@ -411,6 +556,20 @@ def main(argv=None):
               + ", ".join(f"{k} {v:.3f}" for k, v in summary[name]["validation_summary"].items()),
               flush=True)
         ends[name] = layer_weights(est.model_)
+        # The phase's model, then its record: a run stopped between them redoes the
+        # phase; the backup goes last.
+        est.save(os.path.join(args.checkpoint_dir, f"{name}.mtlfaces"))
+        progress["phases"][name] = summary[name]
+        write_json(progress_path, progress)
+        shutil.rmtree(os.path.join(args.checkpoint_dir, f"{name}_backup"), ignore_errors=True)
+    if report is None:  # every phase was finished by the stopped run
+        report = validate(est, val)
+    train_s = sum(summary[name]["train_seconds"] for name, _ in phases)
+    history = {}  # every epoch of the phases run, from their logs (resumed ones whole)
+    for name, _ in phases:
+        log = read_log(os.path.join(args.checkpoint_dir, f"{name}_log.csv"))
+        for column in log.columns.drop("epoch"):
+            history.setdefault(column, []).extend(log[column].astype(float).tolist())
     # The average of the AVERAGE phases' ends that exist (at least two), if the last phase
     # run is one of them (the network is then that phase's end).
     averaged = [name for name in AVERAGE if name in ends]
@@ -435,7 +594,7 @@ def main(argv=None):
               "parameters": int(sum(np.prod(w.shape) for w in est.model_.weights)),
               "train_seconds": round(train_s, 1), "quick": args.quick,
               "trained_on": compute_device(), "keras_backend": keras.backend.backend(),
-              "history": est.history_, "validation": report,
+              "history": history, "validation": report,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     out = args.results if not args.quick else args.results.replace(".json", "_quick.json")

@@ -184,6 +184,114 @@ def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_p
     assert report["recipe"]["continued_from"] == "mtlfaces/models/pretrained.mtlfaces"
 
 
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
+    """Runs stopped after an epoch go on with the next: the optimizer's step (the
+    schedule) restored, the next phase from its own first epoch, finished phases kept,
+    every epoch in the logs once."""
+    import json
+
+    import keras
+
+    recipe = _load("benchmarks", "train_pretrained")
+    monkeypatch.setattr(recipe, "QUICK_EPOCHS", 2)
+    ck = tmp_path / "ck"
+    make_callbacks = recipe.phase_callbacks
+    seen = []  # (phase, optimizer step at the start, epochs run) of each phase trained
+    stop_after = []  # (phase, epoch) at whose end the run stops
+
+    class Stopped(Exception):
+        pass
+
+    def callbacks(name, checkpoint_dir, progress, done):
+        class Probe(keras.callbacks.Callback):  # after the backup has restored the state
+            def on_train_begin(self, logs=None):
+                seen.append((name, int(self.model.optimizer.iterations), []))
+
+            def on_epoch_begin(self, epoch, logs=None):
+                seen[-1][2].append(epoch)
+
+            def on_epoch_end(self, epoch, logs=None):
+                if (name, epoch) in stop_after:
+                    raise Stopped
+        return make_callbacks(name, checkpoint_dir, progress, done) + [Probe()]
+
+    monkeypatch.setattr(recipe, "phase_callbacks", callbacks)
+
+    def run(args, stop=None):
+        seen.clear()
+        stop_after[:] = [stop] if stop else []
+        if stop:
+            with pytest.raises(Stopped):
+                recipe.main(args)
+        else:
+            assert recipe.main(args) == 0
+        return [(n, e) for n, _, e in seen]
+
+    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+            "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
+            "--cache-dir", str(tmp_path / "cache"), "--phase3-epochs", "0",
+            "--phase4-epochs", "0", "--filters", "8", "16", "--dense-units", "16"]
+    assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
+    assert recipe.epochs_done(str(ck), "phase1") == 1
+    # The recorded arguments: --resume needs only the directory.
+    resume = ["--resume", "--checkpoint-dir", str(ck)]
+    # Phase 2 is the same network as phase 1 (same augmentation): it starts at its own
+    # epoch 0, not where phase 1 was resumed.
+    assert run(resume, stop=("phase2", 0)) == [("phase1", [1]), ("phase2", [0])]
+    steps = seen[0][1]
+    assert steps > 0 and seen[1][1] == 0  # phase 1 resumed at its step; a new optimizer
+    progress = json.loads((ck / "progress.json").read_text())
+    assert list(progress["phases"]) == ["phase1"]
+    phase1_model = (ck / "phase1.mtlfaces").stat().st_mtime_ns
+
+    assert run(resume) == [("phase2", [1])]
+    assert seen[0][1] == steps  # one epoch of Adam steps: the cosine schedule goes on
+    report = json.loads((tmp_path / "val_quick.json").read_text())
+    assert steps == -(-report["train_images"] // recipe.RECIPE["batch_size"])
+    assert (ck / "phase1.mtlfaces").stat().st_mtime_ns == phase1_model
+    assert list(report["phases"]) == ["phase1", "phase2"]
+    for name in ("phase1", "phase2"):
+        assert recipe.read_log(str(ck / f"{name}_log.csv"))["epoch"].tolist() == [0, 1]
+        assert not (ck / f"{name}_backup").exists()
+    assert len(report["history"]["val_loss"]) == 4
+    seconds = json.loads((ck / "progress.json").read_text())["epoch_seconds"]
+    assert [len(seconds[name]) for name in ("phase1", "phase2")] == [2, 2]
+    assert report["recipe"]["filters"] == [8, 16]
+    from mtlfaces import load_model
+
+    assert load_model(tmp_path / "m.mtlfaces").filters == (8, 16)
+
+
+def test_recipe_resume_needs_a_recorded_run(tmp_path, capsys):
+    recipe = _load("benchmarks", "train_pretrained")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--resume", "--checkpoint-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    assert f"nothing to resume in {tmp_path}" in capsys.readouterr().err
+
+
+def test_recipe_resume_refuses_arguments_the_run_was_not_started_with(tmp_path, capsys):
+    import json
+
+    recipe = _load("benchmarks", "train_pretrained")
+    (tmp_path / "run.json").write_text(json.dumps({"args": {"epochs": 32, "quick": False}}))
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--resume", "--checkpoint-dir", str(tmp_path), "--epochs", "20"])
+    assert exc.value.code == 2
+    assert "it was started with --epochs 32, not 20" in capsys.readouterr().err
+
+
+def test_recipe_architecture_options_do_not_go_with_continue_from(capsys):
+    recipe = _load("benchmarks", "train_pretrained")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--continue-from", BUNDLED, "--filters", "8", "16"])
+    assert exc.value.code == 2
+    assert "--filters does not go with it" in capsys.readouterr().err
+
+
 @pytest.mark.shared_data
 @needs_shared
 def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path):
