@@ -64,12 +64,17 @@ def write_json(name, payload, quick=False):
     payload = dict(payload, quick=bool(quick))
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"{name}{'_quick' if quick else ''}.json")
+    dump_json(path, payload)
+    print(f"wrote {path}")
+    return path
+
+
+def dump_json(path, payload):
+    """Write ``payload`` to ``path`` whole or not at all (a stopped run leaves no half file)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(payload, fh, indent=1, default=str)
     os.replace(tmp, path)
-    print(f"wrote {path}")
-    return path
 
 
 def machine():

@@ -47,12 +47,19 @@ def shifted(X, dy, dx):
     return padded[:, pad - dy:pad - dy + h, pad - dx:pad - dx + w]
 
 
-def accuracies(est, val, shifts=((0, 0),)):
-    """Headline accuracies with probabilities averaged over ``shifts`` of each face."""
-    probs = {}  # each validation set classified once per shift, for all its tasks
+def probabilities(est, val, shifts=((0, 0),)):
+    """``{validation set: [per-task probabilities]}`` of ``est``, summed over ``shifts``
+    of each face (each set classified once per shift, for all its tasks)."""
+    probs = {}
     for name in dict.fromkeys(name for name, _ in HEADLINE.values()):
         per_shift = [est.predict_proba(shifted(val[name][0], dy, dx)) for dy, dx in shifts]
         probs[name] = [sum(p[k] for p in per_shift) for k in range(len(est.tasks_))]
+    return probs
+
+
+def scores(probs, est, val):
+    """Headline accuracies of ``probs`` (as :func:`probabilities` gives them; the tasks
+    and classes those of ``est``)."""
     out = {}
     for label, (name, task) in HEADLINE.items():
         y = val[name][1]
@@ -61,6 +68,11 @@ def accuracies(est, val, shifts=((0, 0),)):
         predicted = np.asarray(est.classes_[k])[np.argmax(probs[name][k], axis=1)]
         out[label] = float(np.mean(predicted[mask] == y[task].to_numpy()[mask]))
     return out
+
+
+def accuracies(est, val, shifts=((0, 0),)):
+    """Headline accuracies with probabilities averaged over ``shifts`` of each face."""
+    return scores(probabilities(est, val, shifts), est, val)
 
 
 def recalibrate_batchnorm(est, X, augmented=False, batch_size=256, seed=0):

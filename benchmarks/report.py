@@ -433,6 +433,18 @@ def main():
                   f"weight-averaged network over the {ph['train_images']:,} training images. "
                   "Fixed validation splits.", "",
                   _md(rows, ["arm"] + keys + ["passes", "seconds"]), ""]
+    en = _load("ensemble")
+    if en:
+        keys = ["emotion", "gender", "age", "CK+"]
+        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "parameters": f"{r['parameters']:,}"}
+                for r in en["rows"]]
+        parts += ["## An ensemble of saved networks: the ceiling of averaging", "",
+                  "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
+                  "averaging on), then the mean of all their class probabilities. The "
+                  "networks are one line of training (the recipe's phase ends, averages and "
+                  "continuations of the bundled model; files in `runs/`, not committed). "
+                  "Fixed validation splits.", "",
+                  _md(rows, ["model"] + keys + ["parameters"]), ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",

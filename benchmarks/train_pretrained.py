@@ -56,6 +56,9 @@ import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from _common import dump_json  # noqa: E402
 
 EPOCHS = 32
 
@@ -283,20 +286,11 @@ def average_models(args, val, results):
     print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
     out = results if not args.quick else results.replace(".json", "_quick.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as fh:
-        json.dump({"average_of": [_as_given(f) for f in files],
-                   "validation_summary": validation_summary(report), "validation": report,
-                   "quick": args.quick}, fh, indent=1, default=str)
+    dump_json(out, {"average_of": [_as_given(f) for f in files],
+                    "validation_summary": validation_summary(report), "validation": report,
+                    "quick": args.quick})
     print(f"wrote {out}")
     return 0
-
-
-def write_json(path, obj):
-    """Write ``obj`` to ``path`` whole or not at all (a stopped run leaves no half file)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, default=str)
-    os.replace(tmp, path)
 
 
 def resumed_args(parser, args):
@@ -363,7 +357,7 @@ def phase_callbacks(name, checkpoint_dir, progress, done):
         def on_epoch_end(self, epoch, logs=None):
             seconds = progress["epoch_seconds"].setdefault(name, [])
             seconds.append(round(time.time() - self.t0, 1))
-            write_json(os.path.join(checkpoint_dir, PROGRESS), progress)
+            dump_json(os.path.join(checkpoint_dir, PROGRESS), progress)
 
     log_path = os.path.join(checkpoint_dir, f"{name}_log.csv")
     log = read_log(log_path, before=done)
@@ -520,8 +514,8 @@ def main(argv=None):
         for name, _ in phases:
             shutil.rmtree(os.path.join(args.checkpoint_dir, f"{name}_backup"),
                           ignore_errors=True)
-        write_json(progress_path, progress)
-        write_json(os.path.join(args.checkpoint_dir, RUN),
+        dump_json(progress_path, progress)
+        dump_json(os.path.join(args.checkpoint_dir, RUN),
                    {"args": {k: v for k, v in vars(args).items() if k != "resume"}})
     finished = [name for name, _ in phases if name in progress["phases"]]
     for name in finished:  # --resume: phases the stopped run finished are kept
@@ -560,7 +554,7 @@ def main(argv=None):
         # phase; the backup goes last.
         est.save(os.path.join(args.checkpoint_dir, f"{name}.mtlfaces"))
         progress["phases"][name] = summary[name]
-        write_json(progress_path, progress)
+        dump_json(progress_path, progress)
         shutil.rmtree(os.path.join(args.checkpoint_dir, f"{name}_backup"), ignore_errors=True)
     if report is None:  # every phase was finished by the stopped run
         report = validate(est, val)
@@ -598,8 +592,7 @@ def main(argv=None):
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     out = args.results if not args.quick else args.results.replace(".json", "_quick.json")
-    with open(out, "w") as fh:
-        json.dump(result, fh, indent=1, default=str)
+    dump_json(out, result)
     print(f"wrote {out}")
     return 0
 
