@@ -313,8 +313,9 @@ def resumed_args(parser, args):
                      f"{path}; it was started with " + "; ".join(
                          f"--{k.replace('_', '-')} {recorded.get(k)!r}, not {vars(args)[k]!r}"
                          for k in clash))
-    return argparse.Namespace(**dict(recorded, resume=True,
-                                     checkpoint_dir=args.checkpoint_dir))
+    defaults = {k: parser.get_default(k) for k in vars(args)}  # options added since
+    return argparse.Namespace(**{**defaults, **recorded, "resume": True,
+                                 "checkpoint_dir": args.checkpoint_dir})
 
 
 def epochs_done(checkpoint_dir, name):
@@ -516,7 +517,7 @@ def main(argv=None):
                           ignore_errors=True)
         dump_json(progress_path, progress)
         dump_json(os.path.join(args.checkpoint_dir, RUN),
-                   {"args": {k: v for k, v in vars(args).items() if k != "resume"}})
+                  {"args": {k: v for k, v in vars(args).items() if k != "resume"}})
     finished = [name for name, _ in phases if name in progress["phases"]]
     for name in finished:  # --resume: phases the stopped run finished are kept
         est = load_model(os.path.join(args.checkpoint_dir, f"{name}.mtlfaces"))
