@@ -16,15 +16,10 @@ import os
 import sys
 import time
 
-import numpy as np
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
-
-KEYS = ["emotion", "gender", "age", "CK+"]
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -69,7 +64,7 @@ def main(argv=None):
                    for k in range(len(first.tasks_))] for name in probs[0]}
     rows.append(dict(model=f"mean of all {len(probs)}", **posthoc.scores(mean, first, val),
                      parameters=sum(r["parameters"] for r in rows)))
-    table(rows, ["model"] + KEYS + ["parameters"])
+    table(rows, ["model"] + list(posthoc.HEADLINE) + ["parameters"])
     write_json("ensemble", {"machine": machine(), "train_images": int(len(X)),
                             "validation_faces": {k: int(len(v[0])) for k, v in val.items()},
                             "rows": rows}, args.quick)

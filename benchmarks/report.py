@@ -37,6 +37,11 @@ def _headline(summary):
     return {col: _pct(summary[key]) for col, key in HEADLINE.items()}
 
 
+def _as_percent(row, keys=tuple(HEADLINE)):
+    """``row`` with its accuracies under ``keys`` (the headline columns) as percentages."""
+    return {**row, **{k: _pct(row[k]) for k in keys}}
+
+
 def _md(rows, columns):
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -338,8 +343,7 @@ def main():
     if lv:
         keys = ["emotion", "emotion macro", "Disgust", "Fear", "gender", "age", "age macro",
                 "CK+"]
-        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "seconds": f"{r['seconds']:.0f}"}
-                for r in lv["rows"]]
+        rows = [{**_as_percent(r, keys), "seconds": f"{r['seconds']:.0f}"} for r in lv["rows"]]
         parts += ["## Levers: class weighting and label smoothing", "",
                   f"`python benchmarks/levers.py --epochs {lv['epochs']}`: each arm fine-tunes "
                   f"the bundled model for {lv['epochs']} epochs (cosine from lr "
@@ -423,9 +427,8 @@ def main():
                                                         "train_minutes"]), ""]
     ph = _load("posthoc")
     if ph:
-        keys = ["emotion", "gender", "age", "CK+"]
-        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "seconds": f"{r['seconds']:.0f}"}
-                for r in ph["rows"]]
+        keys = list(HEADLINE)
+        rows = [{**_as_percent(r), "seconds": f"{r['seconds']:.0f}"} for r in ph["rows"]]
         parts += ["## Inference-time levers: test-time shifts, BatchNorm recalibration", "",
                   "`python benchmarks/posthoc.py`: the bundled model, not retrained, used "
                   "differently; `passes` is network passes per face (throughput falls in "
@@ -435,9 +438,8 @@ def main():
                   _md(rows, ["arm"] + keys + ["passes", "seconds"]), ""]
     en = _load("ensemble")
     if en:
-        keys = ["emotion", "gender", "age", "CK+"]
-        rows = [{**r, **{k: _pct(r[k]) for k in keys}, "parameters": f"{r['parameters']:,}"}
-                for r in en["rows"]]
+        keys = list(HEADLINE)
+        rows = [{**_as_percent(r), "parameters": f"{r['parameters']:,}"} for r in en["rows"]]
         parts += ["## An ensemble of saved networks: the ceiling of averaging", "",
                   "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
                   "averaging on), then the mean of all their class probabilities. The "
