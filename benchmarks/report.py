@@ -447,6 +447,20 @@ def main():
                   "continuations of the bundled model; files in `runs/`, not committed). "
                   "Fixed validation splits.", "",
                   _md(rows, ["model"] + keys + ["parameters"]), ""]
+    dp = _load("descriptor_probe")
+    if dp:
+        columns = list(dp["rows"][0])
+        rows = [_as_percent(r, columns[1:]) for r in dp["rows"]]
+        parts += ["## dlib's face descriptor for age group and gender", "",
+                  "`python benchmarks/descriptor_probe.py`: a logistic regression on dlib's "
+                  "128-number face descriptor (its face-recognition ResNet, installed with "
+                  f"`face_recognition_models`) of {dp['faces']:,} UTKFace faces in colour "
+                  f"(a seeded random subset), trained on the {dp['train_faces']:,} outside "
+                  f"the validation part, scored on the {dp['validation_faces']:,} inside it, "
+                  "beside the bundled model on the same faces. dlib's detector found "
+                  f"{dp['detected']:,} of the faces (the others: a centred box); "
+                  f"{dp['seconds_per_face']} s per face on one core.", "",
+                  _md(rows, columns), ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",

@@ -638,7 +638,7 @@ def test_readme_ensemble_sentence_quotes_the_committed_ensemble():
 
     with open(os.path.join(ROOT, "README.md")) as fh:
         readme = fh.read()
-    sentence = readme.split("**An ensemble as the ceiling**", 1)[1].split("Not yet", 1)[0]
+    sentence = readme.split("**An ensemble as the ceiling**", 1)[1].split("**A face-", 1)[0]
     quoted = [float(p) for p in re.findall(r"(\d+(?:\.\d)?) %", sentence)]
     with open(os.path.join(ROOT, "benchmarks", "results", "ensemble.json")) as fh:
         rows = json.load(fh)["rows"]
@@ -646,3 +646,48 @@ def test_readme_ensemble_sentence_quotes_the_committed_ensemble():
     assert mean["model"] == f"mean of all {len(rows) - 1}" and len(rows) - 1 == 8
     assert "eight saved networks" in sentence
     assert quoted == [round(100 * mean[k], 1) for k in ("emotion", "gender", "age", "CK+")]
+
+
+def test_descriptor_probe_describes_a_face_as_the_same_person_mirrored(astronaut):
+    """dlib's descriptor of the astronaut and of her mirror image: the same person (dlib's
+    threshold is a distance of 0.6); a blank image is not a face like hers."""
+    probe = _load("benchmarks", "descriptor_probe")
+    image = np.ascontiguousarray(astronaut)
+    features, found = probe.descriptors([image, np.ascontiguousarray(image[:, ::-1]),
+                                         np.full_like(image, 128)])
+    assert features.shape == (3, 128) and found == 2  # no face found in the blank image
+    assert np.linalg.norm(features[0] - features[1]) < 0.6
+    assert np.linalg.norm(features[0] - features[2]) > 0.6
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_descriptor_probe_quick(tmp_path, monkeypatch):
+    import json
+
+    _run_quick("descriptor_probe", monkeypatch, tmp_path, "--data-dir", SHARED)
+    result = json.loads((tmp_path / "descriptor_probe_quick.json").read_text())
+    assert [r["task"] for r in result["rows"]] == ["gender", "age"]
+    assert result["train_faces"] + result["validation_faces"] == result["faces"] == 400
+    # Real features: gender well above the share of either class on 60-odd faces.
+    assert max(v for k, v in result["rows"][0].items() if k.startswith("descriptor")) > 0.7
+
+
+def test_readme_descriptor_sentence_quotes_the_committed_probe():
+    """The README's descriptor-probe figures are the committed probe's."""
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    sentence = readme.split("**A face-recognition descriptor as a", 1)[1]
+    sentence = sentence.split("Not yet measured", 1)[0]
+    with open(os.path.join(ROOT, "benchmarks", "results", "descriptor_probe.json")) as fh:
+        probe = json.load(fh)
+    gender, age = probe["rows"]
+    best = [max(v for k, v in r.items() if k.startswith("descriptor")) for r in (gender, age)]
+    expected = [round(100 * v, 1) for v in (*best, gender["bundled model"], age["bundled model"])]
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", sentence)] == expected
+    assert f"{probe['train_faces']:,} UTKFace" in sentence
+    assert f"{probe['validation_faces']:,} validation faces" in sentence
