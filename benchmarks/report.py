@@ -42,6 +42,14 @@ def _as_percent(row, keys=tuple(HEADLINE)):
     return {**row, **{k: _pct(row[k]) for k in keys}}
 
 
+def _accuracy_section(title, text, rows, first, extra):
+    """A RESULTS.md section: ``title``, ``text``, then a table of ``rows`` with their
+    ``first`` column, the headline accuracies and the columns ``extra(row)`` formats."""
+    table = [{**_as_percent(r), **extra(r)} for r in rows]
+    return [f"## {title}", "", text, "",
+            _md(table, [first] + list(HEADLINE) + list(extra(rows[0]))), ""]
+
+
 def _md(rows, columns):
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -427,26 +435,24 @@ def main():
                                                         "train_minutes"]), ""]
     ph = _load("posthoc")
     if ph:
-        keys = list(HEADLINE)
-        rows = [{**_as_percent(r), "seconds": f"{r['seconds']:.0f}"} for r in ph["rows"]]
-        parts += ["## Inference-time levers: test-time shifts, BatchNorm recalibration", "",
-                  "`python benchmarks/posthoc.py`: the bundled model, not retrained, used "
-                  "differently; `passes` is network passes per face (throughput falls in "
-                  "proportion). BN recalibration recomputes the BatchNorm statistics of the "
-                  f"weight-averaged network over the {ph['train_images']:,} training images. "
-                  "Fixed validation splits.", "",
-                  _md(rows, ["arm"] + keys + ["passes", "seconds"]), ""]
+        parts += _accuracy_section(
+            "Inference-time levers: test-time shifts, BatchNorm recalibration",
+            "`python benchmarks/posthoc.py`: the bundled model, not retrained, used "
+            "differently; `passes` is network passes per face (throughput falls in "
+            "proportion). BN recalibration recomputes the BatchNorm statistics of the "
+            f"weight-averaged network over the {ph['train_images']:,} training images. "
+            "Fixed validation splits.", ph["rows"], "arm",
+            lambda r: {"passes": r["passes"], "seconds": f"{r['seconds']:.0f}"})
     en = _load("ensemble")
     if en:
-        keys = list(HEADLINE)
-        rows = [{**_as_percent(r), "parameters": f"{r['parameters']:,}"} for r in en["rows"]]
-        parts += ["## An ensemble of saved networks: the ceiling of averaging", "",
-                  "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
-                  "averaging on), then the mean of all their class probabilities. The "
-                  "networks are one line of training (the recipe's phase ends, averages and "
-                  "continuations of the bundled model; files in `runs/`, not committed). "
-                  "Fixed validation splits.", "",
-                  _md(rows, ["model"] + keys + ["parameters"]), ""]
+        parts += _accuracy_section(
+            "An ensemble of saved networks: the ceiling of averaging",
+            "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
+            "averaging on), then the mean of all their class probabilities. The "
+            "networks are one line of training (the recipe's phase ends, averages and "
+            "continuations of the bundled model; files in `runs/`, not committed). "
+            "Fixed validation splits.", en["rows"], "model",
+            lambda r: {"parameters": f"{r['parameters']:,}"})
     dp = _load("descriptor_probe")
     if dp:
         columns = list(dp["rows"][0])
