@@ -36,8 +36,9 @@ def descriptors(images):
     import dlib
     import face_recognition_models as models
 
-    detector = dlib.get_frontal_face_detector()
-    landmarks = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    from mtlfaces.faces import _model  # the cropper's detector and 5-point predictor
+
+    detector, landmarks = _model("hog"), _model("landmarks5")
     network = dlib.face_recognition_model_v1(models.face_recognition_model_location())
     out, found = np.zeros((len(images), 128), np.float32), 0
     for i, image in enumerate(images):
