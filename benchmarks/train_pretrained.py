@@ -340,15 +340,6 @@ def phase_callbacks(name, checkpoint_dir, progress, done):
     ``--resume`` continues from) and clock. ``done``: epochs already trained."""
     import keras
 
-    class Backup(keras.callbacks.BackupAndRestore):
-        """Weights, optimizer state (the schedule's step) and epoch after every epoch.
-        Keras leaves the restored epoch on the model, and the next phase's ``fit`` would
-        start from it: cleared at the end."""
-
-        def on_train_end(self, logs=None):
-            self.model._initial_epoch = None
-            super().on_train_end(logs)
-
     class Clock(keras.callbacks.Callback):
         """Seconds of each epoch into the progress file."""
 
@@ -377,7 +368,9 @@ def phase_callbacks(name, checkpoint_dir, progress, done):
                 initial_value_threshold=best),
             keras.callbacks.CSVLogger(log_path, append=bool(done)),
             Clock(),  # before the backup: a stop between them loses nothing counted
-            Backup(os.path.join(checkpoint_dir, f"{name}_backup"), delete_checkpoint=False)]
+            # Weights, optimizer state (the schedule's step) and epoch after every epoch.
+            keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, f"{name}_backup"),
+                                             delete_checkpoint=False)]
 
 
 def main(argv=None):

@@ -575,6 +575,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if val is not None and self.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.patience, restore_best_weights=True))
+        # keras.callbacks.BackupAndRestore leaves the epoch it restored on the model and
+        # Keras never clears it: a later fit of this network would start there. Each fit
+        # starts at epoch 0 unless a backup restores an epoch during this fit.
+        self.model_._initial_epoch = None
         hist = self.model_.fit(
             images, targets, batch_size=self.batch_size, epochs=epochs,
             validation_data=val, shuffle=True, verbose=self.verbose, callbacks=callbacks,

@@ -129,6 +129,44 @@ def test_cosine_schedule_restarts_for_each_fit_and_spans_partial_fit_calls(shape
     assert float(inc.model_.optimizer.learning_rate) == pytest.approx(1e-5)
 
 
+def test_a_fit_stopped_with_a_backup_resumes_and_the_next_fit_starts_at_epoch_0(
+        shapes, tmp_path):
+    """keras.callbacks.BackupAndRestore through ``callbacks``: a stopped fit goes on from
+    its backup; a later warm-start fit of the same network runs all its epochs (Keras
+    leaves the restored epoch on the model; the estimator clears it)."""
+    import keras
+
+    X, y = shapes
+    X, y = X[:64], y[:64]
+    epochs_run = []
+
+    class Stopped(Exception):
+        pass
+
+    class Probe(keras.callbacks.Callback):
+        stop = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if Probe.stop:
+                raise Stopped
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    clf = MultiTaskFaceClassifier(epochs=2, callbacks=[backup, Probe()], **TINY)
+    Probe.stop = True
+    with pytest.raises(Stopped):
+        clf.fit(X, y)
+    assert epochs_run == [0]
+    Probe.stop = False
+    clf.set_params(warm_start=True)
+    clf.fit(X, y)  # resumed from the backup, which it then deletes
+    assert epochs_run == [0, 1]
+    clf.fit(X, y)
+    assert epochs_run == [0, 1, 0, 1]
+
+
 def test_two_stages_grow_a_head_on_the_trained_trunk(shapes, shapes_test):
     X, y = shapes
     stage1 = MultiTaskFaceClassifier(epochs=6, **TINY).fit(X, y[["age", "gender"]])
