@@ -114,8 +114,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     callbacks : list of keras.callbacks.Callback, optional
         Extra callbacks; deep-copied at each fit so the estimator stays clonable.
         ``keras.callbacks.BackupAndRestore(DIR)`` makes a long fit resumable: after
-        a stop, the same fit with ``warm_start=True`` goes on from the last finished
-        epoch (weights, optimizer state and schedule restored).
+        a stop, the same fit call (in this process or a new one) goes on from the last
+        finished epoch, with weights, optimizer state and schedule restored.
     warm_start : bool, default=False
         When True, :meth:`fit` continues from the fitted network (growing heads
         for new tasks) instead of building a new one.

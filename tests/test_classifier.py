@@ -160,10 +160,10 @@ def test_a_fit_stopped_with_a_backup_resumes_and_the_next_fit_starts_at_epoch_0(
         clf.fit(X, y)
     assert epochs_run == [0]
     Probe.stop = False
-    clf.set_params(warm_start=True)
-    clf.fit(X, y)  # resumed from the backup, which it then deletes
+    clf.fit(X, y)  # the same call: resumed from the backup, which it then deletes
     assert epochs_run == [0, 1]
-    clf.fit(X, y)
+    clf.set_params(warm_start=True)
+    clf.fit(X, y)  # the same network, no backup: all its epochs
     assert epochs_run == [0, 1, 0, 1]
 
 
