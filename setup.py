@@ -8,7 +8,7 @@ HERE = Path(__file__).parent
 
 setup(
     name="mtlfaces",
-    version="0.3.0",
+    version="0.3.1",
     description="Age group, gender and emotion for every face: one multi-task Keras network "
                 "with a scikit-learn interface",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",

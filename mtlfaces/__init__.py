@@ -8,7 +8,7 @@ import importlib
 
 from .tasks import AGE_GROUPS, EMOTIONS, FER2013_EMOTION_CODES, GENDERS, TASKS
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
