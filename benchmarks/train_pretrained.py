@@ -44,6 +44,7 @@ are printed at the end and written to ``benchmarks/results/pretrained_validation
 """
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -293,11 +294,12 @@ def average_models(args, val, results):
     return 0
 
 
-def resumed_args(parser, args):
+def resumed_args(parser, args, argv):
     """``--resume``: the arguments recorded in ``--checkpoint-dir`` by the run to continue.
 
-    An argument given now that differs from the recorded one is a usage error (naming
-    both values): a resumed run trains what the stopped run was training.
+    An argument given now (in ``argv``, even at its default value) that differs from the
+    recorded one is a usage error (naming both values): a resumed run trains what the
+    stopped run was training.
     """
     path = os.path.join(args.checkpoint_dir, RUN)
     if not os.path.exists(path):
@@ -305,9 +307,12 @@ def resumed_args(parser, args):
                      "run the same command without --resume to start")
     with open(path) as fh:
         recorded = json.load(fh)["args"]
-    clash = [k for k, v in vars(args).items()
-             if k not in ("resume", "checkpoint_dir") and v != parser.get_default(k)
-             and v != recorded.get(k)]
+    only_given = copy.deepcopy(parser)  # the same options, none filled in by default
+    for action in only_given._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(only_given.parse_args(argv))
+    clash = [k for k, v in given.items()
+             if k not in ("resume", "checkpoint_dir") and v != recorded.get(k)]
     if clash:
         parser.error("--resume continues the run recorded in "
                      f"{path}; it was started with " + "; ".join(
@@ -430,7 +435,7 @@ def main(argv=None):
         parser.error("--resume continues a training; it does not go with "
                      + ("--average-models" if args.average_models else "--export-arrays"))
     if args.resume:
-        args = resumed_args(parser, args)
+        args = resumed_args(parser, args, argv)
     architecture = {"filters": tuple(args.filters), "convs_per_block": args.convs_per_block,
                     "dense_units": tuple(args.dense_units)}
     changed = [k for k, v in architecture.items() if v != RECIPE[k]]

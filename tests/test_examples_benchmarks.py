@@ -282,6 +282,12 @@ def test_recipe_resume_refuses_arguments_the_run_was_not_started_with(tmp_path, 
         recipe.main(["--resume", "--checkpoint-dir", str(tmp_path), "--epochs", "20"])
     assert exc.value.code == 2
     assert "it was started with --epochs 32, not 20" in capsys.readouterr().err
+    # Given at its default value, still not what the run was started with.
+    (tmp_path / "run.json").write_text(json.dumps({"args": {"epochs": 20, "quick": False}}))
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--resume", "--checkpoint-dir", str(tmp_path), "--epochs", "32"])
+    assert exc.value.code == 2
+    assert "it was started with --epochs 20, not 32" in capsys.readouterr().err
 
 
 def test_recipe_architecture_options_do_not_go_with_continue_from(capsys):
