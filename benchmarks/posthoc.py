@@ -1,6 +1,6 @@
 """Do inference-time levers help the bundled model? Measured on the validation splits.
 
-    python benchmarks/posthoc.py [--data-dir ../shared/data] [--model FILE] [--quick]
+    python benchmarks/posthoc.py [--data-dir ../shared/data] [--model FILE [--name NAME]] [--quick]
 
 Nothing is retrained; each arm changes only how the trained network is used:
 
@@ -16,11 +16,15 @@ Nothing is retrained; each arm changes only how the trained network is used:
 
 Reported per arm: accuracy per task on the recipe's validation splits (FER2013
 PublicTest, the UTKFace hold-out, CK+ held-out subjects) and the network passes per face
-(what the arm costs in throughput). Writes benchmarks/results/posthoc.json.
+(what the arm costs in throughput). Writes benchmarks/results/posthoc.json for the
+bundled model, ``posthoc_<NAME>.json`` for another (``--name``, by default the model
+file's name), so that measuring another network never replaces the bundled model's
+results that RESULTS.md reports.
 """
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -106,15 +110,39 @@ def recalibrate_batchnorm(est, X, augmented=False, batch_size=256, seed=0):
     return est
 
 
+def results_name(model, name=None):
+    """The results file's name: ``posthoc`` for the bundled model, else ``posthoc_NAME``.
+
+    ``NAME`` defaults to the model file's name without its extension; characters other
+    than letters, digits, ``-`` and ``_`` become ``_``.
+    """
+    if not model:
+        return "posthoc"
+    if name is None:
+        name = os.path.basename(model).split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")
+    if not name:
+        raise SystemExit(f"posthoc.py: --name {name!r} leaves no letters or digits for the "
+                         "results file's name; give one with letters or digits")
+    return f"posthoc_{name}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA)
     parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
     parser.add_argument("--model", default=None,
                         help="evaluate this model file (default: the bundled model)")
+    parser.add_argument("--name", default=None,
+                        help="with --model: results go to posthoc_NAME.json (default: the "
+                             "model file's name without its extension)")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 images per dataset: checks the script runs")
     args = parser.parse_args(argv)
+    if args.name is not None and not args.model:
+        parser.error("--name names the results of a --model FILE; the bundled model's "
+                     "results are always posthoc.json")
+    results = results_name(args.model, args.name)
 
     import train_pretrained as recipe
 
@@ -143,7 +171,7 @@ def main(argv=None):
                          **accuracies(est, val, shifts), seconds=round(time.time() - t, 1)))
         print(rows[-1], flush=True)
     table(rows, ["arm", "emotion", "gender", "age", "CK+", "passes", "seconds"])
-    write_json("posthoc", {"machine": machine(), "model": args.model or "bundled",
+    write_json(results, {"machine": machine(), "model": args.model or "bundled",
                            "train_images": int(len(X)),
                            "validation_faces": {k: int(len(v[0])) for k, v in val.items()},
                            "rows": rows, "quick": args.quick}, args.quick)

@@ -464,6 +464,18 @@ def test_input_study_quick(tmp_path, monkeypatch):
     assert rows["40×40 colour"]["parameters"] - rows["32×32 gray"]["parameters"] == 2 * 9 * 32
 
 
+def test_posthoc_results_of_another_model_never_replace_the_bundled_models(capsys):
+    bench = _load("benchmarks", "posthoc")
+    assert bench.results_name(None) == "posthoc"
+    assert bench.results_name("runs/wide/phase1.mtlfaces") == "posthoc_phase1"
+    assert bench.results_name("runs/wide/phase1.mtlfaces", "wide net") == "posthoc_wide_net"
+    with pytest.raises(SystemExit, match="no letters or digits"):
+        bench.results_name("m.mtlfaces", "..")
+    with pytest.raises(SystemExit) as exc:  # --name alone: a usage error before any loading
+        bench.main(["--name", "x"])
+    assert exc.value.code == 2 and "--name names the results of a --model" in capsys.readouterr().err
+
+
 def test_posthoc_shift_moves_faces_by_whole_pixels():
     bench = _load("benchmarks", "posthoc")
     X = np.random.RandomState(0).randint(0, 256, (3, 6, 5)).astype(np.uint8)
