@@ -14,10 +14,13 @@ Two measurements:
    scores *higher* on blurred faces than on the faces as given learnt the blur of its
    training images.
 
-Writes benchmarks/results/sharpness.json.
+Writes benchmarks/results/sharpness.json. Models already recorded there under other labels
+are kept (a run adds or replaces its own labels; ``--replace`` starts the record afresh),
+so that one more model can be measured without rerunning the others.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -27,7 +30,7 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
-from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, RESULTS, ROOT, machine, table, write_json  # noqa: E402
 
 SETTINGS = {
     "none": False,
@@ -91,6 +94,15 @@ def accuracy_under_blur(est, val, sigmas):
     return rows
 
 
+def recorded_blur(quick=False):
+    """``accuracy_under_blur`` of the results file an earlier run wrote (empty if none)."""
+    path = os.path.join(RESULTS, f"sharpness{'_quick' if quick else ''}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        return dict(json.load(fh).get("accuracy_under_blur", {}))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA)
@@ -98,6 +110,9 @@ def main(argv=None):
                         metavar="[LABEL=]FILE",
                         help="model file(s) to test, each optionally named LABEL in the "
                              "results (default: the bundled model)")
+    parser.add_argument("--replace", action="store_true",
+                        help="drop the models recorded by earlier runs (by default they are "
+                             "kept, and this run's labels added or replaced)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
 
@@ -117,12 +132,13 @@ def main(argv=None):
 
     models = args.model or [PRETRAINED_MODEL_PATH]
     sigmas = SIGMAS[:2] if args.quick else SIGMAS
-    blur = {}
+    blur = {} if args.replace else recorded_blur(args.quick)
     for spec in models:
         name, sep, path = spec.rpartition("=")
         if not sep:
             name = os.path.relpath(os.path.abspath(path), ROOT)
         est = load_model(path)
+        blur.pop(name, None)  # a label measured again moves to the end
         blur[name] = accuracy_under_blur(est, val, sigmas)
         print(f"\n{name}: validation accuracy on Gaussian-blurred faces")
         table(blur[name], ["sigma", "emotion", "age", "gender"])

@@ -408,8 +408,14 @@ def test_recipe_averages_networks_by_layer_name(shapes):
 def test_sharpness_quick_measures_the_blur_of_bilinear_shifts(tmp_path, monkeypatch):
     import json
 
+    # A model an earlier run recorded is kept beside this run's (and its label put last).
+    earlier = [{"sigma": 0.0, "emotion": 0.5, "age": 0.5, "gender": 0.5}]
+    (tmp_path / "sharpness_quick.json").write_text(json.dumps(
+        {"accuracy_under_blur": {"earlier run": earlier}}))
     _run_quick("sharpness", monkeypatch, tmp_path, "--data-dir", SHARED)
     result = json.loads((tmp_path / "sharpness_quick.json").read_text())
+    assert list(result["accuracy_under_blur"])[0] == "earlier run"
+    assert result["accuracy_under_blur"].pop("earlier run") == earlier
     rows = {r["augmentation"]: r["vs_faces"] for r in result["augmentation"]}
     assert rows["none"] == 1.0 and rows["flip only"] == pytest.approx(1.0, abs=0.01)
     assert rows["shift 0.08, whole pixels"] > 0.97
