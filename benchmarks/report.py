@@ -232,6 +232,64 @@ def _later_phase(name, phase, recipe):
             f"gender {_pct(s['gender'])}, age {_pct(s['age'])}, CK+ {_pct(s['ckplus_emotion'])}")
 
 
+def wide_trunk_section(v, p1, ph1, p4, ph4):
+    """RESULTS.md lines for the wider trunk trained from scratch (empty until its phase 1
+    results exist): its phase ends as trained and with BatchNorm recalibrated, beside the
+    bundled architecture's phase 1 and the bundled model."""
+    if not (v and p1 and ph1):
+        return []
+
+    def recalibrated(ph):
+        (row,) = [r for r in ph["rows"] if r["arm"] == "BN recalibrated, images as given"]
+        return {"ckplus_emotion" if k == "CK+" else k: row[k] for k in HEADLINE}
+
+    def arch(p):
+        r = p["recipe"]
+        return (f"filters {'-'.join(map(str, r['filters']))}, {r['convs_per_block']} convs "
+                f"per block, {p['parameters']:,} parameters")
+
+    phase1 = p1["phases"]["phase1"]
+    rows = [("bundled architecture, phase 1 (" + str(v["phases"]["phase1"]["epochs"])
+             + " epochs)", v["phases"]["phase1"]["validation_summary"],
+             v["phases"]["phase1"]["train_seconds"]),
+            (f"wide, phase 1 ({phase1['epochs']} epochs)", phase1["validation_summary"],
+             phase1["train_seconds"]),
+            ("wide, phase 1, BN recalibrated", recalibrated(ph1), None)]
+    if p4 and ph4:
+        phase4 = p4["phases"]["phase4"]
+        rows += [(f"wide, phase 1 + {phase4['epochs']} epochs of phase 4",
+                  phase4["validation_summary"], phase4["train_seconds"]),
+                 (f"wide, phase 1 + {phase4['epochs']} epochs of phase 4, BN recalibrated",
+                  recalibrated(ph4), None),
+                 ("wide, mean of phase 1 and phase 4 weights",
+                  p4["phases"]["average"]["validation_summary"], None)]
+    rows.append(("bundled model", v["phases"]["average"]["validation_summary"],
+                 sum(p["train_seconds"] for name, p in v["phases"].items()
+                     if name != "average")))
+    table = [{"model": name, **_headline(summary),
+              "train_minutes": "" if t is None else f"{t / 60:.0f}"}
+             for name, summary, t in rows]
+    text = ("`python benchmarks/train_pretrained.py --filters "
+            + " ".join(map(str, p1["recipe"]["filters"]))
+            + f" --epochs {phase1['epochs']} --restart-epochs 0 --phase3-epochs 0 "
+            "--phase4-epochs 0 ...`: a wider trunk (" + arch(p1) + ", against "
+            f"{v['parameters']:,}) trained from scratch with the recipe's phase 1 (its "
+            "rotation and bilinear shift blur the training faces: see Training-image "
+            "sharpness)")
+    if p4 and ph4:
+        text += (", then continued with `--continue-from WIDE_PHASE1 --from-phase 4 "
+                 f"--phase4-epochs {p4['phases']['phase4']['epochs']}`: phase 4's sharp "
+                 "training faces (whole-pixel shifts, no rotation, contrast, erasing) from lr "
+                 f"{p4['phases']['phase4']['learning_rate']}, the recipe's weight average "
+                 "taken with the phase-1 end")
+    text += (". `BN recalibrated`: `python benchmarks/posthoc.py --model FILE`, the "
+             "BatchNorm statistics recomputed over the training images as given. Training "
+             "minutes on the 2 shared cores (the wide runs shared them with other work). "
+             "Fixed validation splits.")
+    return ["## A wider trunk from scratch", "", text, "",
+            _md(table, ["model"] + list(HEADLINE) + ["train_minutes"]), ""]
+
+
 def _update_readme(card):
     """Replace the README's generated model-card block with ``card``."""
     path = os.path.join(os.path.dirname(HERE), "README.md")
@@ -443,6 +501,9 @@ def main():
             f"weight-averaged network over the {ph['train_images']:,} training images. "
             "Fixed validation splits.", ph["rows"], "arm",
             lambda r: {"passes": r["passes"], "seconds": f"{r['seconds']:.0f}"})
+    parts += wide_trunk_section(v, _load("wide_phase1_validation"),
+                                _load("posthoc_wide_phase1"),
+                                _load("wide_phase4_validation"), _load("posthoc_wide_phase4"))
     en = _load("ensemble")
     if en:
         parts += _accuracy_section(
