@@ -672,6 +672,48 @@ def test_readme_ensemble_sentence_quotes_the_committed_ensemble():
     assert quoted == [round(100 * mean[k], 1) for k in ("emotion", "gender", "age", "CK+")]
 
 
+def test_readme_wide_trunk_sentences_quote_the_committed_results():
+    """The README's wide-trunk figures, in order, are those of the committed results: the
+    wide phase 1, the bundled architecture's phase 1, the wide net on blurred faces, with
+    BatchNorm recalibrated, then its continuation on sharp faces (as trained, recalibrated)."""
+    import json
+    import re
+
+    def load(name):
+        with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
+            return json.load(fh)
+
+    def recalibrated(name):
+        (row,) = [r for r in load(name)["rows"] if r["arm"] == "BN recalibrated, images as given"]
+        return [row["emotion"], row["gender"], row["age"]]
+
+    def summary(result, phase):
+        s = result["phases"][phase]["validation_summary"]
+        return [s["emotion"], s["gender"], s["age"]]
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    text = readme.split("**A wider trunk from scratch**", 1)[1].split("Not yet measured", 1)[0]
+    wide1, wide4 = load("wide_phase1_validation"), load("wide_phase4_validation")
+    label = "wide trunk (64-128-256-512), phase 1 alone (20 epochs)"
+    (blurred,) = [r for r in load("sharpness")["accuracy_under_blur"][label] if r["sigma"] == 0.6]
+    expected = (summary(wide1, "phase1") + summary(load("pretrained_validation"), "phase1")
+                + [blurred["emotion"]] + recalibrated("posthoc_wide_phase1")
+                + summary(wide4, "phase4") + recalibrated("posthoc_wide_phase4"))
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", text)] == [
+        round(100 * v, 1) for v in expected]
+    assert wide1["recipe"]["filters"] == [64, 128, 256, 512] and "64 128 256 512" in text
+    assert f"{round(wide1['parameters'] / 1e6, 1)} million" in text
+    assert f"{wide1['phases']['phase1']['train_seconds'] / 60:.0f} minutes" in text
+    assert f"({wide4['phases']['phase4']['train_seconds'] / 60:.0f} minutes)" in text
+    assert f"{wide1['phases']['phase1']['epochs']} epochs" in text
+    assert wide4["recipe"]["continued_from"].endswith("phase1_end.mtlfaces")
+    assert wide4["phases"]["phase4"]["epochs"] == 10 and "Ten more epochs" in text
+    wide_s = wide1["phases"]["phase1"]["train_seconds"] + wide4["phases"]["phase4"]["train_seconds"]
+    ratio = wide_s / load("pretrained_validation")["phases"]["phase1"]["train_seconds"]
+    assert round(ratio) == 3 and "for three\ntimes its training time" in text
+
+
 def test_descriptor_probe_describes_a_face_as_the_same_person_mirrored(astronaut):
     """dlib's descriptor of the astronaut and of her mirror image: the same person (dlib's
     threshold is a distance of 0.6); a blank image is not a face like hers."""
@@ -706,7 +748,7 @@ def test_readme_descriptor_sentence_quotes_the_committed_probe():
     with open(os.path.join(ROOT, "README.md")) as fh:
         readme = fh.read()
     sentence = readme.split("**A face-recognition descriptor as a", 1)[1]
-    sentence = sentence.split("Not yet measured", 1)[0]
+    sentence = sentence.split("**A wider trunk", 1)[0]
     with open(os.path.join(ROOT, "benchmarks", "results", "descriptor_probe.json")) as fh:
         probe = json.load(fh)
     gender, age = probe["rows"]
