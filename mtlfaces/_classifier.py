@@ -99,7 +99,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         change), ``erase`` (probability of blanking a random rectangle of 2–20 %
         of the image); 0 turns one off, e.g. ``{"zoom": 0.15, "erase": 0.5}``. Shifts move by whole pixels
         (``shift_interpolation="nearest"``); "bilinear" resamples, which blurs
-        the training images (as mtlfaces 0.1.0 did). Changing it before a
+        the training images (as mtlfaces 0.1.0 did). Rotation and zoom resample
+        too. A network can learn that blur and then do worse on the sharp faces
+        it classifies: a trunk with 2.8 times the bundled one's parameters,
+        trained with a rotation and a bilinear shift, scored 11 points less
+        emotion accuracy on sharp faces than on blurred ones (benchmarks/RESULTS.md,
+        "A wider trunk from scratch"). Changing it before a
         warm-started fit rebuilds the network's augmentation layers and keeps
         its weights.
     test_time_flip : bool, default=False
