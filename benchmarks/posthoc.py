@@ -118,13 +118,13 @@ def results_name(model, name=None):
     """
     if not model:
         return "posthoc"
-    if name is None:
-        name = os.path.basename(model).split(".")[0]
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")
-    if not name:
-        raise SystemExit(f"posthoc.py: --name {name!r} leaves no letters or digits for the "
-                         "results file's name; give one with letters or digits")
-    return f"posthoc_{name}"
+    given = os.path.basename(model).split(".")[0] if name is None else name
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", given).strip("_")
+    if not safe:
+        what = f"--name {given!r}" if name is not None else f"the model file name {model!r}"
+        raise ValueError(f"{what} leaves no letters or digits for the results file's name; "
+                         "give --name with letters or digits")
+    return f"posthoc_{safe}"
 
 
 def main(argv=None):
@@ -142,7 +142,10 @@ def main(argv=None):
     if args.name is not None and not args.model:
         parser.error("--name names the results of a --model FILE; the bundled model's "
                      "results are always posthoc.json")
-    results = results_name(args.model, args.name)
+    try:
+        results = results_name(args.model, args.name)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     import train_pretrained as recipe
 

@@ -475,11 +475,14 @@ def test_posthoc_results_of_another_model_never_replace_the_bundled_models(capsy
     assert bench.results_name(None) == "posthoc"
     assert bench.results_name("runs/wide/phase1.mtlfaces") == "posthoc_phase1"
     assert bench.results_name("runs/wide/phase1.mtlfaces", "wide net") == "posthoc_wide_net"
-    with pytest.raises(SystemExit, match="no letters or digits"):
+    with pytest.raises(ValueError, match=r"--name '\.\.' leaves no letters or digits"):
         bench.results_name("m.mtlfaces", "..")
-    with pytest.raises(SystemExit) as exc:  # --name alone: a usage error before any loading
-        bench.main(["--name", "x"])
-    assert exc.value.code == 2 and "--name names the results of a --model" in capsys.readouterr().err
+    # Usage errors before anything is loaded: --name alone, a name with nothing usable.
+    for argv, message in [(["--name", "x"], "--name names the results of a --model"),
+                          (["--model", "m.mtlfaces", "--name", "+"], "--name '+' leaves no")]:
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_posthoc_shift_moves_faces_by_whole_pixels():
