@@ -104,7 +104,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         it classifies: a trunk with 2.8 times the bundled one's parameters,
         trained with a rotation and a bilinear shift, scored 11 points less
         emotion accuracy on sharp faces than on blurred ones (benchmarks/RESULTS.md,
-        "A wider trunk from scratch"). Changing it before a
+        "A wider trunk from scratch"). Changing ``augment`` before a
         warm-started fit rebuilds the network's augmentation layers and keeps
         its weights.
     test_time_flip : bool, default=False
