@@ -57,8 +57,9 @@ def _md(rows, columns):
     return "\n".join(out)
 
 
-def model_card(v):
-    """Markdown of the bundled model's validation results."""
+def model_card(v, dp=None):
+    """Markdown of the bundled model's validation results (and, given the descriptor
+    probe's results ``dp``, the read-out ``mtlfaces predict`` adds)."""
     val = v["validation"]
     utk, fer, ck = val["utkface"], val["fer2013_publictest"], val.get("ckplus", {})
     lines = []
@@ -77,6 +78,15 @@ def model_card(v):
          "macro (mean per-class)": _pct(utk["age"]["macro_accuracy"]),
          "target": "75 %", "gap": f"{100 * (utk['age']['accuracy'] - 0.75):+.1f} pt"},
     ]
+    if dp:  # the mean with the descriptor read-out (descriptor_probe.fit_readout's C=1)
+        for row in dp["rows"]:
+            acc = row["mean of bundled and descriptor C=1"]
+            name = {"gender": "gender", "age": "age group (5)"}[row["task"]]
+            rows.append({"task": f"{name}, with the descriptor read-out (`mtlfaces predict`)",
+                         "validation set": f"UTKFace hold-out ({dp['validation_faces']:,})",
+                         "accuracy": _pct(acc), "macro (mean per-class)": "–",
+                         "target": f"{100 * targets[row['task']]:.0f} %",
+                         "gap": f"{100 * (acc - targets[row['task']]):+.1f} pt"})
     if "emotion" in ck:
         rows.append({"task": "emotion (6 of 7 present)", "validation set":
                      f"CK+ hold-out subjects ({ck['emotion']['n']})",
@@ -132,9 +142,9 @@ def peers_table(pe):
     return _md(rows, [name for _, name in cols])
 
 
-def readme_card(v, pe=None):
+def readme_card(v, pe=None, dp=None):
     """The README's generated block: the model card, then the peers table."""
-    card = model_card(v)
+    card = model_card(v, dp)
     if pe:
         card += ("\n\n**Against peers** (`benchmarks/peers.py`; see "
                  "[RESULTS.md](benchmarks/RESULTS.md#peers-face-apijs-and-fer) for the "
@@ -519,12 +529,16 @@ def main():
         columns = list(dp["rows"][0])
         rows = [_as_percent(r, columns[1:]) for r in dp["rows"]]
         parts += ["## dlib's face descriptor for age group and gender", "",
-                  "`python benchmarks/descriptor_probe.py`: a logistic regression on dlib's "
+                  "`python benchmarks/descriptor_probe.py`: a logistic regression (`C` "
+                  "as named) and a perceptron (one hidden layer of "
+                  f"{dp['mlp']['hidden_layer_sizes'][0]}) on dlib's "
                   "128-number face descriptor (its face-recognition ResNet, installed with "
-                  f"`face_recognition_models`) of {dp['faces']:,} UTKFace faces in colour "
-                  f"(a seeded random subset), trained on the {dp['train_faces']:,} outside "
+                  f"`face_recognition_models`) of {dp['faces']:,} UTKFace faces in colour, "
+                  f"trained on the {dp['train_faces']:,} outside "
                   f"the validation part, scored on the {dp['validation_faces']:,} inside it, "
-                  "beside the bundled model on the same faces. dlib's detector found "
+                  "beside the bundled model on the same faces; then the mean of the bundled "
+                  "model's and a read-out's class probabilities (weights one half each, "
+                  "fixed beforehand). dlib's detector found "
                   f"{dp['detected']:,} of the faces (the others: a centred box); "
                   f"{dp['seconds_per_face']} s per face on one core.", "",
                   _md(rows, columns), ""]
@@ -616,7 +630,7 @@ def main():
         parts += ["## Dataset loading", "", "`python benchmarks/loading.py`", "",
                   _md(rows, ["dataset", "images", "first load (s)", "cached (s)"]), ""]
     if v:
-        _update_readme(readme_card(v, pe))
+        _update_readme(readme_card(v, pe, _load("descriptor_probe")))
     out = os.path.join(HERE, "RESULTS.md")
     with open(out, "w") as fh:
         fh.write("\n".join(parts))

@@ -32,6 +32,12 @@ The arrays are the loaders' output, losslessly (PNG), so the splits and the trai
 are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
 than the 2-core CPU, see the README's model card; the bundled model was trained on the CPU.)
 
+The last step fits the descriptor read-out that ``mtlfaces predict`` averages into age
+group and gender (``descriptor_probe.fit_readout``: a logistic regression on dlib's face
+descriptor of the UTKFace faces outside the validation part) and writes it beside
+``--out`` as ``descriptor_readout.json``; ``--no-readout`` skips it (``--arrays`` runs,
+which have no UTKFace archive, must).
+
 Every hyper-parameter and seed is in RECIPE, RESTART, PHASE3, PHASE4, PHASE5 and AVERAGE
 below.
 Splits (fixed, never trained on):
@@ -422,6 +428,10 @@ def main(argv=None):
     parser.add_argument("--convs-per-block", type=int, default=RECIPE["convs_per_block"])
     parser.add_argument("--dense-units", type=int, nargs="+",
                         default=list(RECIPE["dense_units"]), metavar="N")
+    parser.add_argument("--no-readout", dest="readout", action="store_false",
+                        help="skip the last step: fitting the descriptor read-out (dlib's face "
+                             "descriptor of every UTKFace face, about 13 min on 2 cores the "
+                             "first time, cached) into descriptor_readout.json beside --out")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run recorded in --checkpoint-dir where it "
                              "stopped: finished phases are kept, a phase stopped midway "
@@ -442,6 +452,11 @@ def main(argv=None):
     if args.continue_from and changed:
         parser.error(f"--continue-from {args.continue_from} trains that model's network; "
                      f"--{changed[0].replace('_', '-')} does not go with it")
+    archive = os.path.join(args.data_dir, "UTKFace.tar.gz")
+    if (args.readout and not args.export_arrays and args.average_models is None
+            and not os.path.exists(archive)):
+        parser.error(f"the descriptor read-out is fitted on {archive}, which is not there; "
+                     "give --data-dir, or --no-readout to skip that last step")
 
     import keras
 
@@ -578,6 +593,14 @@ def main(argv=None):
     if not args.quick or args.out != parser.get_default("out"):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
+        if args.readout:  # the last step: the descriptor read-out mtlfaces predict adds
+            import descriptor_probe
+
+            _, faces, features, _, _ = descriptor_probe.utkface_descriptors(
+                args.data_dir, 400 if args.quick else None, args.cache_dir)
+            path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
+                                "descriptor_readout.json")
+            print(f"saved {descriptor_probe.fit_readout(features, faces).save(path)}")
     result = {"recipe": {k: v for k, v in recipe.items()}, "restart": restart,
               "phase3": phase3, "phase4": phase4, "phase5": phase5,
               "phases": summary,

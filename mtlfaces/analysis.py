@@ -55,16 +55,22 @@ class FaceAnalyzer:
         saved as JPEG (score 0.04); real faces usually score above 0.5.
     pose : bool, default=True
         Estimate head pose per face (68 landmarks, ~1 ms per face).
+    readout : DescriptorReadout, optional
+        Also describe each face with dlib's face descriptor and average this read-out's
+        probabilities with the classifier's, for the tasks both have (the CLI passes the
+        bundled read-out with the bundled model: age group and gender, a point or two more
+        accurate; about 0.08 s more per face on one core). See :mod:`mtlfaces.descriptors`.
     """
 
     def __init__(self, classifier, detector="hog", upsample=0, threshold=0.2, padding=0.1,
-                 pose=True):
+                 pose=True, readout=None):
         self.classifier = classifier
         self.detector = detector
         self.upsample = upsample
         self.threshold = threshold
         self.padding = padding
         self.pose = pose
+        self.readout = readout
 
     def detect(self, image, bgr=False):
         return detect_faces(image, detector=self.detector, upsample=self.upsample,
@@ -82,6 +88,16 @@ class FaceAnalyzer:
             proba = [proba]
         return dict(zip(self.classifier.tasks_, proba))
 
+    def _classify_faces(self, image, faces, bgr):
+        proba = self.classify([f.crop for f in faces])
+        if self.readout is None or not faces:
+            return proba
+        from .descriptors import face_descriptors, mean_with
+
+        features = face_descriptors(image, faces, bgr=bgr)
+        return mean_with(proba, classes_by_task(self.classifier),
+                         self.readout.predict_proba(features), self.readout)
+
     def results(self, faces, proba):
         out = []
         classes = classes_by_task(self.classifier)
@@ -98,12 +114,12 @@ class FaceAnalyzer:
         faces = align_faces(image, boxes, pose=self.pose, crop_size=self.classifier.image_size,
                             crop_padding=self.padding, grayscale=self.classifier.grayscale,
                             bgr=bgr)
-        return self.results(faces, self.classify([f.crop for f in faces]))
+        return self.results(faces, self._classify_faces(image, faces, bgr))
 
     def analyze(self, image, bgr=False):
         """All faces of one image, classified. Returns a list of FaceResult, largest first."""
         faces = self.detect(image, bgr=bgr)
-        return self.results(faces, self.classify([f.crop for f in faces]))
+        return self.results(faces, self._classify_faces(image, faces, bgr))
 
 
 def shift_boxes(previous_gray, gray, boxes):

@@ -65,6 +65,28 @@ def _load_classifier(model):
         raise click.ClickException(str(exc)) from None
 
 
+def _load_readout(clf):
+    """The bundled descriptor read-out, checked against the classifier's classes."""
+    from .descriptors import ReadoutFileError, load_pretrained_readout
+    from .tasks import classes_by_task
+
+    try:
+        readout = load_pretrained_readout()
+    except ReadoutFileError as exc:
+        raise click.ClickException(f"{exc}; --no-descriptor predicts without it") from None
+    classes = classes_by_task(clf)
+    shared = [t for t in readout.tasks_ if t in classes]
+    if not shared:
+        raise click.UsageError(f"--descriptor: the model has none of the read-out's tasks "
+                               f"({', '.join(readout.tasks_)})")
+    for task in shared:
+        if sorted(map(str, classes[task])) != sorted(readout.classes_[task]):
+            raise click.UsageError(
+                f"--descriptor: the model's {task} classes {list(map(str, classes[task]))} "
+                f"are not the read-out's {readout.classes_[task]}; use --no-descriptor")
+    return readout
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mtlfaces")
 def main():
@@ -177,9 +199,14 @@ def _annotated_path(out_dir, source, ext=None):
               help="Upsample images before detecting (finds smaller faces, slower).")
 @click.option("--threshold", type=float, default=0.2, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones.")
+@click.option("--descriptor/--no-descriptor", default=None,
+              help="Average the bundled read-out of dlib's face descriptor into age group and "
+                   "gender: about 1 point more gender and 2 more age group, about 0.08 s more "
+                   "per face on one core [default: on with the bundled model, off with "
+                   "--model].")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
-            max_frames, detector, upsample, threshold, quiet):
+            max_frames, detector, upsample, threshold, descriptor, quiet):
     """Classify every face in SOURCES: image files, folders, videos or a webcam index (0)."""
     if json_out and csv_out:
         raise click.UsageError("choose one of --json and --csv")
@@ -194,9 +221,11 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     if not kinds:
         sys.exit(EXIT_FAILED)
     clf = _load_classifier(model)
+    readout = _load_readout(clf) if (model is None if descriptor is None else descriptor) else None
     from .analysis import FaceAnalyzer
 
-    analyzer = FaceAnalyzer(clf, detector=detector, upsample=upsample, threshold=threshold)
+    analyzer = FaceAnalyzer(clf, detector=detector, upsample=upsample, threshold=threshold,
+                            readout=readout)
     table = None
     if json_out or csv_out:
         table = _Table(json_out or csv_out, "json" if json_out else "csv")

@@ -43,6 +43,9 @@ def _model(name):
                     frm.pose_predictor_five_point_model_location())
             elif name == "landmarks68":
                 _models[name] = dlib.shape_predictor(frm.pose_predictor_model_location())
+            elif name == "descriptor":
+                _models[name] = dlib.face_recognition_model_v1(
+                    frm.face_recognition_model_location())
         return _models[name]
 
 
