@@ -194,3 +194,36 @@ def test_cli_adds_the_readout_to_the_bundled_model_only(astronaut, tmp_path):
     default, on, off = (gender_probability(), gender_probability("--descriptor"),
                         gender_probability("--no-descriptor"))
     assert default == on != off
+
+
+def test_cli_descriptor_with_another_model_is_asked_for_and_checked(astronaut, tmp_path):
+    """With --model the read-out is off unless --descriptor asks for it; a model without
+    age group or gender cannot take it, and the error says so (exit 2, no traceback)."""
+    import cv2
+
+    from mtlfaces import MultiTaskFaceClassifier
+    from mtlfaces.cli import main
+    from mtlfaces.datasets import make_shapes
+
+    from .conftest import TINY
+
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    X, y = make_shapes(200, seed=4)
+    both, emotion = tmp_path / "both.mtlfaces", tmp_path / "emotion.mtlfaces"
+    MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y).save(both)
+    MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y[["emotion"]]).save(emotion)
+
+    def rows(*args):
+        result = CliRunner().invoke(main, ["predict", str(path), "--json", "-", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout.splitlines()[0])
+
+    plain, added = rows("--model", both), rows("--model", both, "--descriptor")
+    assert plain["age_probability"] != added["age_probability"]
+    assert plain["emotion_probability"] == added["emotion_probability"]
+    result = CliRunner().invoke(main, ["predict", str(path), "--model", str(emotion),
+                                       "--descriptor"])
+    assert result.exit_code == 2
+    assert "--descriptor: the model has none of the read-out's tasks (gender, age)" in \
+        result.output and "Traceback" not in result.output
