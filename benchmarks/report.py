@@ -586,15 +586,19 @@ def main():
                   _md(fmt(sp["pipeline"], ["what", "ms"]), ["what", "ms"]), "",
                   "End-to-end video loop at 640×480 (detect or follow, classify, track, smooth; "
                   "no video decoding/encoding):", "",
-                  _md(fmt(sp["video"], ["faces", "detect_every", "frames_per_s",
-                                        "faces_found_per_frame"]),
-                      ["faces", "detect_every", "frames_per_s", "faces_found_per_frame"]), "",
+                  _md(fmt(sp["video"], ["faces", "detect_every", "descriptor_readout",
+                                        "frames_per_s", "faces_found_per_frame"]),
+                      ["faces", "detect_every", "descriptor_readout", "frames_per_s",
+                       "faces_found_per_frame"]), "",
                   "Resident memory while streaming a long 640×480 video through the same "
                   "loop (it should stay flat): " + ", ".join(
                       f"frame {m['frame']}: {m['rss_mb']:.0f} MB"
                       for m in sp.get("long_video_memory", [])) + ".", "",
                   f"Folder of {sp['folder']['images']} face images (read, detect, classify): "
-                  f"{sp['folder']['images_per_s']:.1f} images/s.", "",
+                  f"{sp['folder']['images_per_s']:.1f} images/s"
+                  + (f", {sp['folder']['images_per_s_with_readout']:.1f} with the descriptor "
+                     "read-out (`mtlfaces predict`'s default for images)"
+                     if "images_per_s_with_readout" in sp["folder"] else "") + ".", "",
                   "Training throughput (images/s, batch 128, augmentation on):", "",
                   _md(fmt(sp["training"], ["input", "precision", "images_per_s"]),
                       ["input", "precision", "images_per_s"]), "",

@@ -126,6 +126,11 @@ def main(argv=None):
     t = median_time(lambda: align_faces(frame1, [box], pose=True, crop_size=48),
                     repeats=repeats * 5)
     rows.append({"what": "68-point landmarks + crop + head pose, per face", "ms": t * 1e3})
+    from mtlfaces.descriptors import face_descriptors, load_pretrained_readout
+
+    faces1 = detect_faces(frame1, pose=True)
+    t = median_time(lambda: face_descriptors(frame1, faces1), repeats=repeats * 2)
+    rows.append({"what": "dlib face descriptor (the read-out's input), per face", "ms": t * 1e3})
     crop64 = cv2.resize(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), (64, 64))[None]
     hog = HOGTransformer(image_size=64).fit(crop64)
     t = median_time(lambda: hog.transform(crop64), repeats=repeats * 5)
@@ -140,31 +145,34 @@ def main(argv=None):
 
     rows = []
     classes = classes_by_task(clf)
-    for n_faces in (1, 5):
+    readout = load_pretrained_readout()
+    for n_faces, every, with_readout in [(n, e, r) for r in (False, True) for n in (1, 5)
+                                         for e in (1, 3)]:
         frame = frames_640x480(astronaut, n_faces)
-        for every in (1, 3):
-            analyzer = FaceAnalyzer(clf)
-            tracker = FaceTracker()
-            n_frames = 6 if quick else 30
-            prev = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-            analyzer.analyze(frame)
-            start = time.perf_counter()
-            found = 0
-            for i in range(n_frames):
-                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                if i % every == 0 or not tracker.tracks:
-                    res = analyzer.analyze(frame)
-                else:
-                    boxes = [t["box"] for t in tracker.tracks.values() if t["missed"] == 0]
-                    res = analyzer.follow(frame, shift_boxes(prev, gray, boxes))
-                relabel(tracker.update(res), classes)
-                prev = gray
-                found += len(res)
-            secs = time.perf_counter() - start
-            rows.append({"faces": n_faces, "detect_every": every, "frames_per_s": n_frames / secs,
-                         "faces_found_per_frame": found / n_frames})
+        analyzer = FaceAnalyzer(clf, readout=readout if with_readout else None)
+        tracker = FaceTracker()
+        n_frames = 6 if quick else 30
+        prev = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        analyzer.analyze(frame)
+        start = time.perf_counter()
+        found = 0
+        for i in range(n_frames):
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            if i % every == 0 or not tracker.tracks:
+                res = analyzer.analyze(frame)
+            else:
+                boxes = [t["box"] for t in tracker.tracks.values() if t["missed"] == 0]
+                res = analyzer.follow(frame, shift_boxes(prev, gray, boxes))
+            relabel(tracker.update(res), classes)
+            prev = gray
+            found += len(res)
+        secs = time.perf_counter() - start
+        rows.append({"faces": n_faces, "detect_every": every,
+                     "descriptor_readout": with_readout, "frames_per_s": n_frames / secs,
+                     "faces_found_per_frame": found / n_frames})
     print("\nVideo, 640x480, end to end (no decoding/encoding)")
-    table(rows, ["faces", "detect_every", "frames_per_s", "faces_found_per_frame"])
+    table(rows, ["faces", "detect_every", "descriptor_readout", "frames_per_s",
+                 "faces_found_per_frame"])
     result["video"] = rows
 
     # -- memory over a long video: stream a written file through the CLI's loop
@@ -211,17 +219,20 @@ def main(argv=None):
             cv2.imwrite(p, cv2.resize((f * 255).astype(np.uint8), (100, 100),
                                       interpolation=cv2.INTER_CUBIC))
             paths.append(p)
-        analyzer = FaceAnalyzer(clf)
         from mtlfaces.images import read_image
 
-        start = time.perf_counter()
-        n = 0
-        for p in paths:
-            n += len(analyzer.analyze(read_image(p)))
-        secs = time.perf_counter() - start
-    result["folder"] = {"images": len(paths), "faces": n, "images_per_s": len(paths) / secs}
-    print(f"\nFolder of {len(paths)} 100x100 face images: {len(paths) / secs:.1f} images/s "
-          f"({n} faces found)")
+        rates = {}
+        for with_readout in (False, True):  # the CLI's default for images: with it
+            analyzer = FaceAnalyzer(clf, readout=readout if with_readout else None)
+            start = time.perf_counter()
+            n = 0
+            for p in paths:
+                n += len(analyzer.analyze(read_image(p)))
+            rates[with_readout] = len(paths) / (time.perf_counter() - start)
+    result["folder"] = {"images": len(paths), "faces": n, "images_per_s": rates[False],
+                        "images_per_s_with_readout": rates[True]}
+    print(f"\nFolder of {len(paths)} 100x100 face images: {rates[False]:.1f} images/s, "
+          f"{rates[True]:.1f} with the descriptor read-out ({n} faces found)")
 
     # -- training throughput, fp32 vs mixed bfloat16; time per epoch vs data size
     rows = []

@@ -202,8 +202,9 @@ def _annotated_path(out_dir, source, ext=None):
 @click.option("--descriptor/--no-descriptor", default=None,
               help="Average the bundled read-out of dlib's face descriptor into age group and "
                    "gender: about 1 point more gender and 2 more age group, about 0.08 s more "
-                   "per face on one core [default: on with the bundled model, off with "
-                   "--model].")
+                   "per face on one core [default: on for images with the bundled model; off "
+                   "for videos and webcams, where it would cost most of the frame rate, and "
+                   "with --model].")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
             max_frames, detector, upsample, threshold, descriptor, quiet):
@@ -221,7 +222,10 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     if not kinds:
         sys.exit(EXIT_FAILED)
     clf = _load_classifier(model)
-    readout = _load_readout(clf) if (model is None if descriptor is None else descriptor) else None
+    # Unless asked for or against, the read-out is for the bundled model's images only.
+    wanted = {kind: (model is None and kind in ("image", "folder")) if descriptor is None
+              else descriptor for kind, _ in kinds}
+    readout = _load_readout(clf) if any(wanted.values()) else None
     from .analysis import FaceAnalyzer
 
     analyzer = FaceAnalyzer(clf, detector=detector, upsample=upsample, threshold=threshold,
@@ -234,6 +238,7 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     complete = False
     try:
         for kind, value in kinds:
+            analyzer.readout = readout if wanted[kind] else None
             if kind == "folder":
                 images = _folder_images(value)
                 if not images:

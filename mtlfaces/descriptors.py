@@ -134,11 +134,15 @@ class DescriptorReadout:
     def fit(self, X, y):
         """Fit on descriptors ``X`` (n, 128) and labels ``y``.
 
-        ``y`` is a DataFrame or a dict of task -> labels; a missing label (None, NaN,
-        "") leaves that row out of that task's fit.
+        ``y`` is a DataFrame or a dict of task -> labels, every column a task; labels
+        of the known tasks (age, gender, emotion) are normalised as everywhere in mtlfaces
+        (an age in years becomes its group). A missing label (None, NaN, "") leaves that
+        row out of that task's fit.
         """
         import pandas as pd
         from sklearn.linear_model import LogisticRegression
+
+        from .tasks import TASKS, is_missing, normalize_labels
 
         X = self._check(X)
         columns = dict(y.items()) if isinstance(y, (dict, pd.DataFrame)) else None
@@ -147,12 +151,14 @@ class DescriptorReadout:
                              f"got {type(y).__name__}")
         self.tasks_, self.classes_, self.n_samples_, self._params = [], {}, {}, {}
         for task, labels in columns.items():
-            labels = pd.Series(np.asarray(labels, dtype=object)).replace("", None)
+            labels = np.asarray(labels, dtype=object)
             if len(labels) != len(X):
                 raise ValueError(f"y[{task!r}] has {len(labels)} labels for {len(X)} "
                                  "descriptors")
-            given = labels.notna().to_numpy()
-            names = labels[given].astype(str).to_numpy()
+            if task in TASKS:
+                labels = normalize_labels(task, labels)
+            given = np.array([not is_missing(v) for v in labels], dtype=bool)
+            names = labels[given].astype(str)
             if len(set(names)) < 2:
                 raise ValueError(f"y[{task!r}] has {len(set(names))} distinct label(s) "
                                  "among its given labels; a read-out needs two or more")

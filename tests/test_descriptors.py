@@ -56,6 +56,11 @@ def test_readout_leaves_missing_labels_out_and_never_invents_them():
     assert readout.n_samples_ == {"gender": 280, "age": 200}
     alone = DescriptorReadout().fit(X[100:], {"age": y["age"][100:]})
     np.testing.assert_allclose(readout.predict_proba(X)["age"], alone.predict_proba(X)["age"])
+    # Labels are spelled as everywhere in mtlfaces: "f"/"m", ages in years become groups.
+    spelled = DescriptorReadout().fit(X, {"gender": y["gender"].map({"Male": "m", "Female": "f"}),
+                                          "age": [3 if a == "Child" else 70 for a in y["age"]]})
+    assert spelled.classes_ == {"gender": ["Female", "Male"], "age": ["Child", "Very Old"]}
+    assert spelled.n_samples_ == {"gender": 280, "age": 300}
 
 
 def test_readout_errors_name_the_problem():
@@ -227,3 +232,30 @@ def test_cli_descriptor_with_another_model_is_asked_for_and_checked(astronaut, t
     assert result.exit_code == 2
     assert "--descriptor: the model has none of the read-out's tasks (gender, age)" in \
         result.output and "Traceback" not in result.output
+
+
+def test_cli_leaves_the_readout_out_of_videos_unless_asked(astronaut, tmp_path):
+    """On video the read-out would cost most of the frame rate: off by default, on with
+    --descriptor; images in the same run still get it."""
+    import cv2
+
+    from mtlfaces.cli import main
+
+    from .test_cli import make_video
+
+    video = make_video(tmp_path / "clip.mp4", astronaut, frames=3)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+
+    def rows(*args):
+        result = CliRunner().invoke(main, ["predict", str(photo), str(video), "--json", "-",
+                                           "--max-frames", "2", *args])
+        assert result.exit_code == 0, result.output
+        out = [json.loads(line) for line in result.stdout.splitlines()]
+        return ({r["source"]: r["gender_probability"] for r in out if r.get("frame") is None},
+                [r["gender_probability"] for r in out if r.get("frame") is not None])
+
+    (default_photo, default_video), (on_photo, on_video), (off_photo, off_video) = (
+        rows(), rows("--descriptor"), rows("--no-descriptor"))
+    assert default_video and default_video == off_video != on_video
+    assert default_photo == on_photo != off_photo

@@ -795,3 +795,33 @@ def test_readme_readout_paragraph_quotes_the_committed_probe():
     gaps = [round(100 * (t - r[mean]), 1) for t, r in ((0.75, age), (0.95, gender))]
     assert f"(with the descriptor read-out that `mtlfaces predict` adds, age {gaps[0]} and " \
            f"gender {gaps[1]})" in readme.replace("\n", " ")
+
+
+def test_readme_readout_against_peers_quotes_the_committed_results():
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    paragraph = readme.split("The mtlfaces rows above are the network alone.", 1)[1]
+    paragraph = paragraph.split("\n\n", 1)[0]
+    results = os.path.join(ROOT, "benchmarks", "results")
+    with open(os.path.join(results, "descriptor_probe.json")) as fh:
+        probe = json.load(fh)
+    with open(os.path.join(results, "peers.json")) as fh:
+        face_api = next(r for r in json.load(fh)["rows"]
+                        if r["model"].startswith("face-api") and r["protocol"] == "crop as given")
+    mean = "mean of bundled and descriptor C=1"
+    gender, age = (r[mean] for r in probe["rows"])
+    expected = [round(100 * v, 1) for v in (gender, age, face_api["utkface gender"],
+                                            face_api["utkface age"])]
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", paragraph)] == expected
+    assert gender > face_api["utkface gender"] and age > face_api["utkface age"]
+    assert f"same {probe['validation_faces']:,} hold-out" in paragraph
+    with open(os.path.join(results, "speed.json")) as fh:
+        speed = json.load(fh)
+    descriptor_ms = next(r["ms"] for r in speed["pipeline"] if "descriptor" in r["what"])
+    folder = speed["folder"]
+    assert (f"costs {descriptor_ms:.0f} ms per face" in paragraph.replace("\n", " ")
+            and f"at\n{folder['images_per_s_with_readout']:.0f} images/s instead of "
+                f"{folder['images_per_s']:.0f}" in paragraph)
