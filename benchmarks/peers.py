@@ -120,6 +120,19 @@ def faceapi_predict(images, detect=False):
     return pred, res["seconds"], res["version"]
 
 
+def with_readout(est, proba, features, readout):
+    """``{task: labels}``: ``est``'s probabilities (``predict_proba``'s list) averaged with
+    the descriptor read-out's on ``features``, as ``mtlfaces predict`` does on images."""
+    from mtlfaces.descriptors import mean_with
+    from mtlfaces.tasks import classes_by_task
+
+    classes = classes_by_task(est)
+    mixed = mean_with(dict(zip(est.tasks_, proba)), classes, readout.predict_proba(features),
+                      readout)
+    return {t: np.asarray(classes[t], dtype=object)[np.argmax(p, axis=1)]
+            for t, p in mixed.items()}
+
+
 def accuracy(pred, y, task):
     """Share of labelled rows predicted right (a missing prediction is an error)."""
     from mtlfaces.tasks import normalize_labels
@@ -142,6 +155,9 @@ def main(argv=None):
     parser.add_argument("--only-ours", action="store_true",
                         help="measure only the mtlfaces model; keep the peers' rows from the "
                              "last full run's results/peers.json (they do not depend on it)")
+    parser.add_argument("--no-readout", action="store_true",
+                        help="leave out the rows of the model with the descriptor read-out "
+                             "averaged in (what mtlfaces predict does on images)")
     # (quick takes the first 200 of each set: for UTKFace, in name order, mostly young ages)
     args = parser.parse_args(argv)
 
@@ -177,6 +193,7 @@ def main(argv=None):
     from mtlfaces import FaceCropper
     from mtlfaces import datasets as D
     from mtlfaces import load_model, load_pretrained
+    from mtlfaces.descriptors import crop_descriptors, face_descriptors, load_pretrained_readout
 
     ours = load_model(args.model) if args.model else load_pretrained()
     ours_name = "mtlfaces (bundled)" if not args.model else f"mtlfaces ({args.model})"
@@ -231,6 +248,17 @@ def main(argv=None):
                     rows[model][f"n {set_name} {task}"] = n
     for m in rows:
         rows[m]["faces_per_s"] = counts[m] / seconds[m] if seconds[m] else None
+    readout = None if args.no_readout else load_pretrained_readout()
+    if readout is not None:  # what mtlfaces predict gives on images: with the read-out
+        X, y = sets["utkface"]
+        t = time.perf_counter()
+        labels = with_readout(ours, ours.predict_proba(X), crop_descriptors(X)[0], readout)
+        readout_row = {"model": f"{ours_name} + descriptor read-out", "protocol": "crop as given",
+                       "faces_per_s": len(X) / (time.perf_counter() - t)}
+        for task in ("age", "gender"):
+            readout_row[f"utkface {task}"], readout_row[f"n utkface {task}"] = accuracy(
+                labels[task], y, task)
+        rows[readout_row["model"]] = readout_row
     # Own detector, UTKFace: what each library's users get. UTKFace's crops are tight
     # (face-api's SSD found 60 % of them as they are), so each is set in a grey border
     # of half its size, the same input for both libraries; a fixed subset, since SSD
@@ -252,12 +280,28 @@ def main(argv=None):
     for task, col in zip(ours.tasks_, p.T):
         if task in ("age", "gender"):
             det_rows[0][f"utkface {task}"] = accuracy(col, y, task)[0]
+    if readout is not None:  # the same, as mtlfaces predict runs it: read-out averaged in
+        t = time.perf_counter()
+        crops, faces = FaceCropper(size=int(ours.model_.input_shape[1])).crop(X)
+        features = np.zeros((len(X), 128), np.float32)
+        for i, face in enumerate(faces):
+            if face is not None:
+                features[i] = face_descriptors(X[i], [face])[0]
+        labels = with_readout(ours, ours.predict_proba(crops), features, readout)
+        found = np.array([f is not None for f in faces])
+        row = {"model": f"{ours_name} + descriptor read-out",
+               "protocol": "own detector (dlib HOG)", "n_detector": len(X),
+               "found": float(found.mean()), "faces_per_s": len(X) / (time.perf_counter() - t)}
+        for task in ("age", "gender"):
+            row[f"utkface {task}"] = accuracy(np.where(found, labels[task], None), y, task)[0]
+        det_rows.append(row)
     if args.only_ours:
         # The peers' rows of the last full run: same faces, same protocols.
         kept = [r for r in previous["rows"] if not r["model"].startswith("mtlfaces")]
-        all_rows = [rows[ours_name], det_rows[0]]
-        all_rows = [all_rows[0]] + [r for r in kept if r["protocol"] == "crop as given"] + [
-            all_rows[1]] + [r for r in kept if r["protocol"] != "crop as given"]
+        all_rows = ([r for r in rows.values() if r["model"].startswith("mtlfaces")]
+                    + [r for r in kept if r["protocol"] == "crop as given"]
+                    + [r for r in det_rows if r["model"].startswith("mtlfaces")]
+                    + [r for r in kept if r["protocol"] != "crop as given"])
     else:
         p_api, s_api, _ = faceapi_predict(X, detect=True)
         found = np.array([r[0] is not None for r in p_api])
