@@ -58,8 +58,9 @@ class FaceAnalyzer:
     readout : DescriptorReadout, optional
         Also describe each face with dlib's face descriptor and average this read-out's
         probabilities with the classifier's, for the tasks both have (the CLI passes the
-        bundled read-out with the bundled model: age group and gender, a point or two more
-        accurate; about 0.08 s more per face on one core). See :mod:`mtlfaces.descriptors`.
+        bundled read-out with the bundled model on images: age group and gender, a point or
+        two more accurate; about 0.08 s more per face on one core). Can be set or cleared
+        between calls. See :mod:`mtlfaces.descriptors`.
     """
 
     def __init__(self, classifier, detector="hog", upsample=0, threshold=0.2, padding=0.1,
