@@ -17,6 +17,8 @@ _LAZY = {
     "ModelFileError": "._serialization",
     "load_pretrained": "._pretrained",
     "PRETRAINED_MODEL_PATH": "._pretrained",
+    "DescriptorReadout": ".descriptors",
+    "load_pretrained_readout": ".descriptors",
     "FaceCropper": ".faces",
     "detect_faces": ".faces",
     "HOGTransformer": ".hog",

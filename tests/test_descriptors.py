@@ -137,7 +137,10 @@ def test_bundled_readout_is_json_and_calls_the_astronaut_a_woman(astronaut, astr
 
     with open(PRETRAINED_READOUT_PATH) as fh:
         assert json.load(fh)["format"] == "mtlfaces-descriptor-readout"
-    readout = load_pretrained_readout()
+    import mtlfaces
+
+    readout = mtlfaces.load_pretrained_readout()  # also at the top level, lazily
+    assert isinstance(readout, mtlfaces.DescriptorReadout)
     assert sorted(readout.tasks_) == ["age", "gender"]
     assert sorted(readout.classes_["age"]) == sorted(AGE_GROUPS)
     assert sorted(readout.classes_["gender"]) == sorted(GENDERS)

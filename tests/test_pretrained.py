@@ -46,3 +46,23 @@ def test_cli_uses_the_bundled_model_by_default(astronaut, tmp_path):
     result = CliRunner().invoke(main, ["predict", str(path)])
     assert result.exit_code == 0, result.stderr
     assert "gender Female" in result.output and "emotion Happy" in result.output
+
+
+def test_readme_crop_size_sentence_is_what_the_bundled_model_says(astronaut):
+    """The model card's example of a borderline answer: the astronaut's gender from a
+    48-pixel crop, from FaceCropper()'s 64 pixels resized, and with the read-out."""
+    import re
+
+    from mtlfaces.analysis import FaceAnalyzer
+
+    clf = mtlfaces.load_pretrained()
+    female = list(clf.classes_[clf.tasks_.index("gender")]).index("Female")
+    p48, p64 = (clf.predict_proba(FaceCropper(**kw).transform([astronaut]))[1][0, female]
+                for kw in ({"size": clf.image_size}, {}))
+    both = FaceAnalyzer(clf, readout=mtlfaces.load_pretrained_readout()).analyze(astronaut)[0]
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as fh:
+        readme = " ".join(fh.read().split())
+    sentence = readme.split("The astronaut's gender, for one,", 1)[1].split(").", 1)[0]
+    assert [float(v) for v in re.findall(r"0\.\d\d", sentence)] == [
+        round(p48, 2), round(p64, 2), round(both.probabilities["gender"], 2)]
+    assert both.labels["gender"] == "Female"
