@@ -43,12 +43,18 @@ MLP = dict(hidden_layer_sizes=(256,), alpha=1e-3, early_stopping=True,
 MEAN_OF = ("descriptor C=1", "descriptor MLP")  # read-outs averaged with the bundled model
 
 
-def cached_descriptors(images, paths, cache_dir, jobs):
+DESCRIPTORS_VERSION = 1  # bump when crop_descriptors changes what it computes: a new key
+
+
+def cached_descriptors(images, paths, cache_dir, jobs, source=""):
     """Descriptors of ``images``, from ``cache_dir`` when a run before computed them for
-    the same files (``paths``) in the same order; and the seconds per face it took then."""
+    the same files (``paths``, in the same order, of the same ``source``: e.g. the
+    archive's size and time) with the same :data:`DESCRIPTORS_VERSION`; and the seconds
+    per face it took then."""
     import hashlib
 
-    key = hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()[:16]
+    text = "\n".join([f"v{DESCRIPTORS_VERSION}", str(source), *map(str, paths)])
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = os.path.join(cache_dir, f"dlib_descriptors-{key}.npz") if cache_dir else None
     if path and os.path.exists(path):
         with np.load(path) as z:
@@ -71,9 +77,13 @@ def utkface_descriptors(data_dir, limit=None, cache_dir=None, jobs=2):
     and the descriptors of its faces: ``X, y, features, found, seconds_per_face``."""
     from mtlfaces import datasets as D
 
-    X, y = D.load_utkface(os.path.join(data_dir, "UTKFace.tar.gz"), image_size=200,
-                          grayscale=False, limit=limit, random_state=0)
-    return (X, y, *cached_descriptors(X, y["path"].tolist(), cache_dir, jobs))
+    archive = os.path.join(data_dir, "UTKFace.tar.gz")
+    X, y = D.load_utkface(archive, image_size=200, grayscale=False, limit=limit,
+                          random_state=0)
+    stat = os.stat(archive)
+    members = [p.split("::")[-1] for p in y["path"]]  # the same wherever the archive lies
+    return (X, y, *cached_descriptors(X, members, cache_dir, jobs,
+                                      source=f"{stat.st_size} {stat.st_mtime_ns}"))
 
 
 def fit_readout(features, y):

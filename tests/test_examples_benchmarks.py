@@ -840,3 +840,20 @@ def test_readme_readout_against_peers_quotes_the_committed_results():
     assert f"costs {descriptor_ms:.0f} ms per face" in flat
     assert (f"at {folder['images_per_s_with_readout']:.0f} images/s instead of "
             f"{folder['images_per_s']:.0f}" in flat)
+
+
+def test_descriptor_cache_is_keyed_by_files_source_and_version(tmp_path, astronaut, monkeypatch):
+    """A second run reads the descriptors back; other files, another archive (size, time)
+    or another DESCRIPTORS_VERSION compute them afresh."""
+    probe = _load("benchmarks", "descriptor_probe")
+    crops = np.stack([np.ascontiguousarray(astronaut[20:300, 100:360])] * 2)
+    first, found, _ = probe.cached_descriptors(crops, ["a.jpg", "b.jpg"], str(tmp_path), 1, "s1")
+    assert found == 2 and len(list(tmp_path.glob("dlib_descriptors-*.npz"))) == 1
+    again = probe.cached_descriptors(np.zeros_like(crops), ["a.jpg", "b.jpg"], str(tmp_path), 1,
+                                     "s1")[0]
+    np.testing.assert_array_equal(again, first)  # read back, not recomputed from the zeros
+    probe.cached_descriptors(crops, ["a.jpg", "c.jpg"], str(tmp_path), 1, "s1")
+    probe.cached_descriptors(crops, ["a.jpg", "b.jpg"], str(tmp_path), 1, "s2")
+    monkeypatch.setattr(probe, "DESCRIPTORS_VERSION", probe.DESCRIPTORS_VERSION + 1)
+    probe.cached_descriptors(crops, ["a.jpg", "b.jpg"], str(tmp_path), 1, "s1")
+    assert len(list(tmp_path.glob("dlib_descriptors-*.npz"))) == 4
