@@ -8,7 +8,8 @@ with ``face_recognition_models``; trained for identity on about 3 million faces)
 face into 128 numbers (:mod:`mtlfaces.descriptors`). Read-outs of them are trained on the
 UTKFace faces outside the recipe's validation part and scored on the faces inside it,
 beside the bundled model on the same faces: logistic regressions on the standardised
-descriptors (``C`` 0.1, 1, 10) and a perceptron (one hidden layer of 256, early stopping
+descriptors (``C`` 0.1, 1, 10; :class:`mtlfaces.descriptors.DescriptorReadout`, so the
+``C=1`` column is the shipped read-out's fit) and a perceptron (one hidden layer of 256, early stopping
 on a tenth of the training faces, seed 0). If such features were much better, a network
 could learn from them (as a teacher). Then each of two read-outs named beforehand
 (``MEAN_OF``) averaged with the bundled model (probabilities, weight one half each, not
@@ -108,13 +109,13 @@ def main(argv=None):
                         help="also write the C=1 read-out of age and gender (JSON) here")
     parser.add_argument("--quick", action="store_true", help="400 faces: checks the script runs")
     args = parser.parse_args(argv)
-    from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from mtlfaces import datasets as D
     from mtlfaces import load_pretrained
+    from mtlfaces.descriptors import DescriptorReadout
 
     if args.limit < 0 or args.jobs < 1:
         parser.error(f"--limit {args.limit} --jobs {args.jobs}: expected a limit >= 0 "
@@ -127,18 +128,23 @@ def main(argv=None):
         print(f"wrote {fit_readout(features, y).save(args.save_readout)}")
     bundled = load_pretrained()
     bundled_proba = bundled.predict_proba(X[val])
+    # The logistic regressions are DescriptorReadout, the class mtlfaces predict uses (its
+    # C=1 column is the shipped read-out's fit); the perceptron is scikit-learn's.
+    linear = {C: DescriptorReadout(C=C).fit(features[~val], y.loc[~val, list(TASKS)])
+              for C in CS}
     rows = []
     for task in TASKS:
         labels = y[task].astype(str).to_numpy()
         column = bundled.tasks_.index(task)
         classes = np.asarray(bundled.classes_[column]).astype(str)
         proba = {"bundled model": bundled_proba[column]}
-        read_outs = {f"descriptor C={C:g}": LogisticRegression(C=C, max_iter=2000) for C in CS}
-        read_outs["descriptor MLP"] = MLPClassifier(**MLP)
-        for name, read_out in read_outs.items():
-            probe = make_pipeline(StandardScaler(), read_out).fit(features[~val], labels[~val])
-            order = [list(probe.classes_).index(c) for c in classes]  # the bundled model's
-            proba[name] = probe.predict_proba(features[val])[:, order]
+        for C, readout in linear.items():
+            order = [readout.classes_[task].index(c) for c in classes]  # the bundled model's
+            proba[f"descriptor C={C:g}"] = readout.predict_proba(features[val])[task][:, order]
+        mlp = make_pipeline(StandardScaler(), MLPClassifier(**MLP))
+        mlp.fit(features[~val], labels[~val])
+        order = [list(mlp.classes_).index(c) for c in classes]
+        proba["descriptor MLP"] = mlp.predict_proba(features[val])[:, order]
         for name in MEAN_OF:
             proba[f"mean of bundled and {name}"] = (proba["bundled model"] + proba[name]) / 2
         rows.append({"task": task, **{name: float(np.mean(classes[p.argmax(1)] == labels[val]))

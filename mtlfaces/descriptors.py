@@ -82,8 +82,6 @@ def crop_descriptors(crops, n_jobs=1, chunk=250):
     found : int
         How many crops the detector found a face in.
     """
-    import dlib
-
     global _CROPS
     if n_jobs > 1 and len(crops) > chunk:
         import multiprocessing
@@ -99,15 +97,27 @@ def crop_descriptors(crops, n_jobs=1, chunk=250):
         return np.concatenate([p[0] for p in parts]), sum(p[1] for p in parts)
     out, found = np.zeros((len(crops), SIZE), np.float32), 0
     for i, crop in enumerate(crops):
-        rgb = np.ascontiguousarray(as_rgb_uint8(crop))
-        boxes = _model("hog")(rgb, 0)
-        found += len(boxes) > 0
-        h, w = rgb.shape[:2]
-        box = (max(boxes, key=lambda b: b.area()) if len(boxes)
-               else dlib.rectangle(w // 8, h // 8, w - w // 8, h - h // 8))
-        out[i] = np.asarray(_model("descriptor").compute_face_descriptor(
-            rgb, _model("landmarks5")(rgb, box)))
+        rgb, shape, detected = crop_landmarks(crop)
+        found += detected
+        out[i] = np.asarray(_model("descriptor").compute_face_descriptor(rgb, shape))
     return out, found
+
+
+def crop_landmarks(crop):
+    """Where the descriptor's chip lies in a face crop: ``rgb, shape, detected``.
+
+    ``rgb`` is the crop as contiguous RGB uint8, ``shape`` dlib's 5-point landmarks of
+    the largest face the detector finds in it (of a centred box covering three quarters
+    of the crop where it finds none; ``detected`` is then False).
+    """
+    import dlib
+
+    rgb = np.ascontiguousarray(as_rgb_uint8(crop))
+    boxes = _model("hog")(rgb, 0)
+    h, w = rgb.shape[:2]
+    box = (max(boxes, key=lambda b: b.area()) if len(boxes)
+           else dlib.rectangle(w // 8, h // 8, w - w // 8, h - h // 8))
+    return rgb, _model("landmarks5")(rgb, box), len(boxes) > 0
 
 
 class DescriptorReadout:

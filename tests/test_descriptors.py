@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from mtlfaces import detect_faces
 from mtlfaces.descriptors import (PRETRAINED_READOUT_PATH, DescriptorReadout, ReadoutFileError,
-                                  crop_descriptors, face_descriptors, load_pretrained_readout,
-                                  mean_with)
+                                  crop_descriptors, crop_landmarks, face_descriptors,
+                                  load_pretrained_readout, mean_with)
 
 
 def _features(n, seed=0):
@@ -119,6 +119,26 @@ def test_descriptors_tell_the_same_person_from_a_blank(astronaut, astronaut_face
     assert np.linalg.norm(gray[0] - in_photo[0]) < 0.6  # grey is accepted, same person
     with pytest.raises(TypeError, match=r"faces\[0\] is tuple"):
         face_descriptors(image, [face.box])
+
+
+def test_crop_landmarks_place_the_chip_crop_descriptors_describe(astronaut):
+    """crop_landmarks is where crop_descriptors puts the chip: the descriptor of dlib's
+    chip at those landmarks is the crop's; with no face found, a centred box of three
+    quarters of the crop (its landmarks lie inside it) and ``detected`` False."""
+    import dlib
+
+    from mtlfaces.faces import _model
+
+    crop = np.ascontiguousarray(astronaut[20:300, 100:360])
+    rgb, shape, detected = crop_landmarks(crop)
+    assert detected and rgb.flags.c_contiguous and rgb.dtype == np.uint8
+    chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+    own = np.asarray(_model("descriptor").compute_face_descriptor(chip))
+    np.testing.assert_allclose(own, crop_descriptors([crop])[0][0], atol=1e-6)
+    blank = np.full((200, 160, 3), 128, np.uint8)
+    _, shape, detected = crop_landmarks(blank)
+    box = shape.rect
+    assert not detected and (box.left(), box.top(), box.right(), box.bottom()) == (20, 25, 140, 175)
 
 
 def test_crop_descriptors_in_processes_are_the_same_in_order(astronaut):

@@ -1,0 +1,221 @@
+"""Does the descriptor read-out gain from more views of each face?
+
+    python benchmarks/descriptor_views.py [--data-dir ../shared/data] [--jobs 2]
+        [--max-faces N] [--analyse-only]
+
+The shipped read-out (:mod:`mtlfaces.descriptors`) describes each face once: dlib's
+face-recognition ResNet on the face's 150-pixel chip at dlib's default padding (0.25).
+This script measures three cheap variations, on the same fixed UTKFace split as
+``descriptor_probe.py`` (trained on faces outside the validation part, scored inside it):
+
+- **mirrored**: the descriptor of the chip flipped left to right. Used to train (each
+  training face twice: free at prediction time) and/or to predict (the mean of the two
+  views' probabilities, or the read-out of the mean descriptor: twice the cost).
+- **padding 0.5**: the chip cut with twice the margin (more hair and outline, cues of
+  gender and age that the identity chip leaves out), alone or beside the default.
+
+Every arm is a :class:`mtlfaces.descriptors.DescriptorReadout` (``C=1``, as shipped),
+scored alone and as the mean with the bundled network (weight one half each, as
+``mtlfaces predict``), and with the network averaged over ``posthoc.py``'s test-time
+shifts (the face moved 2 pixels up, down, left and right: ten passes instead of two, a few
+milliseconds per face beside the descriptor's 80). The arms were named before the run; nothing is tuned on the
+validation faces.
+
+Descriptors are computed in chunks, validation faces first, then the training faces in a
+seeded random order, and kept in ``--cache-dir`` as they finish: a stopped run continues
+where it stopped, and ``--max-faces N`` (or ``--analyse-only``) scores the arms on the
+training faces described so far (all arms on the same faces). Writes
+benchmarks/results/descriptor_views.json.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+
+TASKS = ("gender", "age")
+VIEWS = ("as given", "mirrored", "padding 0.5")
+CHUNK = 250
+VIEWS_VERSION = 1  # bump when a view changes what it computes
+
+_IMAGES = None  # for forked workers (copy-on-write, never pickled)
+
+
+def describe(images):
+    """The three views' descriptors of face crops: (n, 3, 128) float32, and detections."""
+    import dlib
+
+    from mtlfaces.descriptors import SIZE, crop_landmarks
+    from mtlfaces.faces import _model
+
+    net = _model("descriptor")
+    out, found = np.zeros((len(images), len(VIEWS), SIZE), np.float32), 0
+    for i, image in enumerate(images):
+        rgb, shape, detected = crop_landmarks(image)
+        found += detected
+        chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+        wide = dlib.get_face_chip(rgb, shape, size=150, padding=0.5)
+        chips = [chip, np.ascontiguousarray(chip[:, ::-1]), wide]
+        out[i] = np.asarray(net.compute_face_descriptor(chips))
+    return out, found
+
+
+def _describe_chunk(indices):
+    t = time.time()
+    features, found = describe(_IMAGES[indices])
+    return indices, features, found, time.time() - t
+
+
+def compute_views(images, order, cache_dir, jobs, max_faces):
+    """Describe ``images[order]`` chunk by chunk (cached); return the indices done."""
+    global _IMAGES
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    os.makedirs(cache_dir, exist_ok=True)
+    chunks = [order[i:i + CHUNK] for i in range(0, min(len(order), max_faces), CHUNK)]
+    todo = [(k, c) for k, c in enumerate(chunks)
+            if not os.path.exists(os.path.join(cache_dir, f"chunk{k:04d}.npz"))]
+    print(f"{len(chunks) - len(todo)} of {len(chunks)} chunks cached; describing "
+          f"{sum(len(c) for _, c in todo)} faces on {jobs} processes", flush=True)
+    _IMAGES = images
+    t0 = time.time()
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            for (k, _), (indices, features, found, seconds) in zip(
+                    todo, pool.map(_describe_chunk, [c for _, c in todo])):
+                path = os.path.join(cache_dir, f"chunk{k:04d}.npz")
+                np.savez(path + ".tmp.npz", indices=indices, features=features,
+                         found=found, seconds=seconds)
+                os.replace(path + ".tmp.npz", path)
+                print(f"chunk {k + 1}/{len(chunks)}: {seconds / len(indices):.3f} s per face "
+                      f"(3 views), {time.time() - t0:.0f} s so far", flush=True)
+    finally:
+        _IMAGES = None
+
+
+def load_views(cache_dir):
+    """Indices, (n, 3, 128) features, detections and seconds per face of cached chunks."""
+    parts = []
+    for name in sorted(os.listdir(cache_dir)):
+        if name.startswith("chunk") and name.endswith(".npz") and ".tmp" not in name:
+            with np.load(os.path.join(cache_dir, name)) as z:
+                parts.append((z["indices"], z["features"], int(z["found"]),
+                              float(z["seconds"])))
+    indices = np.concatenate([p[0] for p in parts])
+    return (indices, np.concatenate([p[1] for p in parts]), sum(p[2] for p in parts),
+            sum(p[3] for p in parts) / len(indices))
+
+
+def arms(F_train, F_val):
+    """Named read-outs: ``name -> (train features, train row repeat, [val feature sets])``.
+
+    ``F_*`` are (n, 3, 128) in :data:`VIEWS` order. A read-out fitted on the train features
+    predicts each validation feature set; their probabilities are averaged.
+    """
+    given, mirrored, wide = 0, 1, 2
+    both = np.concatenate([F_train[:, given], F_train[:, mirrored]])
+    mean = F_train[:, [given, mirrored]].mean(1)
+    return {
+        "as given (shipped)": (F_train[:, given], 1, [F_val[:, given]]),
+        "trained on both, predicts as given": (both, 2, [F_val[:, given]]),
+        "as given, predicts mean of both views": (F_train[:, given], 1,
+                                                  [F_val[:, given], F_val[:, mirrored]]),
+        "trained on both, predicts mean of both views": (both, 2, [F_val[:, given],
+                                                                   F_val[:, mirrored]]),
+        "mean descriptor of both views": (mean, 1, [F_val[:, [given, mirrored]].mean(1)]),
+        "padding 0.5": (F_train[:, wide], 1, [F_val[:, wide]]),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=DEFAULT_DATA)
+    parser.add_argument("--jobs", type=int, default=2, help="processes computing descriptors")
+    parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"),
+                        help="where the views' chunks are kept between runs")
+    parser.add_argument("--max-faces", type=int, default=0,
+                        help="describe the first N faces of the order (default 0: all)")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="score the arms on the faces described so far; describe none")
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or args.max_faces < 0:
+        parser.error(f"--jobs {args.jobs} --max-faces {args.max_faces}: expected one job "
+                     "or more and a count >= 0 (0: all faces)")
+    from mtlfaces import datasets as D
+    from mtlfaces import load_pretrained
+    from mtlfaces.descriptors import DescriptorReadout
+
+    archive = os.path.join(args.data_dir, "UTKFace.tar.gz")
+    X, y = D.load_utkface(archive, image_size=200, grayscale=False)
+    stat = os.stat(archive)
+    cache = os.path.join(args.cache_dir, f"descriptor_views-v{VIEWS_VERSION}-{len(X)}-"
+                                         f"{stat.st_size}-{stat.st_mtime_ns}")
+    val = D.validation_mask(y)
+    order = np.concatenate([np.flatnonzero(val),
+                            np.random.default_rng(0).permutation(np.flatnonzero(~val))])
+    if not args.analyse_only:
+        compute_views(X, order, cache, args.jobs, args.max_faces or len(order))
+    indices, features, found, per_face = load_views(cache)
+    F = np.zeros((len(X), len(VIEWS), features.shape[2]), np.float32)
+    F[indices] = features
+    done = np.zeros(len(X), bool)
+    done[indices] = True
+    if not done[val].all():
+        raise SystemExit(f"only {done[val].sum()} of {val.sum()} validation faces are "
+                         "described; run without --analyse-only first")
+    train = ~val & done
+    print(f"scoring on {train.sum()} training and {val.sum()} validation faces")
+    from mtlfaces._preprocessing import prepare_images
+    from posthoc import shifted
+
+    bundled = load_pretrained()
+    faces = prepare_images(X[val], bundled.image_size, bundled.grayscale)
+    # The network as shipped (flip-averaged), and with posthoc.py's "+ 4 shifts of 2 px".
+    shifts = [(0, 0), (2, 0), (-2, 0), (0, 2), (0, -2)]
+    network = {"bundled": bundled.predict_proba(faces),
+               "bundled with shifts": [np.mean(p, axis=0) for p in zip(
+                   *(bundled.predict_proba(shifted(faces, dy, dx)) for dy, dx in shifts))]}
+    labels = {t: y[t].astype(str).to_numpy() for t in TASKS}
+    rows = {t: {"task": t} for t in TASKS}
+
+    def accuracy(t, p):
+        classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
+        return float(np.mean(classes[p.argmax(1)] == labels[t][val]))
+
+    for t in TASKS:
+        for net, proba in network.items():
+            rows[t][net] = accuracy(t, proba[bundled.tasks_.index(t)])
+    for name, (F_train, repeat, val_sets) in arms(F[train], F[val]).items():
+        fit_labels = {t: np.tile(labels[t][train], repeat) for t in TASKS}
+        readout = DescriptorReadout(C=1.0).fit(F_train, fit_labels)
+        for t in TASKS:
+            column = bundled.tasks_.index(t)
+            classes = np.asarray(bundled.classes_[column]).astype(str)
+            order_ = [readout.classes_[t].index(c) for c in classes]
+            p = np.mean([readout.predict_proba(v)[t][:, order_] for v in val_sets], axis=0)
+            rows[t][name] = accuracy(t, p)
+            for net, proba in network.items():
+                rows[t][f"{name} + {net}"] = accuracy(t, (p + proba[column]) / 2)
+    rows = list(rows.values())
+    for row in rows:
+        print(f"\n{row['task']}")
+        table([{"read-out": k, "accuracy": v} for k, v in row.items() if k != "task"],
+              ["read-out", "accuracy"])
+    write_json("descriptor_views", {
+        "machine": machine(), "views": VIEWS, "train_faces": int(train.sum()),
+        "train_faces_available": int((~val).sum()), "validation_faces": int(val.sum()),
+        "detected": int(found), "seconds_per_face_3_views": round(per_face, 3),
+        "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
