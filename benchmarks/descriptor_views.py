@@ -12,7 +12,8 @@ This script measures three cheap variations, on the same fixed UTKFace split as
   training face twice: free at prediction time) and/or to predict (the mean of the two
   views' probabilities, or the read-out of the mean descriptor: twice the cost).
 - **padding 0.5**: the chip cut with twice the margin (more hair and outline, cues of
-  gender and age that the identity chip leaves out), alone or beside the default.
+  gender and age that the identity chip leaves out), alone, or its read-out averaged with
+  the default chip's.
 
 Every arm is a :class:`mtlfaces.descriptors.DescriptorReadout` (``C=1``, as shipped),
 scored alone and as the mean with the bundled network (weight one half each, as
@@ -30,7 +31,9 @@ benchmarks/results/descriptor_views.json.
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -115,23 +118,24 @@ def load_views(cache_dir):
 
 
 def arms(F_train, F_val):
-    """Named read-outs: ``name -> (train features, train row repeat, [val feature sets])``.
+    """Named read-outs: ``name -> [(train features, train row repeat, val features), ...]``.
 
-    ``F_*`` are (n, 3, 128) in :data:`VIEWS` order. A read-out fitted on the train features
-    predicts each validation feature set; their probabilities are averaged.
+    ``F_*`` are (n, 3, 128) in :data:`VIEWS` order. Each member is a read-out fitted on its
+    train features that predicts its validation features; an arm's probabilities are the
+    mean of its members'.
     """
-    given, mirrored, wide = 0, 1, 2
-    both = np.concatenate([F_train[:, given], F_train[:, mirrored]])
-    mean = F_train[:, [given, mirrored]].mean(1)
+    given, mirrored, wide = (F_train[:, k] for k in range(3))
+    v_given, v_mirrored, v_wide = (F_val[:, k] for k in range(3))
+    both = np.concatenate([given, mirrored])
     return {
-        "as given (shipped)": (F_train[:, given], 1, [F_val[:, given]]),
-        "trained on both, predicts as given": (both, 2, [F_val[:, given]]),
-        "as given, predicts mean of both views": (F_train[:, given], 1,
-                                                  [F_val[:, given], F_val[:, mirrored]]),
-        "trained on both, predicts mean of both views": (both, 2, [F_val[:, given],
-                                                                   F_val[:, mirrored]]),
-        "mean descriptor of both views": (mean, 1, [F_val[:, [given, mirrored]].mean(1)]),
-        "padding 0.5": (F_train[:, wide], 1, [F_val[:, wide]]),
+        "as given (shipped)": [(given, 1, v_given)],
+        "trained on both, predicts as given": [(both, 2, v_given)],
+        "as given, predicts mean of both views": [(given, 1, v_given), (given, 1, v_mirrored)],
+        "trained on both, predicts mean of both views": [(both, 2, v_given),
+                                                         (both, 2, v_mirrored)],
+        "mean descriptor of both views": [((given + mirrored) / 2, 1, (v_given + v_mirrored) / 2)],
+        "padding 0.5": [(wide, 1, v_wide)],
+        "mean of the padding 0.25 and 0.5 read-outs": [(given, 1, v_given), (wide, 1, v_wide)],
     }
 
 
@@ -145,25 +149,35 @@ def main(argv=None):
                         help="describe the first N faces of the order (default 0: all)")
     parser.add_argument("--analyse-only", action="store_true",
                         help="score the arms on the faces described so far; describe none")
+    parser.add_argument("--quick", action="store_true",
+                        help="160 faces, described afresh: checks the script runs")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.max_faces < 0:
         parser.error(f"--jobs {args.jobs} --max-faces {args.max_faces}: expected one job "
                      "or more and a count >= 0 (0: all faces)")
+    if args.quick and args.analyse_only:
+        parser.error("--quick describes its faces afresh; it cannot be --analyse-only")
     from mtlfaces import datasets as D
     from mtlfaces import load_pretrained
     from mtlfaces.descriptors import DescriptorReadout
 
     archive = os.path.join(args.data_dir, "UTKFace.tar.gz")
-    X, y = D.load_utkface(archive, image_size=200, grayscale=False)
+    X, y = D.load_utkface(archive, image_size=200, grayscale=False,
+                          limit=160 if args.quick else None, random_state=0)
     stat = os.stat(archive)
-    cache = os.path.join(args.cache_dir, f"descriptor_views-v{VIEWS_VERSION}-{len(X)}-"
-                                         f"{stat.st_size}-{stat.st_mtime_ns}")
+    cache = (tempfile.mkdtemp(prefix="descriptor_views-") if args.quick else
+             os.path.join(args.cache_dir, f"descriptor_views-v{VIEWS_VERSION}-{len(X)}-"
+                                          f"{stat.st_size}-{stat.st_mtime_ns}"))
     val = D.validation_mask(y)
     order = np.concatenate([np.flatnonzero(val),
                             np.random.default_rng(0).permutation(np.flatnonzero(~val))])
-    if not args.analyse_only:
-        compute_views(X, order, cache, args.jobs, args.max_faces or len(order))
-    indices, features, found, per_face = load_views(cache)
+    try:
+        if not args.analyse_only:
+            compute_views(X, order, cache, args.jobs, args.max_faces or len(order))
+        indices, features, found, per_face = load_views(cache)
+    finally:
+        if args.quick:
+            shutil.rmtree(cache, ignore_errors=True)
     F = np.zeros((len(X), len(VIEWS), features.shape[2]), np.float32)
     F[indices] = features
     done = np.zeros(len(X), bool)
@@ -184,7 +198,8 @@ def main(argv=None):
                "bundled with shifts": [np.mean(p, axis=0) for p in zip(
                    *(bundled.predict_proba(shifted(faces, dy, dx)) for dy, dx in shifts))]}
     labels = {t: y[t].astype(str).to_numpy() for t in TASKS}
-    rows = {t: {"task": t} for t in TASKS}
+    network_rows = {net: {"network": net} for net in network}
+    rows = {}  # read-out -> its accuracies: alone and with each network version, per task
 
     def accuracy(t, p):
         classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
@@ -192,28 +207,37 @@ def main(argv=None):
 
     for t in TASKS:
         for net, proba in network.items():
-            rows[t][net] = accuracy(t, proba[bundled.tasks_.index(t)])
-    for name, (F_train, repeat, val_sets) in arms(F[train], F[val]).items():
-        fit_labels = {t: np.tile(labels[t][train], repeat) for t in TASKS}
-        readout = DescriptorReadout(C=1.0).fit(F_train, fit_labels)
+            network_rows[net][t] = accuracy(t, proba[bundled.tasks_.index(t)])
+    fitted = {}  # id of train features -> read-out (arms share some)
+
+    def member_proba(F_train, repeat, F_val, t):
+        if id(F_train) not in fitted:
+            fit_labels = {k: np.tile(labels[k][train], repeat) for k in TASKS}
+            fitted[id(F_train)] = DescriptorReadout(C=1.0).fit(F_train, fit_labels)
+        readout = fitted[id(F_train)]
+        classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
+        return readout.predict_proba(F_val)[t][:, [readout.classes_[t].index(c)
+                                                   for c in classes]]
+
+    for name, members in arms(F[train], F[val]).items():
+        print(f"fitting {name}", flush=True)
         for t in TASKS:
             column = bundled.tasks_.index(t)
-            classes = np.asarray(bundled.classes_[column]).astype(str)
-            order_ = [readout.classes_[t].index(c) for c in classes]
-            p = np.mean([readout.predict_proba(v)[t][:, order_] for v in val_sets], axis=0)
-            rows[t][name] = accuracy(t, p)
+            p = np.mean([member_proba(*m, t) for m in members], axis=0)
+            row = rows.setdefault(name, {"read-out": name})
+            row[t] = accuracy(t, p)
             for net, proba in network.items():
-                rows[t][f"{name} + {net}"] = accuracy(t, (p + proba[column]) / 2)
+                row[f"{t} + {net}"] = accuracy(t, (p + proba[column]) / 2)
     rows = list(rows.values())
-    for row in rows:
-        print(f"\n{row['task']}")
-        table([{"read-out": k, "accuracy": v} for k, v in row.items() if k != "task"],
-              ["read-out", "accuracy"])
+    network_rows = list(network_rows.values())
+    table(network_rows, ["network", *TASKS])
+    print()
+    table(rows, list(rows[0]))
     write_json("descriptor_views", {
         "machine": machine(), "views": VIEWS, "train_faces": int(train.sum()),
         "train_faces_available": int((~val).sum()), "validation_faces": int(val.sum()),
         "detected": int(found), "seconds_per_face_3_views": round(per_face, 3),
-        "rows": rows})
+        "network": network_rows, "rows": rows}, args.quick)
     return 0
 
 

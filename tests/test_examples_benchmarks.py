@@ -751,6 +751,46 @@ def test_descriptor_probe_quick(tmp_path, monkeypatch):
     assert max(v for k, v in result["rows"][0].items() if k.startswith("descriptor")) > 0.7
 
 
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_descriptor_views_quick(tmp_path, monkeypatch):
+    """Three views of 160 real UTKFace faces: every arm scored alone and with both
+    network versions; the network's own rows are the bundled model's on the same faces."""
+    import json
+
+    bench = _run_quick("descriptor_views", monkeypatch, tmp_path, "--data-dir", SHARED)
+    result = json.loads((tmp_path / "descriptor_views_quick.json").read_text())
+    assert result["quick"] and result["train_faces"] + result["validation_faces"] == 160
+    names = [r["read-out"] for r in result["rows"]]
+    F = np.zeros((4, 3, 128))
+    assert names == list(bench.arms(F, F))
+    for row in result["rows"]:
+        assert set(row) == {"read-out"} | {f"{t}{net}" for t in ("gender", "age")
+                                           for net in ("", " + bundled",
+                                                       " + bundled with shifts")}
+        assert all(0 <= v <= 1 for k, v in row.items() if k != "read-out")
+    # Real descriptors: the shipped arm tells gender well above chance on 20-odd faces.
+    assert result["rows"][0]["gender"] > 0.7
+    assert not list(tmp_path.glob("descriptor_views-*"))  # --quick keeps no cache
+
+
+def test_descriptor_view_arms_fit_and_predict_the_views_they_name():
+    """The arms' members pair the right views: training on both views doubles the rows;
+    the padding arms use the third view."""
+    bench = _load("benchmarks", "descriptor_views")
+    F_train = np.stack([np.full((5, 128), k, float) for k in range(3)], axis=1)
+    F_val = F_train[:2] + 10
+    arms = bench.arms(F_train, F_val)
+    assert [(m[0][:, 0].tolist(), m[1], m[2][:, 0].tolist())
+            for m in arms["trained on both, predicts as given"]] == [
+        ([0.0] * 5 + [1.0] * 5, 2, [10.0, 10.0])]
+    assert [m[2][0, 0] for m in arms["as given, predicts mean of both views"]] == [10, 11]
+    assert arms["mean descriptor of both views"][0][0][0, 0] == 0.5
+    assert [m[0][0, 0] for m in arms["mean of the padding 0.25 and 0.5 read-outs"]] == [0, 2]
+    assert arms["as given (shipped)"][0][1] == 1
+
+
 def test_readme_descriptor_sentence_quotes_the_committed_probe():
     """The README's descriptor-probe figures are the committed probe's."""
     import json
