@@ -19,8 +19,8 @@ Every arm is a :class:`mtlfaces.descriptors.DescriptorReadout` (``C=1``, as ship
 scored alone and as the mean with the bundled network (weight one half each, as
 ``mtlfaces predict``), and with the network averaged over ``posthoc.py``'s test-time
 shifts (the face moved 2 pixels up, down, left and right: ten passes instead of two, a few
-milliseconds per face beside the descriptor's 80). The arms were named before the run; nothing is tuned on the
-validation faces.
+milliseconds per face beside the descriptor's 80). The arms were named before the run;
+nothing is tuned on the validation faces.
 
 Descriptors are computed in chunks, validation faces first, then the training faces in a
 seeded random order, and kept in ``--cache-dir`` as they finish: a stopped run continues
@@ -90,17 +90,21 @@ def compute_views(images, order, cache_dir, jobs, max_faces):
           f"{sum(len(c) for _, c in todo)} faces on {jobs} processes", flush=True)
     _IMAGES = images
     t0 = time.time()
+    pool = (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+            if jobs > 1 and len(todo) > 1 else None)  # one chunk: no processes to start
     try:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            for (k, _), (indices, features, found, seconds) in zip(
-                    todo, pool.map(_describe_chunk, [c for _, c in todo])):
-                path = os.path.join(cache_dir, f"chunk{k:04d}.npz")
-                np.savez(path + ".tmp.npz", indices=indices, features=features,
-                         found=found, seconds=seconds)
-                os.replace(path + ".tmp.npz", path)
-                print(f"chunk {k + 1}/{len(chunks)}: {seconds / len(indices):.3f} s per face "
-                      f"(3 views), {time.time() - t0:.0f} s so far", flush=True)
+        done = pool.map if pool else map
+        for (k, _), (indices, features, found, seconds) in zip(
+                todo, done(_describe_chunk, [c for _, c in todo])):
+            path = os.path.join(cache_dir, f"chunk{k:04d}.npz")
+            np.savez(path + ".tmp.npz", indices=indices, features=features,
+                     found=found, seconds=seconds)
+            os.replace(path + ".tmp.npz", path)
+            print(f"chunk {k + 1}/{len(chunks)}: {seconds / len(indices):.3f} s per face "
+                  f"(3 views), {time.time() - t0:.0f} s so far", flush=True)
     finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
         _IMAGES = None
 
 
@@ -128,7 +132,7 @@ def arms(F_train, F_val):
     v_given, v_mirrored, v_wide = (F_val[:, k] for k in range(3))
     both = np.concatenate([given, mirrored])
     return {
-        "as given (shipped)": [(given, 1, v_given)],
+        "as given (0.3.1's read-out)": [(given, 1, v_given)],
         "trained on both, predicts as given": [(both, 2, v_given)],
         "as given, predicts mean of both views": [(given, 1, v_given), (given, 1, v_mirrored)],
         "trained on both, predicts mean of both views": [(both, 2, v_given),
@@ -137,6 +141,27 @@ def arms(F_train, F_val):
         "padding 0.5": [(wide, 1, v_wide)],
         "mean of the padding 0.25 and 0.5 read-outs": [(given, 1, v_given), (wide, 1, v_wide)],
     }
+
+
+def tuned_weight(p_network, p_readout, onehot, splits=20, seed=0):
+    """Cross-validated accuracy of ``(1 - w) p_network + w p_readout`` with ``w`` (0 to 1 in
+    steps of 0.05) chosen on a random half of the faces and scored on the other half, both
+    ways, over ``splits`` seeded splits; beside the fixed ``w = 0.5`` on the same halves.
+    ``onehot`` (n, k) marks each face's true class."""
+    grid = np.linspace(0, 1, 21)
+    right = np.stack([onehot[np.arange(len(onehot)),
+                             ((1 - w) * p_network + w * p_readout).argmax(1)] for w in grid])
+    rng, tuned, fixed, chosen = np.random.default_rng(seed), [], [], []
+    for _ in range(splits):
+        order = rng.permutation(len(onehot))
+        halves = order[:len(order) // 2], order[len(order) // 2:]
+        for fit, test in (halves, halves[::-1]):
+            best = int(right[:, fit].mean(1).argmax())
+            tuned.append(right[best, test].mean())
+            fixed.append(right[10, test].mean())  # grid[10] == 0.5
+            chosen.append(grid[best])
+    return {"tuned": float(np.mean(tuned)), "fixed 0.5": float(np.mean(fixed)),
+            "mean weight chosen": round(float(np.mean(chosen)), 3)}
 
 
 def main(argv=None):
@@ -208,18 +233,25 @@ def main(argv=None):
     for t in TASKS:
         for net, proba in network.items():
             network_rows[net][t] = accuracy(t, proba[bundled.tasks_.index(t)])
-    fitted = {}  # id of train features -> read-out (arms share some)
+    # id of train features -> (them, their read-out): arms share some. The features are kept
+    # so that their id is never reused by another array.
+    fitted = {}
 
     def member_proba(F_train, repeat, F_val, t):
         if id(F_train) not in fitted:
             fit_labels = {k: np.tile(labels[k][train], repeat) for k in TASKS}
-            fitted[id(F_train)] = DescriptorReadout(C=1.0).fit(F_train, fit_labels)
-        readout = fitted[id(F_train)]
+            fitted[id(F_train)] = F_train, DescriptorReadout(C=1.0).fit(F_train, fit_labels)
+        readout = fitted[id(F_train)][1]
         classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
         return readout.predict_proba(F_val)[t][:, [readout.classes_[t].index(c)
                                                    for c in classes]]
 
-    for name, members in arms(F[train], F[val]).items():
+    right = {}  # (arm, task) -> which faces the arm + bundled gets right
+    # arm -> task -> [faces its pair with the network gets right and the first arm's pair
+    # wrong, and the reverse]: the arms differ by a few faces; this says how many.
+    paired = {}
+    named = arms(F[train], F[val])
+    for name, members in named.items():
         print(f"fitting {name}", flush=True)
         for t in TASKS:
             column = bundled.tasks_.index(t)
@@ -228,16 +260,37 @@ def main(argv=None):
             row[t] = accuracy(t, p)
             for net, proba in network.items():
                 row[f"{t} + {net}"] = accuracy(t, (p + proba[column]) / 2)
+            classes = np.asarray(bundled.classes_[column]).astype(str)
+            right[name, t] = classes[(p + network["bundled"][column]).argmax(1)] == labels[t][val]
+            shipped = right[next(iter(rows)), t]
+            paired.setdefault(name, {})[t] = [int((right[name, t] & ~shipped).sum()),
+                                              int((shipped & ~right[name, t]).sum())]
+    # Another weight than one half for the first arm's read-out against the network, chosen
+    # on one half of the validation faces and scored on the other (both ways, 20 seeded
+    # splits): would tuning the weight on held-out faces pay?
+    first = next(iter(named.values()))
+    weights = {}
+    for t in TASKS:
+        column = bundled.tasks_.index(t)
+        weights[t] = tuned_weight(network["bundled"][column], member_proba(*first[0], t),
+                                  labels[t][val][:, None] == np.asarray(
+                                      bundled.classes_[column]).astype(str)[None])
     rows = list(rows.values())
     network_rows = list(network_rows.values())
     table(network_rows, ["network", *TASKS])
     print()
     table(rows, list(rows[0]))
+    print("\nwith the bundled network, faces gained / lost against the first arm's pair:")
+    table([{"read-out": k, **{t: f"+{g} / -{l}" for t, (g, l) in v.items()}}
+           for k, v in paired.items()], ["read-out", *TASKS])
+    print("\nthe first arm's weight against the network, tuned on half the validation faces:")
+    table([{"task": t, **w} for t, w in weights.items()], ["task", *weights[TASKS[0]]])
     write_json("descriptor_views", {
         "machine": machine(), "views": VIEWS, "train_faces": int(train.sum()),
         "train_faces_available": int((~val).sum()), "validation_faces": int(val.sum()),
         "detected": int(found), "seconds_per_face_3_views": round(per_face, 3),
-        "network": network_rows, "rows": rows}, args.quick)
+        "network": network_rows, "rows": rows, "paired_with_bundled": paired,
+        "tuned_weight": weights}, args.quick)
     return 0
 
 

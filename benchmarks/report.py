@@ -548,6 +548,35 @@ def main():
                   f"{dp['detected']:,} of the faces (the others: a centred box); "
                   f"{dp['seconds_per_face']} s per face on one core.", "",
                   _md(rows, columns), ""]
+    dv = _load("descriptor_views")
+    if dv:
+        columns = [c for c in dv["rows"][0] if c != "read-out"]
+        parts += ["## More views of each face for the descriptor read-out", "",
+                  "`python benchmarks/descriptor_views.py`: dlib's descriptor of each UTKFace "
+                  "face three ways (the chip as `mtlfaces predict` cuts it, at padding 0.25; "
+                  "the same chip mirrored; a chip at padding 0.5, with more hair and "
+                  "outline), read out by `DescriptorReadout(C=1)` (the shipped read-out's "
+                  f"model) trained on {dv['train_faces']:,} UTKFace faces outside the "
+                  f"validation part and scored on the {dv['validation_faces']:,} inside it: "
+                  "alone, averaged with the bundled network (weights one half, as `mtlfaces "
+                  "predict`), and averaged with the network over posthoc.py's test-time "
+                  "shifts (2 pixels four ways: ten passes). An arm that *predicts* from two "
+                  "views costs two descriptors per face. Arms named before the run; fixed "
+                  f"validation split. {dv['seconds_per_face_3_views']} s per face for the "
+                  "three views on one core.", "",
+                  _md([_as_percent(r, [t for t in ("gender", "age")]) for r in dv["network"]],
+                      ["network", "gender", "age"]), "",
+                  _md([_as_percent(r, columns) for r in dv["rows"]], ["read-out"] + columns), "",
+                  "With the bundled network, faces each arm gets right that the first arm's "
+                  f"pair gets wrong, and the reverse (of the {dv['validation_faces']:,}): " + "; ".join(
+                      f"{arm}: " + ", ".join(f"{task} +{g}/−{l}" for task, (g, l) in v.items())
+                      for arm, v in list(dv["paired_with_bundled"].items())[1:]) + ".", "",
+                  "The first arm's weight against the network (one half as shipped) chosen "
+                  "instead on a random half of the validation faces and scored on the other "
+                  "(both ways, 20 seeded splits): " + "; ".join(
+                      f"{task} {_pct(w['tuned'])} against {_pct(w['fixed 0.5'])} at one half "
+                      f"(mean weight chosen {w['mean weight chosen']:.2f})"
+                      for task, w in dv["tuned_weight"].items()) + ".", ""]
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",

@@ -788,7 +788,40 @@ def test_descriptor_view_arms_fit_and_predict_the_views_they_name():
     assert [m[2][0, 0] for m in arms["as given, predicts mean of both views"]] == [10, 11]
     assert arms["mean descriptor of both views"][0][0][0, 0] == 0.5
     assert [m[0][0, 0] for m in arms["mean of the padding 0.25 and 0.5 read-outs"]] == [0, 2]
-    assert arms["as given (shipped)"][0][1] == 1
+    assert arms["as given (0.3.1's read-out)"][0][1] == 1
+
+
+def test_readme_descriptor_views_paragraph_quotes_the_committed_results():
+    """Every percentage of the README's paragraph on more views for the read-out, in order,
+    and its face counts, from descriptor_views.json."""
+    import json
+    import re
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    text = readme.split("**More views of each face for the read-out**", 1)[1].split("\n\n")[0]
+    with open(os.path.join(ROOT, "benchmarks", "results", "descriptor_views.json")) as fh:
+        views = json.load(fh)
+    rows = {r["read-out"]: r for r in views["rows"]}
+    shipped, both = rows["as given (0.3.1's read-out)"], rows["trained on both, predicts as given"]
+    two, wide = rows["as given, predicts mean of both views"], rows["padding 0.5"]
+    weight = views["tuned_weight"]
+    expected = [shipped["gender + bundled"], shipped["age + bundled"],
+                both["gender + bundled"], both["age + bundled"],
+                two["gender + bundled"], two["age + bundled"],
+                wide["gender + bundled"], wide["age + bundled"],
+                shipped["gender"], two["gender"],
+                weight["gender"]["tuned"], weight["age"]["tuned"],
+                weight["gender"]["fixed 0.5"], weight["age"]["fixed 0.5"],
+                shipped["age + bundled with shifts"]]
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", text)] == [
+        round(100 * v, 1) for v in expected]
+    (g_gain, g_lost), (a_gain, a_lost) = views["paired_with_bundled"][both["read-out"]].values()
+    flat = " ".join(text.split())
+    assert f"{g_gain} face gained and {g_lost} lost on gender, {a_gain} and {a_lost} on age" in flat
+    shifted = round((shipped["age + bundled with shifts"] - shipped["age + bundled"])
+                    * views["validation_faces"])
+    assert f"{shifted} faces of {views['validation_faces']:,}" in flat
 
 
 def test_readme_descriptor_sentence_quotes_the_committed_probe():
