@@ -138,7 +138,8 @@ def test_crop_landmarks_place_the_chip_crop_descriptors_describe(astronaut):
     blank = np.full((200, 160, 3), 128, np.uint8)
     _, shape, detected = crop_landmarks(blank)
     box = shape.rect
-    assert not detected and (box.left(), box.top(), box.right(), box.bottom()) == (20, 25, 140, 175)
+    assert not detected
+    assert (box.left(), box.top(), box.right(), box.bottom()) == (20, 25, 140, 175)
 
 
 def test_crop_descriptors_in_processes_are_the_same_in_order(astronaut):

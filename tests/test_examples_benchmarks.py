@@ -818,10 +818,14 @@ def test_readme_descriptor_views_paragraph_quotes_the_committed_results():
         round(100 * v, 1) for v in expected]
     (g_gain, g_lost), (a_gain, a_lost) = views["paired_with_bundled"][both["read-out"]].values()
     flat = " ".join(text.split())
-    assert f"{g_gain} face gained and {g_lost} lost on gender, {a_gain} and {a_lost} on age" in flat
+    assert (f"{g_gain} face gained and {g_lost} lost on gender, {a_gain} and {a_lost} on age"
+            in flat)
     shifted = round((shipped["age + bundled with shifts"] - shipped["age + bundled"])
                     * views["validation_faces"])
-    assert f"{shifted} faces of {views['validation_faces']:,}" in flat
+    gained, lost = views["paired_shifts"]["age"]
+    assert gained - lost == shifted
+    assert (f"{shifted} faces of {views['validation_faces']:,} ({gained} gained, {lost} lost)"
+            in flat)
 
 
 def test_readme_descriptor_sentence_quotes_the_committed_probe():
