@@ -10,8 +10,8 @@ UTKFace faces outside the recipe's validation part and scored on the faces insid
 beside the bundled model on the same faces: logistic regressions on the standardised
 descriptors (``C`` 0.1, 1, 10; :class:`mtlfaces.descriptors.DescriptorReadout`, so the
 ``C=1`` column is the shipped read-out's fit) and a perceptron (one hidden layer of 256,
-early stopping on a tenth of the training faces, seed 0). If such features were much better, a network
-could learn from them (as a teacher). Then each of two read-outs named beforehand
+early stopping on a tenth of the training faces, seed 0). If such features were much
+better, a network could learn from them (as a teacher). Then each of two read-outs named beforehand
 (``MEAN_OF``) averaged with the bundled model (probabilities, weight one half each, not
 tuned on the validation faces): models trained on different data (identity on millions of
 faces; UTKFace, FER2013, CK+) can err on different faces, which the ensembles of one line of

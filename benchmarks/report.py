@@ -564,16 +564,17 @@ def main():
                   "views costs two descriptors per face. Arms named before the run; fixed "
                   f"validation split. {dv['seconds_per_face_3_views']} s per face for the "
                   "three views on one core.", "",
-                  _md([_as_percent(r, [t for t in ("gender", "age")]) for r in dv["network"]],
+                  _md([_as_percent(r, ("gender", "age")) for r in dv["network"]],
                       ["network", "gender", "age"]), "",
                   _md([_as_percent(r, columns) for r in dv["rows"]], ["read-out"] + columns), "",
                   "With the bundled network, faces each arm gets right that the first arm's "
                   f"pair gets wrong, and the reverse (of the {dv['validation_faces']:,}): "
                   + "; ".join(
                       f"{arm}: " + ", ".join(f"{task} +{g}/−{l}" for task, (g, l) in v.items())
-                      for arm, v in list(dv["paired_with_bundled"].items())[1:]) + ". The "
-                  "first arm's pair with the network's shifts against without them: " + ", ".join(
-                      f"{task} +{g}/−{l}" for task, (g, l) in dv["paired_shifts"].items())
+                      for arm, v in list(dv["paired_with_bundled"].items())[1:])
+                  + ". The first arm's pair with the network's shifts against without them: "
+                  + ", ".join(f"{task} +{g}/−{l}"
+                              for task, (g, l) in dv["paired_shifts"].items())
                   + ".", "",
                   "The first arm's weight against the network (one half as shipped) chosen "
                   "instead on a random half of the validation faces and scored on the other "
