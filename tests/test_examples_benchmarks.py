@@ -758,7 +758,9 @@ def test_descriptor_views_quick(tmp_path, monkeypatch):
     """Three views of 160 real UTKFace faces: every arm scored alone and with both
     network versions; the network's own rows are the bundled model's on the same faces."""
     import json
+    import tempfile
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where --quick's cache goes
     bench = _run_quick("descriptor_views", monkeypatch, tmp_path, "--data-dir", SHARED)
     result = json.loads((tmp_path / "descriptor_views_quick.json").read_text())
     assert result["quick"] and result["train_faces"] + result["validation_faces"] == 160
@@ -772,7 +774,7 @@ def test_descriptor_views_quick(tmp_path, monkeypatch):
         assert all(0 <= v <= 1 for k, v in row.items() if k != "read-out")
     # Real descriptors: the shipped arm tells gender well above chance on 20-odd faces.
     assert result["rows"][0]["gender"] > 0.7
-    assert not list(tmp_path.glob("descriptor_views-*"))  # --quick keeps no cache
+    assert not list(tmp_path.glob("descriptor_views-*"))  # --quick removes its cache
 
 
 def test_descriptor_view_arms_fit_and_predict_the_views_they_name():
