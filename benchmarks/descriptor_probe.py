@@ -8,13 +8,13 @@ with ``face_recognition_models``; trained for identity on about 3 million faces)
 face into 128 numbers (:mod:`mtlfaces.descriptors`). Read-outs of them are trained on the
 UTKFace faces outside the recipe's validation part and scored on the faces inside it,
 beside the bundled model on the same faces: logistic regressions on the standardised
-descriptors (``C`` 0.1, 1, 10; :class:`mtlfaces.descriptors.DescriptorReadout`, so the
-``C=1`` column is the shipped read-out's fit) and a perceptron (one hidden layer of 256,
-early stopping on a tenth of the training faces, seed 0). If such features were much
-better, a network could learn from them (as a teacher). Then each of two read-outs named beforehand
-(``MEAN_OF``) averaged with the bundled model (probabilities, weight one half each, not
-tuned on the validation faces): models trained on different data (identity on millions of
-faces; UTKFace, FER2013, CK+) can err on different faces, which the ensembles of one line of
+descriptors (``C`` 0.1, 1, 10; :func:`fit_readout`, so the ``C=1`` column is the shipped
+read-out's fit) and a perceptron (one hidden layer of 256, early stopping on a tenth of
+the training faces, seed 0). If such features were much better, a network could learn
+from them (as a teacher). Then each of two read-outs named beforehand (``MEAN_OF``)
+averaged with the bundled model (probabilities, weight one half each, not tuned on the
+validation faces): models trained on different data (identity on millions of faces;
+UTKFace, FER2013, CK+) can err on different faces, which the ensembles of one line of
 training did not.
 
 Faces: all of UTKFace (``--limit N``: a seeded random N) at 200×200 in colour, described by
@@ -87,14 +87,15 @@ def utkface_descriptors(data_dir, limit=None, cache_dir=None, jobs=2):
                                       source=f"{stat.st_size} {stat.st_mtime_ns}"))
 
 
-def fit_readout(features, y):
-    """The read-out ``mtlfaces predict`` uses: ``C=1`` on the faces outside the fixed
-    validation part (the recipe's), age group and gender."""
+def fit_readout(features, y, C=1.0):
+    """The read-out ``mtlfaces predict`` uses (``C=1``; the probe also tries others):
+    age group and gender, fitted on the faces outside the fixed validation part (the
+    recipe's)."""
     from mtlfaces.datasets import validation_mask
     from mtlfaces.descriptors import DescriptorReadout
 
     train = ~validation_mask(y)
-    return DescriptorReadout(C=1.0).fit(features[train], y.loc[train, list(TASKS)])
+    return DescriptorReadout(C=C).fit(features[train], y.loc[train, list(TASKS)])
 
 
 def main(argv=None):
@@ -115,7 +116,6 @@ def main(argv=None):
 
     from mtlfaces import datasets as D
     from mtlfaces import load_pretrained
-    from mtlfaces.descriptors import DescriptorReadout
 
     if args.limit < 0 or args.jobs < 1:
         parser.error(f"--limit {args.limit} --jobs {args.jobs}: expected a limit >= 0 "
@@ -124,14 +124,13 @@ def main(argv=None):
     X, y, features, found, per_face = utkface_descriptors(
         args.data_dir, limit, None if args.quick else args.cache_dir, args.jobs)
     val = D.validation_mask(y)
+    # The logistic regressions are the recipe's fit_readout, DescriptorReadout as mtlfaces
+    # predict loads it: the C=1 column is the shipped read-out's.
+    linear = {C: fit_readout(features, y, C) for C in CS}
     if args.save_readout:
-        print(f"wrote {fit_readout(features, y).save(args.save_readout)}")
+        print(f"wrote {linear[1.0].save(args.save_readout)}")
     bundled = load_pretrained()
     bundled_proba = bundled.predict_proba(X[val])
-    # The logistic regressions are DescriptorReadout, the class mtlfaces predict uses (its
-    # C=1 column is the shipped read-out's fit); the perceptron is scikit-learn's.
-    linear = {C: DescriptorReadout(C=C).fit(features[~val], y.loc[~val, list(TASKS)])
-              for C in CS}
     rows = []
     for task in TASKS:
         labels = y[task].astype(str).to_numpy()
