@@ -87,12 +87,13 @@ def compute_views(images, order, cache_dir, jobs, max_faces):
     chunks = [order[i:i + CHUNK] for i in range(0, min(len(order), max_faces), CHUNK)]
     todo = [(k, c) for k, c in enumerate(chunks)
             if not os.path.exists(os.path.join(cache_dir, f"chunk{k:04d}.npz"))]
-    print(f"{len(chunks) - len(todo)} of {len(chunks)} chunks cached; describing "
-          f"{sum(len(c) for _, c in todo)} faces on {jobs} processes", flush=True)
-    _IMAGES = images
-    t0 = time.time()
     pool = (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
             if jobs > 1 and len(todo) > 1 else None)  # one chunk: no processes to start
+    print(f"{len(chunks) - len(todo)} of {len(chunks)} chunks cached; describing "
+          f"{sum(len(c) for _, c in todo)} faces in {jobs if pool else 1} process(es)",
+          flush=True)
+    _IMAGES = images
+    t0 = time.time()
     try:
         done = pool.map if pool else map
         for (k, _), (indices, features, found, seconds) in zip(
@@ -125,24 +126,29 @@ def load_views(cache_dir):
 
 
 def arms(F_train, F_val):
-    """Named read-outs: ``name -> [(train features, train row repeat, val features), ...]``.
+    """The training sets and the named read-outs.
 
-    ``F_*`` are (n, 3, 128) in :data:`VIEWS` order. Each member is a read-out fitted on its
-    train features that predicts its validation features; an arm's probabilities are the
-    mean of its members'.
+    ``F_*`` are (n, 3, 128) in :data:`VIEWS` order. Returns ``training, arms``:
+    ``training`` is ``key -> features`` (each training face once per view it holds, views
+    stacked), ``arms`` is ``name -> [(training key, validation features), ...]``; each
+    member is the read-out fitted on ``training[key]`` predicting its validation
+    features, and an arm's probabilities are the mean of its members'.
     """
     given, mirrored, wide = (F_train[:, k] for k in range(3))
     v_given, v_mirrored, v_wide = (F_val[:, k] for k in range(3))
-    both = np.concatenate([given, mirrored])
-    return {
-        "as given (0.3.1's read-out)": [(given, 1, v_given)],
-        "trained on both, predicts as given": [(both, 2, v_given)],
-        "as given, predicts mean of both views": [(given, 1, v_given), (given, 1, v_mirrored)],
-        "trained on both, predicts mean of both views": [(both, 2, v_given),
-                                                         (both, 2, v_mirrored)],
-        "mean descriptor of both views": [((given + mirrored) / 2, 1, (v_given + v_mirrored) / 2)],
-        "padding 0.5": [(wide, 1, v_wide)],
-        "mean of the padding 0.25 and 0.5 read-outs": [(given, 1, v_given), (wide, 1, v_wide)],
+    training = {"as given": given, "as given and mirrored": np.concatenate([given, mirrored]),
+                "mean of both views": (given + mirrored) / 2, "padding 0.5": wide}
+    return training, {
+        "as given (0.3.1's read-out)": [("as given", v_given)],
+        "trained on both, predicts as given": [("as given and mirrored", v_given)],
+        "as given, predicts mean of both views": [("as given", v_given),
+                                                  ("as given", v_mirrored)],
+        "trained on both, predicts mean of both views": [("as given and mirrored", v_given),
+                                                         ("as given and mirrored", v_mirrored)],
+        "mean descriptor of both views": [("mean of both views", (v_given + v_mirrored) / 2)],
+        "padding 0.5": [("padding 0.5", v_wide)],
+        "mean of the padding 0.25 and 0.5 read-outs": [("as given", v_given),
+                                                       ("padding 0.5", v_wide)],
     }
 
 
@@ -225,69 +231,58 @@ def main(argv=None):
     network = {"bundled": bundled.predict_proba(faces),
                "bundled with shifts": [np.mean(p, axis=0) for p in zip(
                    *(bundled.predict_proba(shifted(faces, dy, dx)) for dy, dx in shifts))]}
-    labels = {t: y[t].astype(str).to_numpy() for t in TASKS}
-    network_rows = {net: {"network": net} for net in network}
-    rows = {}  # read-out -> its accuracies: alone and with each network version, per task
+    columns = {t: bundled.tasks_.index(t) for t in TASKS}
+    classes = {t: np.asarray(bundled.classes_[columns[t]]).astype(str) for t in TASKS}
+    truth = {t: y[t].astype(str).to_numpy()[val] for t in TASKS}
 
-    def accuracy(t, p):
-        classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
-        return float(np.mean(classes[p.argmax(1)] == labels[t][val]))
+    def right(t, p):
+        """Which validation faces the probabilities ``p`` (task ``t``) get right."""
+        return classes[t][p.argmax(1)] == truth[t]
 
-    for t in TASKS:
-        for net, proba in network.items():
-            network_rows[net][t] = accuracy(t, proba[bundled.tasks_.index(t)])
-    # id of train features -> (them, their read-out): arms share some. The features are kept
-    # so that their id is never reused by another array.
-    fitted = {}
+    network_rows = [{"network": net, **{t: float(right(t, proba[columns[t]]).mean())
+                                        for t in TASKS}} for net, proba in network.items()]
+    training, named = arms(F[train], F[val])
+    readouts = {}
+    for key, features_ in training.items():
+        print(f"fitting the read-out on {key}", flush=True)
+        repeat = len(features_) // int(train.sum())  # views stacked: labels repeat with them
+        readouts[key] = DescriptorReadout(C=1.0).fit(
+            features_, {t: np.tile(y[t].astype(str).to_numpy()[train], repeat) for t in TASKS})
 
-    def member_proba(F_train, repeat, F_val, t):
-        if id(F_train) not in fitted:
-            fit_labels = {k: np.tile(labels[k][train], repeat) for k in TASKS}
-            fitted[id(F_train)] = F_train, DescriptorReadout(C=1.0).fit(F_train, fit_labels)
-        readout = fitted[id(F_train)][1]
-        classes = np.asarray(bundled.classes_[bundled.tasks_.index(t)]).astype(str)
+    def member_proba(key, F_val, t):  # in the network's column order
+        readout = readouts[key]
         return readout.predict_proba(F_val)[t][:, [readout.classes_[t].index(c)
-                                                   for c in classes]]
+                                                   for c in classes[t]]]
 
-    right = {}  # (arm, task) -> which faces the arm + bundled gets right
-    # arm -> task -> [faces its pair with the network gets right and the first arm's pair
-    # wrong, and the reverse]: the arms differ by a few faces; this says how many.
-    paired = {}
-    named = arms(F[train], F[val])
+    rows, correct = {}, {}  # correct: (arm, task, network) -> faces its pair gets right
     for name, members in named.items():
-        print(f"fitting {name}", flush=True)
+        row = rows[name] = {"read-out": name}
         for t in TASKS:
-            column = bundled.tasks_.index(t)
             p = np.mean([member_proba(*m, t) for m in members], axis=0)
-            row = rows.setdefault(name, {"read-out": name})
-            row[t] = accuracy(t, p)
+            row[t] = float(right(t, p).mean())
             for net, proba in network.items():
-                row[f"{t} + {net}"] = accuracy(t, (p + proba[column]) / 2)
-            classes = np.asarray(bundled.classes_[column]).astype(str)
-            for net, proba in network.items():
-                right[name, t, net] = classes[(p + proba[column]).argmax(1)] == labels[t][val]
-            shipped = right[next(iter(rows)), t, "bundled"]
-            paired.setdefault(name, {})[t] = [int((right[name, t, "bundled"] & ~shipped).sum()),
-                                              int((shipped & ~right[name, t, "bundled"]).sum())]
+                correct[name, t, net] = right(t, p + proba[columns[t]])  # the mean's argmax
+                row[f"{t} + {net}"] = float(correct[name, t, net].mean())
+    first = next(iter(named))
+
+    def gained_lost(a, b):
+        return [int((a & ~b).sum()), int((b & ~a).sum())]
+
+    # Faces each arm's pair with the network gets right that the first arm's pair gets
+    # wrong, and the reverse: the arms differ by a few faces; this says how many.
+    paired = {name: {t: gained_lost(correct[name, t, "bundled"], correct[first, t, "bundled"])
+                     for t in TASKS} for name in named}
+    # The first arm with the network's test-time shifts against the same without them.
+    shifted_pair = {t: gained_lost(correct[first, t, "bundled with shifts"],
+                                   correct[first, t, "bundled"]) for t in TASKS}
     # Another weight than one half for the first arm's read-out against the network, chosen
     # on one half of the validation faces and scored on the other (both ways, 20 seeded
     # splits): would tuning the weight on held-out faces pay?
-    first = next(iter(named.values()))
-    weights = {}
-    for t in TASKS:
-        column = bundled.tasks_.index(t)
-        weights[t] = tuned_weight(network["bundled"][column], member_proba(*first[0], t),
-                                  labels[t][val][:, None] == np.asarray(
-                                      bundled.classes_[column]).astype(str)[None])
-    # The first arm with the network's test-time shifts against the same without them.
-    shifted_pair = {}
-    for t in TASKS:
-        with_shifts = right[next(iter(named)), t, "bundled with shifts"]
-        without = right[next(iter(named)), t, "bundled"]
-        shifted_pair[t] = [int((with_shifts & ~without).sum()),
-                           int((without & ~with_shifts).sum())]
+    weights = {t: tuned_weight(network["bundled"][columns[t]],
+                               np.mean([member_proba(*m, t) for m in named[first]], axis=0),
+                               truth[t][:, None] == classes[t][None])
+               for t in TASKS}
     rows = list(rows.values())
-    network_rows = list(network_rows.values())
     table(network_rows, ["network", *TASKS])
     print()
     table(rows, list(rows[0]))
@@ -302,7 +297,8 @@ def main(argv=None):
         "machine": machine(), "views": VIEWS, "train_faces": int(train.sum()),
         "train_faces_available": int((~val).sum()), "validation_faces": int(val.sum()),
         "detected": int(found), "seconds_per_face_3_views": round(per_face, 3),
-        "network": network_rows, "rows": rows, "paired_with_bundled": paired,
+        "network_shifts": shifts, "network": network_rows, "rows": rows,
+        "paired_with_bundled": paired,
         "paired_shifts": shifted_pair, "tuned_weight": weights}, args.quick)
     return 0
 

@@ -766,7 +766,7 @@ def test_descriptor_views_quick(tmp_path, monkeypatch):
     assert result["quick"] and result["train_faces"] + result["validation_faces"] == 160
     names = [r["read-out"] for r in result["rows"]]
     F = np.zeros((4, 3, 128))
-    assert names == list(bench.arms(F, F))
+    assert names == list(bench.arms(F, F)[1])
     for row in result["rows"]:
         assert set(row) == {"read-out"} | {f"{t}{net}" for t in ("gender", "age")
                                            for net in ("", " + bundled",
@@ -778,19 +778,23 @@ def test_descriptor_views_quick(tmp_path, monkeypatch):
 
 
 def test_descriptor_view_arms_fit_and_predict_the_views_they_name():
-    """The arms' members pair the right views: training on both views doubles the rows;
-    the padding arms use the third view."""
+    """The arms' members pair the right views: training on both views stacks the faces'
+    two views (labels repeat with them); the padding arms use the third view; every
+    member's training set exists."""
     bench = _load("benchmarks", "descriptor_views")
     F_train = np.stack([np.full((5, 128), k, float) for k in range(3)], axis=1)
     F_val = F_train[:2] + 10
-    arms = bench.arms(F_train, F_val)
-    assert [(m[0][:, 0].tolist(), m[1], m[2][:, 0].tolist())
-            for m in arms["trained on both, predicts as given"]] == [
-        ([0.0] * 5 + [1.0] * 5, 2, [10.0, 10.0])]
-    assert [m[2][0, 0] for m in arms["as given, predicts mean of both views"]] == [10, 11]
-    assert arms["mean descriptor of both views"][0][0][0, 0] == 0.5
-    assert [m[0][0, 0] for m in arms["mean of the padding 0.25 and 0.5 read-outs"]] == [0, 2]
-    assert arms["as given (0.3.1's read-out)"][0][1] == 1
+    training, arms = bench.arms(F_train, F_val)
+    assert training["as given and mirrored"][:, 0].tolist() == [0.0] * 5 + [1.0] * 5
+    assert training["mean of both views"][0, 0] == 0.5 and training["padding 0.5"][0, 0] == 2
+    assert all(key in training for members in arms.values() for key, _ in members)
+    assert [(k, v[:, 0].tolist()) for k, v in arms["trained on both, predicts as given"]] == [
+        ("as given and mirrored", [10.0, 10.0])]
+    assert [v[0, 0] for _, v in arms["as given, predicts mean of both views"]] == [10, 11]
+    assert arms["mean descriptor of both views"][0][1][0, 0] == 10.5
+    assert [k for k, _ in arms["mean of the padding 0.25 and 0.5 read-outs"]] == [
+        "as given", "padding 0.5"]
+    assert next(iter(arms)) == "as given (0.3.1's read-out)"  # the pairs are counted against it
 
 
 def test_readme_descriptor_views_paragraph_quotes_the_committed_results():
@@ -824,6 +828,8 @@ def test_readme_descriptor_views_paragraph_quotes_the_committed_results():
             in flat)
     shifted = round((shipped["age + bundled with shifts"] - shipped["age + bundled"])
                     * views["validation_faces"])
+    passes = {5: "five"}[len(views["network_shifts"])]  # shifts per face, each flip-averaged
+    assert f"for {passes} times the network's passes" in flat
     gained, lost = views["paired_shifts"]["age"]
     assert gained - lost == shifted
     assert (f"{shifted} faces of {views['validation_faces']:,} ({gained} gained, {lost} lost)"
