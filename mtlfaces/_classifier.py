@@ -90,6 +90,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         middle of its year of age (a 29-year-old at 29.5: with 3, 0.57 Young
         and 0.43 Middle Age), instead of all on its group. Faces labelled with
         a group name keep a one-hot target. None (default): one-hot for all.
+    mixup : float, default=0.0
+        Mixup's Beta(mixup, mixup) concentration; 0 turns it off. Each training
+        image is blended with another image of its batch that has the same tasks
+        labelled (``lam * a + (1 - lam) * b``, ``lam`` drawn per image), and each
+        head learns the same blend of the two faces' targets, so no label is
+        invented or half-missing. 0.2 blends mildly (most ``lam`` near 0 or 1), 1
+        evenly. Applies to :meth:`fit` and :meth:`partial_fit`, never to validation
+        data or prediction.
     augment : bool or dict, default=True
         Random transforms of the training images (identity at inference).
         True: horizontal flips, rotations up to ±0.03 of a turn (±10.8°) and
@@ -173,7 +181,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                  epochs=20,
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
-                 age_sigma=None, augment=True, test_time_flip=False, mixed_precision=False,
+                 age_sigma=None, mixup=0.0, augment=True, test_time_flip=False,
+                 mixed_precision=False,
                  label_codes=None, callbacks=None, warm_start=False,
                  random_state=None, verbose=0):
         self.tasks = tasks
@@ -194,6 +203,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.age_sigma = age_sigma
+        self.mixup = mixup
         self.augment = augment
         self.test_time_flip = test_time_flip
         self.mixed_precision = mixed_precision
@@ -258,6 +268,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 and np.isfinite(self.age_sigma) and self.age_sigma > 0):
             raise ValueError(f"{type(self).__name__}: age_sigma={self.age_sigma!r}; expected "
                              "None or a positive number of years, e.g. 3")
+        if not (isinstance(self.mixup, numbers.Real) and not isinstance(self.mixup, bool)
+                and np.isfinite(self.mixup) and self.mixup >= 0):
+            raise ValueError(f"{type(self).__name__}: mixup={self.mixup!r}; expected 0 (off) or "
+                             "a positive Beta concentration, e.g. 0.2")
         if self.loss_weights is not None and not isinstance(self.loss_weights, dict):
             raise ValueError(f"{type(self).__name__}: loss_weights={self.loss_weights!r}; "
                              "expected a dict {task: weight}")
@@ -587,10 +601,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         # Keras never clears it: a later fit of this network would start there. Each fit
         # starts at epoch 0 unless a backup restores an epoch during this fit.
         self.model_._initial_epoch = None
-        hist = self.model_.fit(
-            images, targets, batch_size=self.batch_size, epochs=epochs,
-            validation_data=val, shuffle=True, verbose=self.verbose, callbacks=callbacks,
-        )
+        if self.mixup > 0:
+            from ._mixup import mixup_batches
+
+            sizes = {t: len(c) for t, c in self._classes_by_task().items()}
+            done = len(next(iter(self.history_.values()), []))  # epochs trained so far
+            seed = None if self.random_state is None else (self._seed() + done) % (2**31)
+            data = dict(x=mixup_batches(images, targets, sizes, int(self.batch_size),
+                                        float(self.mixup), seed))
+        else:
+            data = dict(x=images, y=targets, batch_size=self.batch_size, shuffle=True)
+        hist = self.model_.fit(**data, epochs=epochs, validation_data=val,
+                               verbose=self.verbose, callbacks=callbacks)
         for key, values in hist.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self._publish_classes()

@@ -493,6 +493,11 @@ def _augment_settings(pairs):
               help="Spread each face's age target over the age groups by a normal "
                    "distribution of this many years around its age (needs ages in years, "
                    "as UTKFace's and numeric CSV ages are).")
+@click.option("--mixup", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              metavar="ALPHA",
+              help="Blend each training face with another of its batch that has the same "
+                   "labels given, and their targets alike (Beta(ALPHA, ALPHA) shares; "
+                   "0 turns it off, 0.2 is mild).")
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
               help="bfloat16 compute (faster on CPUs with AMX/AVX-512 BF16).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
@@ -500,7 +505,7 @@ def _augment_settings(pairs):
 @click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True)
 def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_rate, image_size,
           validation_fraction, patience, augment, augment_with, class_weight, age_sigma,
-          mixed_precision, limit, seed, verbose):
+          mixup, mixed_precision, limit, seed, verbose):
     """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path)."""
     _quiet_tensorflow()
     if augment_with:
@@ -544,7 +549,8 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
     params = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                   validation_fraction=validation_fraction, patience=patience, augment=augment,
                   class_weight=None if class_weight == "none" else "balanced",
-                  age_sigma=age_sigma, mixed_precision=mixed_precision, random_state=seed,
+                  age_sigma=age_sigma, mixup=mixup, mixed_precision=mixed_precision,
+                  random_state=seed,
                   verbose=verbose, callbacks=callbacks)
     if base is not None:
         est = base.set_params(warm_start=True, tasks=tuple(tasks), **params)

@@ -288,6 +288,24 @@ def test_train_age_sigma_needs_ages_in_years(tmp_path):
     assert result.exit_code == 2 and "--age-sigma" in result.stderr
 
 
+def test_train_with_mixup_records_it_in_the_model(tmp_path):
+    from mtlfaces import load_model
+    from mtlfaces.datasets import write_csv
+
+    X, y = make_shapes(60, size=32, seed=8, missing_gender=0.3)
+    write_csv(X, y.assign(source="shapes", split=None), tmp_path / "train.csv")
+    out = tmp_path / "model"
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "train.csv"), "--out", str(out),
+                                       "--epochs", "1", "--image-size", "16", "--mixup", "0.4",
+                                       "--verbose", "0"])
+    assert result.exit_code == 0, result.stderr + result.output
+    assert load_model(out / "final.mtlfaces").mixup == 0.4
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "train.csv"), "--out",
+                                       str(tmp_path / "bad"), "--mixup", "-1"])
+    assert result.exit_code == 2 and "--mixup" in result.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_evaluate_one_split(tmp_path, model_file):
     from mtlfaces.datasets import write_csv
 
