@@ -32,8 +32,14 @@ epochs, and keeps the last epoch; each is scored on the recipe's validation spli
 hold only gray faces, so the emotion head never sees colour in training: ``emotion
 agreement`` is the share of UTKFace hold-out faces whose emotion the colour network
 answers the same on the colour face and on its gray version (how much colour, unseen by
-the emotion head, changes its answers). Each arm's model is saved to ``--out-dir``.
-Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
+the emotion head, changes its answers). Each arm's model is saved to ``--out-dir`` (``ARM.mtlfaces``; ``ARM_quick.mtlfaces`` with ``--quick``).
+Each arm is also scored as ``mtlfaces predict`` uses the network, with the descriptor
+read-out averaged into age group and gender (``gender with read-out``, ``age with
+read-out``; descriptor_probe.py's :func:`with_readout_accuracy`, on the UTKFace validation
+faces at 200×200 in colour, their descriptors cached in ``--cache-dir``), beside the
+bundled model scored the same way (``bundled_with_readout``); ``--no-readout`` skips
+that, and ``--readout-only`` adds these columns to the arms already run, from their saved
+models in ``--out-dir``. Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
 not run this time (arms can be run one at a time; each row says its epochs);
 ``complete`` is false until every arm of ARMS has a row.
 """
@@ -49,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from descriptor_probe import with_readout_accuracy  # noqa: E402
 
 TASKS = ["age", "gender", "emotion"]
 ARMS = ("gray", "colour", "age_sigma", "mixup")
@@ -109,18 +116,48 @@ def load(recipe, data_dir, cache_dir, colour, limit):
 NAME = "continue_study"
 
 
-def previous(quick):
-    """Rows and per-arm details of an earlier run's JSON (none if there is none)."""
+def previous_json(quick):
+    """An earlier run's JSON ({} if there is none)."""
     import json
 
     import _common
 
     path = os.path.join(_common.RESULTS, f"{NAME}{'_quick' if quick else ''}.json")
     if not os.path.exists(path):
-        return [], {}
+        return {}
     with open(path) as fh:
-        old = json.load(fh)
-    return old["rows"], old["arms"]
+        return json.load(fh)
+
+
+def previous(quick):
+    """Rows and per-arm details of an earlier run's JSON (none if there is none)."""
+    old = previous_json(quick)
+    return old.get("rows", []), old.get("arms", {})
+
+
+def model_path(out_dir, arm, quick):
+    """Where an arm's model is saved (``--quick`` runs' apart from the real ones)."""
+    return os.path.join(out_dir, f"{arm}{'_quick' if quick else ''}.mtlfaces")
+
+
+def readout_faces(args):
+    """UTKFace validation faces, labels and descriptors for the read-out columns (60 faces,
+    not cached, with ``--quick``)."""
+    from descriptor_probe import validation_faces
+
+    if args.quick:
+        return validation_faces(args.data_dir, None, 1, limit=60)
+    return validation_faces(args.data_dir, args.cache_dir)
+
+
+def rounded(scores):
+    return {k: round(v, 4) for k, v in scores.items()}
+
+
+def readout_columns(est, faces):
+    """A row's read-out columns: gender and age with the descriptor read-out averaged in."""
+    scores = with_readout_accuracy(est, *faces)
+    return {f"{task} with read-out": round(scores[task], 4) for task in ("gender", "age")}
 
 
 def main(argv=None):
@@ -134,7 +171,14 @@ def main(argv=None):
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--quick", action="store_true",
                         help="2,000 images per dataset, 1 epoch: checks the script runs")
+    parser.add_argument("--no-readout", dest="readout", action="store_false",
+                        help="do not score the arms with the descriptor read-out")
+    parser.add_argument("--readout-only", action="store_true",
+                        help="train nothing: score the arms' saved models (--out-dir) with "
+                             "the descriptor read-out and add that to their rows")
     args = parser.parse_args(argv)
+    if args.readout_only and not args.readout:
+        parser.error("--readout-only scores with the read-out that --no-readout leaves out")
 
     import keras
     import pandas as pd
@@ -151,6 +195,21 @@ def main(argv=None):
     settings.update(recipe.PHASE4, epochs=epochs, verbose=0 if args.quick else 2)
     os.makedirs(args.out_dir, exist_ok=True)
     rows, notes = previous(args.quick)
+    faces = readout_faces(args) if args.readout else None
+    extra = {"bundled_with_readout": previous_json(args.quick).get("bundled_with_readout")}
+    if faces is not None:
+        extra["bundled_with_readout"] = rounded(with_readout_accuracy(load_pretrained(), *faces))
+    if args.readout_only:
+        for arm in args.arms:
+            path = model_path(args.out_dir, arm, args.quick)
+            row = next((r for r in rows if r["arm"] == arm), None)
+            if row is None or not os.path.exists(path):
+                parser.error(f"--readout-only: arm {arm} has no row or no saved model "
+                             f"({path}); run it first")
+            row.update(readout_columns(load_model(path), faces))
+            print(row, flush=True)
+        write_json(NAME, {**previous_json(args.quick), **extra, "rows": rows}, args.quick)
+        return 0
     for arm in args.arms:
         colour = arm == "colour"
         (X, y), val = load(recipe, args.data_dir, args.cache_dir, colour, limit)
@@ -197,18 +256,19 @@ def main(argv=None):
             row["emotion_agreement"] = round(float(np.mean(on_colour == on_gray)), 4)
             row["start_max_abs_diff"] = round(start["max_abs_diff"], 5)
             row["start_same_answers"] = round(start["same_answers"], 4)
+        if faces is not None:
+            row.update(readout_columns(est, faces))
         rows = [r for r in rows if r["arm"] != arm] + [row]
         notes[arm] = {"validation": report, "history": est.history_}
         print(row, flush=True)
-        if not args.quick:
-            est.save(os.path.join(args.out_dir, f"{arm}.mtlfaces"))
+        est.save(model_path(args.out_dir, arm, args.quick))
         write_json(NAME, {
             "machine": machine(), "epochs": epochs, "start": args.model or "bundled model",
             "settings": {k: v for k, v in settings.items() if k != "verbose"},
-            "age_sigma": AGE_SIGMA, "mixup": MIXUP, "rows": rows, "arms": notes,
+            "age_sigma": AGE_SIGMA, "mixup": MIXUP, **extra, "rows": rows, "arms": notes,
             "complete": {r["arm"] for r in rows} == set(ARMS)}, args.quick)
     table(rows, ["arm", "emotion", "gender", "age", "ckplus_emotion", "emotion_agreement",
-                 "train_minutes"])
+                 "gender with read-out", "age with read-out", "train_minutes"])
     return 0
 
 

@@ -98,6 +98,43 @@ def fit_readout(features, y, C=1.0):
     return DescriptorReadout(C=C).fit(features[train], y.loc[train, list(TASKS)])
 
 
+def validation_faces(data_dir, cache_dir=None, jobs=2, limit=None):
+    """The UTKFace validation faces (the first ``limit`` of them, or all) at 200×200 in
+    colour, their labels and their descriptors (kept in ``cache_dir``):
+    ``X, y, features``."""
+    from mtlfaces import datasets as D
+
+    archive = os.path.join(data_dir, "UTKFace.tar.gz")
+    X, y = D.load_utkface(archive, image_size=200, grayscale=False, random_state=0)
+    val = np.flatnonzero(D.validation_mask(y))[:limit]
+    X, y = X[val], y.iloc[val].reset_index(drop=True)
+    stat = os.stat(archive)
+    members = [p.split("::")[-1] for p in y["path"]]
+    features = cached_descriptors(X, members, cache_dir, jobs,
+                                  source=f"{stat.st_size} {stat.st_mtime_ns} validation")[0]
+    return X, y, features
+
+
+def with_readout_accuracy(est, X, y, features, readout=None):
+    """Gender and age-group accuracy of ``est`` with the descriptor read-out averaged in
+    (weights one half, as ``mtlfaces predict``), and of ``est`` alone, on faces ``X``:
+    ``{"gender": ..., "age": ..., "gender alone": ..., "age alone": ...}``."""
+    from mtlfaces.descriptors import load_pretrained_readout, mean_with
+    from mtlfaces.tasks import classes_by_task
+
+    readout = readout or load_pretrained_readout()
+    classes = classes_by_task(est)
+    alone = dict(zip(est.tasks_, est.predict_proba(X)))
+    mixed = mean_with(alone, classes, readout.predict_proba(features), readout)
+    out = {}
+    for task in TASKS:
+        truth = y[task].astype(str).to_numpy()
+        names = np.asarray(classes[task]).astype(str)
+        out[task] = float(np.mean(names[mixed[task].argmax(1)] == truth))
+        out[f"{task} alone"] = float(np.mean(names[alone[task].argmax(1)] == truth))
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=DEFAULT_DATA)

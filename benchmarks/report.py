@@ -30,6 +30,7 @@ def _pct(v):
 
 # The four headline accuracies: column -> key of the recipe's validation_summary.
 HEADLINE = {"emotion": "emotion", "gender": "gender", "age": "age", "CK+": "ckplus_emotion"}
+CONTINUE_ARMS = ("gray", "colour", "age_sigma", "mixup")  # continue_study.ARMS, in order
 
 
 def _headline(summary):
@@ -478,15 +479,18 @@ def main():
         rows = [{**r, **_headline(r),
                  "emotion agreement": (_pct(r["emotion_agreement"])
                                        if "emotion_agreement" in r else "")}
-                for r in sorted(cs["rows"], key=lambda r: ["gray", "colour",
-                                                           "age_sigma"].index(r["arm"]))]
-        for arm in ("gray", "age_sigma"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
+                for r in sorted(cs["rows"], key=lambda r: CONTINUE_ARMS.index(r["arm"]))]
+        for arm in ("gray", "age_sigma", "mixup"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
             avg = _load(f"continue_study_average_{arm}")
             if avg:
                 rows.append({"arm": f"mean of bundled and {arm}", "epochs": "",
                              "emotion agreement": "", "train_minutes": "",
                              **_headline(avg["validation_summary"])})
-        parts += ["## Colour and soft age targets, as continuations of the bundled model", "",
+        mixup = (f" `mixup`: each training face blended with another of its batch that has the "
+                 f"same tasks labelled, and their targets alike (Beta({cs['mixup']:g}, "
+                 f"{cs['mixup']:g}) shares)." if "mixup" in cs else "")
+        parts += ["## Colour, soft age targets and mixup, as continuations of the bundled model",
+                  "",
                   "`python benchmarks/continue_study.py`: each arm continues the bundled "
                   "network with phase 4's settings (cosine from lr "
                   f"{cs['settings']['learning_rate']}, no rotation) for the epochs given, "
@@ -497,7 +501,8 @@ def main():
                   "UTKFace in colour; `emotion agreement` is the share of UTKFace hold-out "
                   "faces whose emotion it answers the same in colour and in gray (the emotion "
                   "data are all gray). `age_sigma`: UTKFace's ages in years as soft targets "
-                  f"(normal, sigma {cs['age_sigma']:g} years, over the age groups). `mean of "
+                  f"(normal, sigma {cs['age_sigma']:g} years, over the age groups)." + mixup
+                  + " `mean of "
                   "bundled and ARM`: the weights of the bundled model and of that arm's end "
                   "averaged (`train_pretrained.py --average-models`), as the bundled model "
                   "averages its own restarts. The bundled model itself (emotion / gender / age / "

@@ -630,15 +630,28 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     import json
 
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path), "--arms", "gray", "colour")
+               "--out-dir", str(tmp_path), "--arms", "gray", "colour", "--no-readout")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
-    assert not result["complete"]  # age_sigma has not run
+    assert not result["complete"]  # age_sigma and mixup have not run
+    assert result["bundled_with_readout"] is None
+    assert all("age with read-out" not in r for r in result["rows"])
+    # --readout-only scores a saved arm with the read-out and adds that to its row.
+    _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
+               "--out-dir", str(tmp_path), "--arms", "gray", "--readout-only")
+    result = json.loads((tmp_path / "continue_study_quick.json").read_text())
+    gray = result["rows"][0]
+    assert gray["arm"] == "gray" and 0 < gray["age with read-out"] <= 1
+    assert set(result["bundled_with_readout"]) == {"gender", "age", "gender alone",
+                                                   "age alone"}
+    assert "age with read-out" not in result["rows"][1]  # colour was not asked for
     # Run alone, an arm adds its row to those already written.
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path), "--arms", "age_sigma")
+               "--out-dir", str(tmp_path), "--arms", "age_sigma", "mixup")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
     rows = {r["arm"]: r for r in result["rows"]}
-    assert list(rows) == ["gray", "colour", "age_sigma"] and result["complete"]
+    assert list(rows) == ["gray", "colour", "age_sigma", "mixup"] and result["complete"]
+    assert result["mixup"] == 0.2
+    assert 0 < rows["mixup"]["gender with read-out"] <= 1  # scored as trained
     assert set(result["arms"]) == set(rows)
     # Grown to colour, the bundled network starts where it was (bf16 rounding apart).
     assert rows["colour"]["start_same_answers"] > 0.97
