@@ -2,7 +2,7 @@
 input, soft age targets and mixup, against the same continuation without them.
 
     python benchmarks/continue_study.py [--data-dir ../shared/data] [--epochs 15]
-        [--arms gray colour age_sigma mixup] [--quick]
+        [--arms gray colour age_sigma mixup mixup_strong] [--quick]
 
 A from-scratch comparison does not converge in a CPU budget (benchmarks/input_study.py:
 5 epochs told nothing), so every arm starts from the bundled network and continues it
@@ -25,6 +25,8 @@ the same way; only the lever differs:
   face of its batch that has the same tasks labelled, with the same blend of their
   targets (``MultiTaskFaceClassifier``'s ``mixup``). MIXUP, 0.2, was fixed before the
   run: a mild mixup, two blends in three are more than 90 % one face.
+- ``mixup_strong``: the same with MIXUP_STRONG (1: the share drawn uniformly), chosen
+  after the ``mixup`` arm's run had shown a gain and before this one ran.
 
 Every arm continues with phase 4's settings (PHASE4: cosine schedule from 3e-4,
 whole-pixel shifts, contrast, random erasing, no rotation; RECIPE's seed), ``--epochs``
@@ -38,8 +40,11 @@ read-out averaged into age group and gender (``gender with read-out``, ``age wit
 read-out``; descriptor_probe.py's :func:`with_readout_accuracy`, on the UTKFace validation
 faces at 200×200 in colour, their descriptors cached in ``--cache-dir``), beside the
 bundled model scored the same way (``bundled_with_readout``); ``--no-readout`` skips
-that, and ``--readout-only`` adds these columns to the arms already run, from their saved
-models in ``--out-dir``. Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
+that. ``TASK gained`` / ``TASK lost``: validation faces the arm gets right and the bundled
+model (the ``--model`` it starts from, if given) wrong, and the reverse (emotion on FER2013 PublicTest, gender and age group on the
+UTKFace hold-out, network alone): a paired count, so a difference of a few faces can be
+told from noise. ``--rescore`` trains nothing and adds these columns to the arms already
+run, from their saved models in ``--out-dir``. Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
 not run this time (arms can be run one at a time; each row says its epochs);
 ``complete`` is false until every arm of ARMS has a row.
 """
@@ -58,9 +63,10 @@ from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
 from descriptor_probe import with_readout_accuracy  # noqa: E402
 
 TASKS = ["age", "gender", "emotion"]
-ARMS = ("gray", "colour", "age_sigma", "mixup")
+ARMS = ("gray", "colour", "age_sigma", "mixup", "mixup_strong")
 AGE_SIGMA = 3.0
 MIXUP = 0.2
+MIXUP_STRONG = 1.0
 
 
 def colourise(est):
@@ -154,6 +160,32 @@ def rounded(scores):
     return {k: round(v, 4) for k, v in scores.items()}
 
 
+PAIRED = (("fer2013_publictest", "emotion"), ("utkface", "gender"), ("utkface", "age"))
+
+
+def right_answers(est, val):
+    """``{task: bool array}``: which labelled validation faces ``est`` answers right."""
+    out = {}
+    for name, task in PAIRED:
+        X, y = val[name]
+        labelled = y[task].notna().to_numpy()
+        answers = est.predict(X[labelled])[:, est.tasks_.index(task)]
+        out[task] = answers.astype(str) == y.loc[labelled, task].astype(str).to_numpy()
+    return out
+
+
+def paired_counts(est, val, bundled_answers):
+    """Faces ``est`` gets right that the bundled model gets wrong (``TASK gained``) and the
+    reverse (``TASK lost``); ``bundled_answers`` is :func:`right_answers` of the bundled
+    model on the gray validation sets (the same faces, in the same order)."""
+    ours = right_answers(est, val)
+    out = {}
+    for task in ours:
+        out[f"{task} gained"] = int(np.sum(ours[task] & ~bundled_answers[task]))
+        out[f"{task} lost"] = int(np.sum(~ours[task] & bundled_answers[task]))
+    return out
+
+
 def readout_columns(est, faces):
     """A row's read-out columns: gender and age with the descriptor read-out averaged in."""
     scores = with_readout_accuracy(est, *faces)
@@ -173,12 +205,10 @@ def main(argv=None):
                         help="2,000 images per dataset, 1 epoch: checks the script runs")
     parser.add_argument("--no-readout", dest="readout", action="store_false",
                         help="do not score the arms with the descriptor read-out")
-    parser.add_argument("--readout-only", action="store_true",
-                        help="train nothing: score the arms' saved models (--out-dir) with "
-                             "the descriptor read-out and add that to their rows")
+    parser.add_argument("--rescore", action="store_true",
+                        help="train nothing: score the arms' saved models (--out-dir) again "
+                             "(read-out, faces gained and lost) and add that to their rows")
     args = parser.parse_args(argv)
-    if args.readout_only and not args.readout:
-        parser.error("--readout-only scores with the read-out that --no-readout leaves out")
 
     import keras
     import pandas as pd
@@ -199,14 +229,26 @@ def main(argv=None):
     extra = {"bundled_with_readout": previous_json(args.quick).get("bundled_with_readout")}
     if faces is not None:
         extra["bundled_with_readout"] = rounded(with_readout_accuracy(load_pretrained(), *faces))
-    if args.readout_only:
+    gray_val = load(recipe, args.data_dir, args.cache_dir, False, limit)[1]
+    # Faces gained and lost are counted against the model the arms start from.
+    bundled_answers = right_answers(load_model(args.model) if args.model else load_pretrained(),
+                                    gray_val)
+    if args.rescore:
+        val = gray_val
         for arm in args.arms:
             path = model_path(args.out_dir, arm, args.quick)
             row = next((r for r in rows if r["arm"] == arm), None)
             if row is None or not os.path.exists(path):
-                parser.error(f"--readout-only: arm {arm} has no row or no saved model "
+                parser.error(f"--rescore: arm {arm} has no row or no saved model "
                              f"({path}); run it first")
-            row.update(readout_columns(load_model(path), faces))
+            est = load_model(path)
+            if est.model_.input_shape[-1] == 3:  # the colour arm: its validation in colour
+                val_arm = load(recipe, args.data_dir, args.cache_dir, True, limit)[1]
+            else:
+                val_arm = val
+            row.update(paired_counts(est, val_arm, bundled_answers))
+            if faces is not None:
+                row.update(readout_columns(est, faces))
             print(row, flush=True)
         write_json(NAME, {**previous_json(args.quick), **extra, "rows": rows}, args.quick)
         return 0
@@ -237,8 +279,8 @@ def main(argv=None):
         if arm == "age_sigma":  # UTKFace's ages in years; the others have no age label
             est.set_params(age_sigma=AGE_SIGMA)
             y = with_age_in_years(y)
-        if arm == "mixup":
-            est.set_params(mixup=MIXUP)
+        if arm in ("mixup", "mixup_strong"):
+            est.set_params(mixup=MIXUP if arm == "mixup" else MIXUP_STRONG)
         t = time.time()
         est.fit(X, y[TASKS], validation_data=(Xv, yv[TASKS]))
         train_s = time.time() - t
@@ -256,6 +298,7 @@ def main(argv=None):
             row["emotion_agreement"] = round(float(np.mean(on_colour == on_gray)), 4)
             row["start_max_abs_diff"] = round(start["max_abs_diff"], 5)
             row["start_same_answers"] = round(start["same_answers"], 4)
+        row.update(paired_counts(est, val, bundled_answers))
         if faces is not None:
             row.update(readout_columns(est, faces))
         rows = [r for r in rows if r["arm"] != arm] + [row]
@@ -265,7 +308,8 @@ def main(argv=None):
         write_json(NAME, {
             "machine": machine(), "epochs": epochs, "start": args.model or "bundled model",
             "settings": {k: v for k, v in settings.items() if k != "verbose"},
-            "age_sigma": AGE_SIGMA, "mixup": MIXUP, **extra, "rows": rows, "arms": notes,
+            "age_sigma": AGE_SIGMA, "mixup": MIXUP,
+            "mixup_strong": MIXUP_STRONG, **extra, "rows": rows, "arms": notes,
             "complete": {r["arm"] for r in rows} == set(ARMS)}, args.quick)
     table(rows, ["arm", "emotion", "gender", "age", "ckplus_emotion", "emotion_agreement",
                  "gender with read-out", "age with read-out", "train_minutes"])

@@ -30,7 +30,9 @@ def _pct(v):
 
 # The four headline accuracies: column -> key of the recipe's validation_summary.
 HEADLINE = {"emotion": "emotion", "gender": "gender", "age": "age", "CK+": "ckplus_emotion"}
-CONTINUE_ARMS = ("gray", "colour", "age_sigma", "mixup")  # continue_study.ARMS, in order
+# continue_study.ARMS, in order
+CONTINUE_ARMS = ("gray", "colour", "age_sigma", "mixup", "mixup_strong")
+READOUT_COLUMNS = ("gender with read-out", "age with read-out")
 
 
 def _headline(summary):
@@ -478,9 +480,10 @@ def main():
         keys = list(HEADLINE)
         rows = [{**r, **_headline(r),
                  "emotion agreement": (_pct(r["emotion_agreement"])
-                                       if "emotion_agreement" in r else "")}
+                                       if "emotion_agreement" in r else ""),
+                 **{k: _pct(r[k]) if k in r else "" for k in READOUT_COLUMNS}}
                 for r in sorted(cs["rows"], key=lambda r: CONTINUE_ARMS.index(r["arm"]))]
-        for arm in ("gray", "age_sigma", "mixup"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
+        for arm in ("gray", "age_sigma", "mixup", "mixup_strong"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
             avg = _load(f"continue_study_average_{arm}")
             if avg:
                 rows.append({"arm": f"mean of bundled and {arm}", "epochs": "",
@@ -489,6 +492,15 @@ def main():
         mixup = (f" `mixup`: each training face blended with another of its batch that has the "
                  f"same tasks labelled, and their targets alike (Beta({cs['mixup']:g}, "
                  f"{cs['mixup']:g}) shares)." if "mixup" in cs else "")
+        if "mixup_strong" in cs:
+            mixup += f" `mixup_strong`: the same with Beta({cs['mixup_strong']:g}, " \
+                     f"{cs['mixup_strong']:g})."
+        ref = cs.get("bundled_with_readout")
+        if ref:
+            mixup += (" `with read-out`: gender and age group as `mtlfaces predict` gives "
+                      "them, the network averaged with the descriptor read-out (UTKFace "
+                      "hold-out faces at 200×200; the bundled model scores "
+                      f"{_pct(ref['gender'])} gender and {_pct(ref['age'])} age that way).")
         parts += ["## Colour, soft age targets and mixup, as continuations of the bundled model",
                   "",
                   "`python benchmarks/continue_study.py`: each arm continues the bundled "
@@ -510,8 +522,18 @@ def main():
                   + " / ".join(_headline(v["phases"]["average"]["validation_summary"]).values())
                   + ". Fixed validation splits" + ("" if cs["complete"] else
                                                    "; not every arm has run yet") + ".", "",
-                  _md(rows, ["arm", "epochs"] + keys + ["emotion agreement",
-                                                        "train_minutes"]), ""]
+                  _md(rows, ["arm", "epochs"] + keys + ["emotion agreement"]
+                      + (list(READOUT_COLUMNS) if ref else [])
+                      + ["train_minutes"]), ""]
+        counted = [r for r in cs["rows"] if "emotion gained" in r]
+        if counted:
+            parts += ["Faces each arm gets right that the bundled model gets wrong, and the "
+                      "reverse (network alone; emotion of "
+                      f"{v['validation']['fer2013_publictest']['emotion']['n']:,}, gender and "
+                      f"age of {v['validation']['utkface']['age']['n']:,}): "
+                      + "; ".join(f"{r['arm']}: " + ", ".join(
+                          f"{t} +{r[f'{t} gained']}/−{r[f'{t} lost']}"
+                          for t in ("emotion", "gender", "age")) for r in counted) + ".", ""]
     ph = _load("posthoc")
     if ph:
         parts += _accuracy_section(

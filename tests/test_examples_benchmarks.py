@@ -632,24 +632,29 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
                "--out-dir", str(tmp_path), "--arms", "gray", "colour", "--no-readout")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
-    assert not result["complete"]  # age_sigma and mixup have not run
+    assert not result["complete"]  # age_sigma and the mixup arms have not run
     assert result["bundled_with_readout"] is None
     assert all("age with read-out" not in r for r in result["rows"])
-    # --readout-only scores a saved arm with the read-out and adds that to its row.
+    # --rescore scores a saved arm again, with the read-out, and adds that to its row.
+    before = result["rows"][0]
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path), "--arms", "gray", "--readout-only")
+               "--out-dir", str(tmp_path), "--arms", "gray", "--rescore")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
     gray = result["rows"][0]
     assert gray["arm"] == "gray" and 0 < gray["age with read-out"] <= 1
+    assert {k: gray[k] for k in before} == before  # the same model, the same counts
+    assert all(gray[f"{t} gained"] >= 0 and gray[f"{t} lost"] >= 0
+               for t in ("emotion", "gender", "age"))
     assert set(result["bundled_with_readout"]) == {"gender", "age", "gender alone",
                                                    "age alone"}
     assert "age with read-out" not in result["rows"][1]  # colour was not asked for
     # Run alone, an arm adds its row to those already written.
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path), "--arms", "age_sigma", "mixup")
+               "--out-dir", str(tmp_path), "--arms", "age_sigma", "mixup", "mixup_strong")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
     rows = {r["arm"]: r for r in result["rows"]}
-    assert list(rows) == ["gray", "colour", "age_sigma", "mixup"] and result["complete"]
+    assert list(rows) == ["gray", "colour", "age_sigma", "mixup", "mixup_strong"]
+    assert result["complete"]
     assert result["mixup"] == 0.2
     assert 0 < rows["mixup"]["gender with read-out"] <= 1  # scored as trained
     assert set(result["arms"]) == set(rows)
@@ -660,6 +665,34 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     for r in rows.values():  # one epoch on 2,000 faces per set does not break the network
         assert r["emotion"] > 0.5 and r["gender"] > 0.85, r
     assert 0.9 < rows["colour"]["emotion_agreement"] <= 1
+
+
+def test_continue_study_counts_agree_with_its_accuracies():
+    """Each arm's faces gained and lost against the bundled model are its accuracy's
+    difference from the bundled model's, face for face (the committed results)."""
+    import json
+
+    results = os.path.join(ROOT, "benchmarks", "results")
+    with open(os.path.join(results, "continue_study.json")) as fh:
+        study = json.load(fh)
+    with open(os.path.join(results, "pretrained_validation.json")) as fh:
+        bundled = json.load(fh)
+    summary = bundled["phases"]["average"]["validation_summary"]
+    sizes = {"emotion": bundled["validation"]["fer2013_publictest"]["emotion"]["n"],
+             "gender": bundled["validation"]["utkface"]["gender"]["n"],
+             "age": bundled["validation"]["utkface"]["age"]["n"]}
+    counted = [r for r in study["rows"] if "emotion gained" in r]
+    assert counted, "no arm has gained/lost counts"
+    for row in counted:
+        for task, n in sizes.items():
+            net = row[f"{task} gained"] - row[f"{task} lost"]
+            assert abs((row[task] - summary[task]) * n - net) < 0.5, (row, task)
+    # The bundled model with the read-out, as continue_study scored it, is the probe's pair.
+    with open(os.path.join(results, "descriptor_probe.json")) as fh:
+        probe = {r["task"]: r for r in json.load(fh)["rows"]}
+    for task in ("gender", "age"):
+        assert study["bundled_with_readout"][task] == pytest.approx(
+            probe[task]["mean of bundled and descriptor C=1"], abs=1e-4)
 
 
 def test_readme_continuation_paragraph_quotes_the_committed_study():
@@ -675,9 +708,12 @@ def test_readme_continuation_paragraph_quotes_the_committed_study():
     quoted = {float(p) for p in re.findall(r"(\d+(?:\.\d)?) %", paragraph)}
     results = os.path.join(ROOT, "benchmarks", "results")
     with open(os.path.join(results, "continue_study.json")) as fh:
-        rows = json.load(fh)["rows"]
+        study = json.load(fh)
+    rows = study["rows"]
     summaries = list(rows)
-    for name in ("continue_study_average_gray", "continue_study_average_age_sigma"):
+    summaries.append(study["bundled_with_readout"])
+    for name in ("continue_study_average_gray", "continue_study_average_age_sigma",
+                 "continue_study_average_mixup"):
         with open(os.path.join(results, f"{name}.json")) as fh:
             summaries.append(json.load(fh)["validation_summary"])
     with open(os.path.join(results, "pretrained_validation.json")) as fh:
@@ -689,6 +725,13 @@ def test_readme_continuation_paragraph_quotes_the_committed_study():
                  if "emotion_agreement" in r}
     assert len(quoted) >= 10, paragraph
     assert quoted <= measured, sorted(quoted - measured)
+    # The mixup arm's faces gained and lost, and what the read-out adds on age, in faces.
+    mixup = next(r for r in rows if r["arm"] == "mixup")
+    assert re.findall(r"\+(\d+)/−(\d+)", paragraph) == [
+        (str(mixup[f"{t} gained"]), str(mixup[f"{t} lost"])) for t in ("emotion", "age")]
+    n_age = 2742
+    more = round((mixup["age with read-out"] - study["bundled_with_readout"]["age"]) * n_age)
+    assert f"gets {more} more right" in paragraph
 
 
 def test_readme_ensemble_sentence_quotes_the_committed_ensemble():
