@@ -998,3 +998,23 @@ def test_descriptor_cache_is_keyed_by_files_source_and_version(tmp_path, astrona
     monkeypatch.setattr(probe, "DESCRIPTORS_VERSION", probe.DESCRIPTORS_VERSION + 1)
     probe.cached_descriptors(crops, ["a.jpg", "b.jpg"], str(tmp_path), 1, "s1")
     assert len(list(tmp_path.glob("dlib_descriptors-*.npz"))) == 4
+
+
+@pytest.mark.shared_data
+@needs_shared
+def test_kept_mixup_network_scores_its_committed_row():
+    """benchmarks/models/continue_mixup.mtlfaces is the network the mixup row measured."""
+    import json
+
+    from mtlfaces import load_model
+    from mtlfaces.datasets import load_fer2013, validation_mask
+
+    with open(os.path.join(ROOT, "benchmarks", "results", "continue_study.json")) as fh:
+        row = next(r for r in json.load(fh)["rows"] if r["arm"] == "mixup")
+    est = load_model(os.path.join(ROOT, "benchmarks", "models", "continue_mixup.mtlfaces"))
+    assert est.mixup == 0.2
+    X, y = load_fer2013(os.path.join(SHARED, "fer2013.tar.gz"))
+    val = validation_mask(y)
+    answers = est.predict(X[val])[:, est.tasks_.index("emotion")]
+    accuracy = np.mean(answers.astype(str) == y.loc[val, "emotion"].astype(str).to_numpy())
+    assert accuracy == pytest.approx(row["emotion"], abs=1e-4)
