@@ -6,7 +6,9 @@ input, soft age targets and mixup, against the same continuation without them.
 
 A from-scratch comparison does not converge in a CPU budget (benchmarks/input_study.py:
 5 epochs told nothing), so every arm starts from the bundled network and continues it
-the same way; only the lever differs:
+the same way; only the lever differs. The committed results started from the fifth bundled
+model (``--model benchmarks/models/pretrained_v5.mtlfaces``); the ``mixup`` arm's network
+became the sixth, the bundled model since (train_pretrained.py's phase 6).
 
 - ``colour``: the network is rebuilt for 3-channel input and its first convolution's
   kernel split over the channels by the luma weights the grayscale conversion uses
@@ -39,12 +41,13 @@ Each arm is also scored as ``mtlfaces predict`` uses the network, with the descr
 read-out averaged into age group and gender (``gender with read-out``, ``age with
 read-out``; descriptor_probe.py's :func:`with_readout_accuracy`, on the UTKFace validation
 faces at 200×200 in colour, their descriptors cached in ``--cache-dir``), beside the
-bundled model scored the same way (``bundled_with_readout``); ``--no-readout`` skips
+model the arms start from scored the same way (``bundled_with_readout``); ``--no-readout`` skips
 that. ``TASK gained`` / ``TASK lost``: validation faces the arm gets right and the bundled
 model (the ``--model`` it starts from, if given) wrong, and the reverse (emotion on FER2013 PublicTest, gender and age group on the
 UTKFace hold-out, network alone): a paired count, so a difference of a few faces can be
 told from noise. ``--rescore`` trains nothing and adds these columns to the arms already
-run, from their saved models in ``--out-dir``. Writes benchmarks/results/continue_study.json after each arm, keeping the rows of arms
+run, from their saved models in ``--out-dir``. Writes benchmarks/results/continue_study.json
+(``--name NAME``: NAME.json) after each arm, keeping the rows of arms
 not run this time (arms can be run one at a time; each row says its epochs);
 ``complete`` is false until every arm of ARMS has a row.
 """
@@ -122,22 +125,22 @@ def load(recipe, data_dir, cache_dir, colour, limit):
 NAME = "continue_study"
 
 
-def previous_json(quick):
+def previous_json(quick, name=NAME):
     """An earlier run's JSON ({} if there is none)."""
     import json
 
     import _common
 
-    path = os.path.join(_common.RESULTS, f"{NAME}{'_quick' if quick else ''}.json")
+    path = os.path.join(_common.RESULTS, f"{name}{'_quick' if quick else ''}.json")
     if not os.path.exists(path):
         return {}
     with open(path) as fh:
         return json.load(fh)
 
 
-def previous(quick):
+def previous(quick, name=NAME):
     """Rows and per-arm details of an earlier run's JSON (none if there is none)."""
-    old = previous_json(quick)
+    old = previous_json(quick, name)
     return old.get("rows", []), old.get("arms", {})
 
 
@@ -205,6 +208,9 @@ def main(argv=None):
                         help="2,000 images per dataset, 1 epoch: checks the script runs")
     parser.add_argument("--no-readout", dest="readout", action="store_false",
                         help="do not score the arms with the descriptor read-out")
+    parser.add_argument("--name", default=NAME,
+                        help="results file: benchmarks/results/NAME.json (another name keeps "
+                             "a run from another --model apart from the committed study)")
     parser.add_argument("--rescore", action="store_true",
                         help="train nothing: score the arms' saved models (--out-dir) again "
                              "(read-out, faces gained and lost) and add that to their rows")
@@ -224,11 +230,14 @@ def main(argv=None):
     settings = {k: v for k, v in recipe.RECIPE.items() if k not in recipe.ARCHITECTURE}
     settings.update(recipe.PHASE4, epochs=epochs, verbose=0 if args.quick else 2)
     os.makedirs(args.out_dir, exist_ok=True)
-    rows, notes = previous(args.quick)
+    rows, notes = previous(args.quick, args.name)
     faces = readout_faces(args) if args.readout else None
-    extra = {"bundled_with_readout": previous_json(args.quick).get("bundled_with_readout")}
+    extra = {"bundled_with_readout": previous_json(args.quick, args.name).get(
+        "bundled_with_readout")}
     if faces is not None:
-        extra["bundled_with_readout"] = rounded(with_readout_accuracy(load_pretrained(), *faces))
+        # The model the arms start from (the bundled one unless --model), with the read-out.
+        start = load_model(args.model) if args.model else load_pretrained()
+        extra["bundled_with_readout"] = rounded(with_readout_accuracy(start, *faces))
     gray_val = load(recipe, args.data_dir, args.cache_dir, False, limit)[1]
     # Faces gained and lost are counted against the model the arms start from.
     bundled_answers = right_answers(load_model(args.model) if args.model else load_pretrained(),
@@ -250,7 +259,8 @@ def main(argv=None):
             if faces is not None:
                 row.update(readout_columns(est, faces))
             print(row, flush=True)
-        write_json(NAME, {**previous_json(args.quick), **extra, "rows": rows}, args.quick)
+        write_json(args.name, {**previous_json(args.quick, args.name), **extra, "rows": rows},
+                   args.quick)
         return 0
     for arm in args.arms:
         colour = arm == "colour"
@@ -305,7 +315,7 @@ def main(argv=None):
         notes[arm] = {"validation": report, "history": est.history_}
         print(row, flush=True)
         est.save(model_path(args.out_dir, arm, args.quick))
-        write_json(NAME, {
+        write_json(args.name, {
             "machine": machine(), "epochs": epochs, "start": args.model or "bundled model",
             "settings": {k: v for k, v in settings.items() if k != "verbose"},
             "age_sigma": AGE_SIGMA, "mixup": MIXUP,

@@ -191,9 +191,9 @@ def _plots(v, sp):
             ax.legend(fontsize=7)
         boundary = 0
         trained = [(k, p) for k, p in v.get("phases", {}).items() if k.startswith("phase")]
-        for name, phase in trained[:-1]:
+        for (name, phase), (after, _) in zip(trained[:-1], trained[1:]):
             boundary += phase["epochs"]
-            nxt = f"phase {int(name[-1]) + 1}"
+            nxt = f"phase {after[-1]}"
             for ax in axes:
                 ax.axvline(boundary + 0.5, color="grey", lw=0.8, ls=":")
                 ax.text(boundary + 0.7, ax.get_ylim()[1], nxt, va="top", fontsize=7,
@@ -246,7 +246,9 @@ def _later_phase(name, phase, recipe):
     return (f"phase {name[-1]}, a warm restart: {phase['epochs']} more epochs from lr "
             f"{phase['learning_rate']} with "
             f"{_augment_text(phase.get('augment', recipe.get('augment', True)))} "
-            + (f"and seed {seed} " if seed != recipe.get("random_state") else "") +
+            + (f"and seed {seed} " if seed != recipe.get("random_state") else "")
+            + (f"and mixup (Beta({phase['mixup']:g}, {phase['mixup']:g}) shares) "
+               if phase.get("mixup") else "") +
             f"({phase['train_seconds'] / 60:.0f} min), reaching emotion {_pct(s['emotion'])}, "
             f"gender {_pct(s['gender'])}, age {_pct(s['age'])}, CK+ {_pct(s['ckplus_emotion'])}")
 
@@ -254,7 +256,7 @@ def _later_phase(name, phase, recipe):
 def wide_trunk_section(v, p1, ph1, p4, ph4):
     """RESULTS.md lines for the wider trunk trained from scratch (empty until its phase 1
     results exist): its phase ends as trained and with BatchNorm recalibrated, beside the
-    bundled architecture's phase 1 and the bundled model."""
+    bundled architecture's phase 1 and the fifth bundled model (``v``: its results, v5's)."""
     if not (v and p1 and ph1):
         return []
 
@@ -282,7 +284,7 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
                   recalibrated(ph4), None),
                  ("wide, mean of phase 1 and phase 4 weights",
                   p4["phases"]["average"]["validation_summary"], None)]
-    rows.append(("bundled model", v["phases"]["average"]["validation_summary"],
+    rows.append(("fifth bundled model (v5)", v["phases"]["average"]["validation_summary"],
                  sum(p["train_seconds"] for name, p in v["phases"].items()
                      if name != "average")))
     table = [{"model": name, **_headline(summary),
@@ -330,6 +332,9 @@ def main():
              "`benchmarks/results/`. Each section names the script and command that produced "
              "it. Timings are medians on a shared 2-core machine (±20 %).", ""]
     v = _load("pretrained_validation")
+    # The studies below that continue or reuse "the bundled model" were measured on the
+    # fifth one (v5, the mean of phases 3 and 4), before phase 6 made the sixth.
+    v5 = _load("pretrained_validation_v5") or v
     plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
@@ -339,17 +344,22 @@ def main():
             p1 = phases["phase1"]
             s1 = p1["validation_summary"]
             average = phases.get("average")
+            later = []  # in the order they ran, the average where it was taken
+            for name, p in phases.items():
+                if name == "average":
+                    sa = p["validation_summary"]
+                    later.append(
+                        "then the weights at the ends of " + _and(
+                            [f"phase {k[-1]}" for k in p["of"]]) + " were averaged "
+                        f"(stochastic weight averaging), reaching emotion {_pct(sa['emotion'])}, "
+                        f"gender {_pct(sa['gender'])}, age {_pct(sa['age'])}, CK+ "
+                        f"{_pct(sa['ckplus_emotion'])}")
+                elif name != "phase1":
+                    later.append(("then " if "average" in phases and name not in
+                                  list(phases)[:list(phases).index("average")] else "")
+                                 + _later_phase(name, p, v["recipe"]))
+            last = list(phases)[-1]
             phases = {k: p for k, p in phases.items() if k.startswith("phase")}
-            later = [_later_phase(name, p, v["recipe"]) for name, p in phases.items()
-                     if name != "phase1"]
-            if average:
-                sa = average["validation_summary"]
-                later.append(
-                    "then the weights at the ends of " + _and(
-                        [f"phase {k[-1]}" for k in average["of"]]) + " were averaged (stochastic "
-                    f"weight averaging), reaching emotion {_pct(sa['emotion'])}, gender "
-                    f"{_pct(sa['gender'])}, age {_pct(sa['age'])}, CK+ "
-                    f"{_pct(sa['ckplus_emotion'])}")
             parts += ["## Bundled model: validation", "",
                       "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
                       f"({v['train_images']:,} training images: "
@@ -368,7 +378,8 @@ def main():
                       "the loss stayed above phase 1's best while accuracy rose), so the loss "
                       "does not pick the epoch. "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
-                      + ("The average:" if average else f"After all {len(phases)}:"), "",
+                      + ("The average:" if last == "average" else
+                         f"After all {len(phases)} phases (the bundled model):"), "",
                       model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
@@ -431,20 +442,20 @@ def main():
         rows = [{**_as_percent(r, keys), "seconds": f"{r['seconds']:.0f}"} for r in lv["rows"]]
         parts += ["## Levers: class weighting and label smoothing", "",
                   f"`python benchmarks/levers.py --epochs {lv['epochs']}`: each arm fine-tunes "
-                  f"the bundled model for {lv['epochs']} epochs (cosine from lr "
+                  f"the third bundled model (v3) for {lv['epochs']} epochs (cosine from lr "
                   f"{lv['learning_rate']}) on the recipe's {lv['train_images']:,} training "
                   "images, changing one thing; `continue` changes nothing, so the lever's own "
                   "effect is the difference from that row. Fixed validation splits.", "",
                   _md(rows, ["arm"] + keys + ["seconds"]), ""]
     pt, pa = _load("phase5_trial"), _load("phase5_trial_average")
-    if pt and pa and v and "average" in v.get("phases", {}):
+    if pt and pa and v5 and "average" in v5.get("phases", {}):
         def row(name, summary):
             return {"model": name, **_headline(summary)}
 
         p5 = pt["phases"]["phase5"]
-        rows = [row("bundled: mean of phases " + "-".join(
-                        k[-1] for k in v["phases"]["average"]["of"]),
-                    v["phases"]["average"]["validation_summary"]),
+        rows = [row("v5 (bundled before phase 6): mean of phases " + "-".join(
+                        k[-1] for k in v5["phases"]["average"]["of"]),
+                    v5["phases"]["average"]["validation_summary"]),
                 row("phase 5 alone", p5["validation_summary"]),
                 row("mean of phases " + "-".join(k[-1] for k in pt["phases"]["average"]["of"]),
                     pt["phases"]["average"]["validation_summary"]),
@@ -486,7 +497,7 @@ def main():
         for arm in ("gray", "age_sigma", "mixup", "mixup_strong"):  # --average-models BUNDLED runs/colour/ARM.mtlfaces
             avg = _load(f"continue_study_average_{arm}")
             if avg:
-                rows.append({"arm": f"mean of bundled and {arm}", "epochs": "",
+                rows.append({"arm": f"mean of v5 and {arm}", "epochs": "",
                              "emotion agreement": "", "train_minutes": "",
                              **_headline(avg["validation_summary"])})
         mixup = (f" `mixup`: each training face blended with another of its batch that has the "
@@ -499,12 +510,14 @@ def main():
         if ref:
             mixup += (" `with read-out`: gender and age group as `mtlfaces predict` gives "
                       "them, the network averaged with the descriptor read-out (UTKFace "
-                      "hold-out faces at 200×200; the bundled model scores "
+                      "hold-out faces at 200×200; v5 scores "
                       f"{_pct(ref['gender'])} gender and {_pct(ref['age'])} age that way).")
         parts += ["## Colour, soft age targets and mixup, as continuations of the bundled model",
                   "",
-                  "`python benchmarks/continue_study.py`: each arm continues the bundled "
-                  "network with phase 4's settings (cosine from lr "
+                  "`python benchmarks/continue_study.py --model "
+                  "benchmarks/models/pretrained_v5.mtlfaces`: each arm continues the fifth "
+                  "bundled network (v5, the mean of phases 3 and 4; the `mixup` arm's end is "
+                  "the sixth, the bundled model since) with phase 4's settings (cosine from lr "
                   f"{cs['settings']['learning_rate']}, no rotation) for the epochs given, "
                   "changing one thing; `gray` changes nothing, so a lever's own effect is the "
                   "difference from that row. `colour`: the network grown to RGB input (first "
@@ -515,11 +528,11 @@ def main():
                   "data are all gray). `age_sigma`: UTKFace's ages in years as soft targets "
                   f"(normal, sigma {cs['age_sigma']:g} years, over the age groups)." + mixup
                   + " `mean of "
-                  "bundled and ARM`: the weights of the bundled model and of that arm's end "
-                  "averaged (`train_pretrained.py --average-models`), as the bundled model "
-                  "averages its own restarts. The bundled model itself (emotion / gender / age / "
+                  "v5 and ARM`: the weights of v5 and of that arm's end "
+                  "averaged (`train_pretrained.py --average-models`), as v5 "
+                  "averages its own restarts. v5 itself (emotion / gender / age / "
                   "CK+): "
-                  + " / ".join(_headline(v["phases"]["average"]["validation_summary"]).values())
+                  + " / ".join(_headline(v5["phases"]["average"]["validation_summary"]).values())
                   + ". Fixed validation splits" + ("" if cs["complete"] else
                                                    "; not every arm has run yet") + ".", "",
                   _md(rows, ["arm", "epochs"] + keys + ["emotion agreement"]
@@ -527,7 +540,7 @@ def main():
                       + ["train_minutes"]), ""]
         counted = [r for r in cs["rows"] if "emotion gained" in r]
         if counted:
-            parts += ["Faces each arm gets right that the bundled model gets wrong, and the "
+            parts += ["Faces each arm gets right that v5 gets wrong, and the "
                       "reverse (network alone; emotion of "
                       f"{v['validation']['fer2013_publictest']['emotion']['n']:,}, gender and "
                       f"age of {v['validation']['utkface']['age']['n']:,}): "
@@ -538,13 +551,13 @@ def main():
     if ph:
         parts += _accuracy_section(
             "Inference-time levers: test-time shifts, BatchNorm recalibration",
-            "`python benchmarks/posthoc.py`: the bundled model, not retrained, used "
+            "`python benchmarks/posthoc.py`: the fifth bundled model (v5), not retrained, used "
             "differently; `passes` is network passes per face (throughput falls in "
             "proportion). BN recalibration recomputes the BatchNorm statistics of the "
             f"weight-averaged network over the {ph['train_images']:,} training images. "
             "Fixed validation splits.", ph["rows"], "arm",
             lambda r: {"passes": r["passes"], "seconds": f"{r['seconds']:.0f}"})
-    parts += wide_trunk_section(v, _load("wide_phase1_validation"),
+    parts += wide_trunk_section(v5, _load("wide_phase1_validation"),
                                 _load("posthoc_wide_phase1"),
                                 _load("wide_phase4_validation"), _load("posthoc_wide_phase4"))
     en = _load("ensemble")
@@ -554,7 +567,7 @@ def main():
             "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
             "averaging on), then the mean of all their class probabilities. The "
             "networks are one line of training (the recipe's phase ends, averages and "
-            "continuations of the bundled model; files in `runs/`, not committed). "
+            "continuations of the fifth bundled model, v5; files in `runs/`, not committed). "
             "Fixed validation splits.", en["rows"], "model",
             lambda r: {"parameters": f"{r['parameters']:,}"})
     dp = _load("descriptor_probe")
@@ -585,7 +598,7 @@ def main():
                   "outline), read out by `DescriptorReadout(C=1)` (the shipped read-out's "
                   f"model) trained on {dv['train_faces']:,} UTKFace faces outside the "
                   f"validation part and scored on the {dv['validation_faces']:,} inside it: "
-                  "alone, averaged with the bundled network (weights one half, as `mtlfaces "
+                  "alone, averaged with the fifth bundled network (v5; weights one half, as `mtlfaces "
                   "predict`), and averaged with the network over posthoc.py's test-time "
                   "shifts (2 pixels four ways: ten passes). An arm that *predicts* from two "
                   "views costs two descriptors per face. Arms named before the run; fixed "
@@ -594,7 +607,7 @@ def main():
                   _md([_as_percent(r, ("gender", "age")) for r in dv["network"]],
                       ["network", "gender", "age"]), "",
                   _md([_as_percent(r, columns) for r in dv["rows"]], ["read-out"] + columns), "",
-                  "With the bundled network, faces each arm gets right that the first arm's "
+                  "With the v5 network, faces each arm gets right that the first arm's "
                   f"pair gets wrong, and the reverse (of the {dv['validation_faces']:,}): "
                   + "; ".join(
                       f"{arm}: " + ", ".join(f"{task} +{g}/−{l}" for task, (g, l) in v.items())

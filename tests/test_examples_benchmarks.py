@@ -161,20 +161,27 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
-    # Four phases (phase 5 is off by default), then the average of the last two
-    # restarts' ends.
-    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "average"]
+    # Four phases (phase 5 is off by default), the average of the last two restarts'
+    # ends, then phase 6 (mixup) from that average.
+    assert list(report["phases"]) == ["phase1", "phase2", "phase3", "phase4", "average",
+                                      "phase6"]
     assert report["phases"]["average"]["of"] == ["phase3", "phase4"]
     assert report["phases"]["phase2"]["learning_rate"] == recipe.RESTART["learning_rate"]
     assert report["phases"]["phase3"]["augment"] == recipe.PHASE3["augment"]
-    assert len(report["history"]["val_loss"]) == 4
+    assert report["phases"]["phase6"]["mixup"] == recipe.PHASE6["mixup"] == 0.2
+    assert len(report["history"]["val_loss"]) == 5
+    # The results' validation is the saved model's (phase 6's end), not the average's.
+    assert report["validation"]["fer2013_publictest"]["emotion"]["accuracy"] == \
+        report["phases"]["phase6"]["validation_summary"]["emotion"]
     model = load_model(out)
     assert model.tasks_ == ["age", "gender", "emotion"]
-    # The saved network carries the last phase's augmentation (rebuilt for it).
+    # The saved network carries the last phase's augmentation (rebuilt for it) and mixup;
+    # the phases before it trained without mixup.
     from mtlfaces._network import augmentation_spec, model_augmentation
 
-    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE4["augment"])
-    assert model.get_params()["augment"] == recipe.PHASE4["augment"]
+    assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE6["augment"])
+    assert model.get_params()["augment"] == recipe.PHASE6["augment"]
+    assert model.mixup == 0.2 and report["recipe"]["mixup"] == 0.0
     # The last step: the descriptor read-out beside the model (400 UTKFace faces here).
     from mtlfaces.descriptors import DescriptorReadout
 
@@ -202,6 +209,53 @@ def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_p
     assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
     assert report["phases"]["phase5"]["random_state"] == recipe.PHASE5["random_state"]
     assert report["recipe"]["continued_from"] == "mtlfaces/models/pretrained.mtlfaces"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_quick_phase6_alone_continues_a_model_without_averaging(tmp_path):
+    """``--from-phase 6`` on a saved model (how the sixth bundled model was made from the
+    fifth): phase 6 alone, with mixup, and no average (one end only)."""
+    from mtlfaces import load_model
+
+    recipe, report, out = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
+                                            "--from-phase", "6", "--no-readout")
+    assert list(report["phases"]) == ["phase6"]
+    assert report["phases"]["phase6"]["random_state"] == recipe.RECIPE["random_state"]
+    assert load_model(out).mixup == recipe.PHASE6["mixup"]
+
+
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
+    import json
+
+    recipe = _load("benchmarks", "train_pretrained")
+    results = tmp_path / "v.json"
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
+                        "--validate", BUNDLED, "--results", str(results)]) == 0
+    report = json.loads((tmp_path / "v_quick.json").read_text())
+    assert report["model"] == "mtlfaces/models/pretrained.mtlfaces" and report["quick"]
+    assert report["validation_summary"] == recipe.validation_summary(report["validation"])
+    assert report["validation_summary"]["gender"] > 0.85  # the bundled model, on real faces
+    assert not (tmp_path / "ck").exists() and not os.path.exists(results)
+
+
+def test_recipe_validate_names_a_missing_model_and_goes_alone(tmp_path, capsys):
+    recipe = _load("benchmarks", "train_pretrained")
+    missing = str(tmp_path / "nope.mtlfaces")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--validate", missing])
+    assert exc.value.code == 2
+    assert f"--validate {missing}: no such model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--validate", BUNDLED, "--average-models", BUNDLED, BUNDLED])
+    assert exc.value.code == 2
+    assert "are two jobs; give one" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--resume", "--validate", BUNDLED])
+    assert "does not go with --validate" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -253,7 +307,8 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
     args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", str(tmp_path / "cache"), "--phase3-epochs", "0",
-            "--phase4-epochs", "0", "--filters", "8", "16", "--dense-units", "16"]
+            "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
+            "--dense-units", "16"]
     assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
     assert recipe.epochs_done(str(ck), "phase1") == 1
     # The recorded arguments: --resume needs only the directory.
@@ -592,7 +647,7 @@ def test_readme_multitask_paragraph_quotes_the_bundled_model():
     with open(os.path.join(ROOT, "benchmarks", "results", "pretrained_validation.json")) as fh:
         phases = json.load(fh)["phases"]
     trained = [p for name, p in phases.items() if name.startswith("phase")]
-    final = phases.get("average", trained[-1])["validation_summary"]
+    final = list(phases.values())[-1]["validation_summary"]  # the bundled model
     words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
     assert int(found.group(1)) == sum(p["epochs"] for p in trained)
     assert found.group(2) == words[len(trained)]
@@ -668,30 +723,39 @@ def test_continue_study_quick(tmp_path, monkeypatch):
 
 
 def test_continue_study_counts_agree_with_its_accuracies():
-    """Each arm's faces gained and lost against the bundled model are its accuracy's
-    difference from the bundled model's, face for face (the committed results)."""
+    """Each arm's faces gained and lost against the model it started from (the fifth
+    bundled model, v5) are its accuracy's difference from that model's, face for face (the
+    committed results)."""
     import json
 
     results = os.path.join(ROOT, "benchmarks", "results")
     with open(os.path.join(results, "continue_study.json")) as fh:
         study = json.load(fh)
-    with open(os.path.join(results, "pretrained_validation.json")) as fh:
-        bundled = json.load(fh)
-    summary = bundled["phases"]["average"]["validation_summary"]
-    sizes = {"emotion": bundled["validation"]["fer2013_publictest"]["emotion"]["n"],
-             "gender": bundled["validation"]["utkface"]["gender"]["n"],
-             "age": bundled["validation"]["utkface"]["age"]["n"]}
+    assert "v5" in study["start"]
+    with open(os.path.join(results, "pretrained_validation_v5.json")) as fh:
+        v5 = json.load(fh)
+    summary = v5["phases"]["average"]["validation_summary"]
+    sizes = {"emotion": v5["validation"]["fer2013_publictest"]["emotion"]["n"],
+             "gender": v5["validation"]["utkface"]["gender"]["n"],
+             "age": v5["validation"]["utkface"]["age"]["n"]}
     counted = [r for r in study["rows"] if "emotion gained" in r]
     assert counted, "no arm has gained/lost counts"
     for row in counted:
         for task, n in sizes.items():
             net = row[f"{task} gained"] - row[f"{task} lost"]
             assert abs((row[task] - summary[task]) * n - net) < 0.5, (row, task)
-    # The bundled model with the read-out, as continue_study scored it, is the probe's pair.
+    # v5 with the read-out, as continue_study scored it, is descriptor_views.py's shipped
+    # pair (measured on v5); the mixup arm with the read-out is the probe's pair, measured
+    # on the bundled model since, which is that arm's network.
+    with open(os.path.join(results, "descriptor_views.json")) as fh:
+        shipped = json.load(fh)["rows"][0]
     with open(os.path.join(results, "descriptor_probe.json")) as fh:
         probe = {r["task"]: r for r in json.load(fh)["rows"]}
+    mixup = next(r for r in study["rows"] if r["arm"] == "mixup")
     for task in ("gender", "age"):
         assert study["bundled_with_readout"][task] == pytest.approx(
+            shipped[f"{task} + bundled"], abs=1e-4)
+        assert mixup[f"{task} with read-out"] == pytest.approx(
             probe[task]["mean of bundled and descriptor C=1"], abs=1e-4)
 
 
@@ -716,7 +780,7 @@ def test_readme_continuation_paragraph_quotes_the_committed_study():
                  "continue_study_average_mixup"):
         with open(os.path.join(results, f"{name}.json")) as fh:
             summaries.append(json.load(fh)["validation_summary"])
-    with open(os.path.join(results, "pretrained_validation.json")) as fh:
+    with open(os.path.join(results, "pretrained_validation_v5.json")) as fh:  # the start
         summaries.append(json.load(fh)["phases"]["average"]["validation_summary"])
     measured = {round(100 * v, 1) for s in summaries for k, v in s.items()
                 if isinstance(v, float) and v <= 1}
@@ -934,8 +998,8 @@ def test_readme_readout_paragraph_quotes_the_committed_probe():
     assert f"{probe['train_faces']:,} UTKFace training faces" in paragraph
     mean = "mean of bundled and descriptor C=1"
     gains = [round(100 * (r[mean] - r["bundled model"])) for r in (gender, age)]
-    assert gains == [1, 2] and "gains a point of gender and two of age group" in paragraph
-    assert round(probe["seconds_per_face"], 2) == 0.08 and "0.08 s per face" in paragraph
+    assert gains == [1, 3] and "gains a point of gender and three of age group" in paragraph
+    assert f"{round(probe['seconds_per_face'], 2)} s per face" in paragraph
     size = os.path.getsize(os.path.join(ROOT, "mtlfaces", "models", "descriptor_readout.json"))
     assert f"{round(size / 1024)} KB of JSON" in paragraph
     with open(os.path.join(ROOT, "benchmarks", "results", "peers.json")) as fh:
@@ -1002,19 +1066,24 @@ def test_descriptor_cache_is_keyed_by_files_source_and_version(tmp_path, astrona
 
 @pytest.mark.shared_data
 @needs_shared
-def test_kept_mixup_network_scores_its_committed_row():
-    """benchmarks/models/continue_mixup.mtlfaces is the network the mixup row measured."""
+def test_bundled_network_is_the_measured_mixup_arm():
+    """The sixth bundled model is the network continue_study.py's mixup arm measured, and
+    the recipe's results say so: its emotion accuracy is that row's and phase 6's."""
     import json
 
-    from mtlfaces import load_model
+    from mtlfaces import load_pretrained
     from mtlfaces.datasets import load_fer2013, validation_mask
 
-    with open(os.path.join(ROOT, "benchmarks", "results", "continue_study.json")) as fh:
+    results = os.path.join(ROOT, "benchmarks", "results")
+    with open(os.path.join(results, "continue_study.json")) as fh:
         row = next(r for r in json.load(fh)["rows"] if r["arm"] == "mixup")
-    est = load_model(os.path.join(ROOT, "benchmarks", "models", "continue_mixup.mtlfaces"))
-    assert est.mixup == 0.2
+    with open(os.path.join(results, "pretrained_validation.json")) as fh:
+        phase6 = json.load(fh)["phases"]["phase6"]
+    est = load_pretrained()
+    assert est.mixup == phase6["mixup"] == 0.2
     X, y = load_fer2013(os.path.join(SHARED, "fer2013.tar.gz"))
     val = validation_mask(y)
     answers = est.predict(X[val])[:, est.tasks_.index("emotion")]
     accuracy = np.mean(answers.astype(str) == y.loc[val, "emotion"].astype(str).to_numpy())
     assert accuracy == pytest.approx(row["emotion"], abs=1e-4)
+    assert accuracy == pytest.approx(phase6["validation_summary"]["emotion"], abs=1e-9)
