@@ -311,6 +311,31 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
             _md(table, ["model"] + list(HEADLINE) + ["train_minutes"]), ""]
 
 
+def more_mixup_section(v, more):
+    """RESULTS.md lines for phase 6 continued (continue_study.py's mixup arm on the bundled
+    model, ``--name continue_study_v6``), beside the bundled model; empty until it ran."""
+    if not (v and more and more.get("rows")):
+        return []
+    (row,) = [r for r in more["rows"] if r["arm"] == "mixup"]
+    ref = more.get("bundled_with_readout") or {}
+    start = {**_headline(v["phases"]["phase6"]["validation_summary"]),
+             **{f"{t} with read-out": _pct(ref[t]) for t in ("gender", "age") if t in ref}}
+    rows = [{"model": "bundled (v6: phase 6, 15 epochs of mixup)", **start},
+            {"model": f"v6 + {row['epochs']} more epochs of mixup", **_headline(row),
+             **{k: _pct(row[k]) for k in READOUT_COLUMNS if k in row},
+             "train_minutes": row["train_minutes"]}]
+    return ["## Phase 6 continued: more epochs of mixup", "",
+            "`python benchmarks/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
+            "--arms mixup --name continue_study_v6`: the bundled model continued once more "
+            "the way phase 6 made it (a new cosine schedule from lr "
+            f"{more['settings']['learning_rate']}, mixup {more['mixup']:g}). Faces gained and "
+            "lost against the bundled model (network alone): " + ", ".join(
+                f"{t} +{row[f'{t} gained']}/−{row[f'{t} lost']}"
+                for t in ("emotion", "gender", "age")) + ". Fixed validation splits.", "",
+            _md(rows, ["model"] + list(HEADLINE) + list(READOUT_COLUMNS) + ["train_minutes"]),
+            ""]
+
+
 def _update_readme(card):
     """Replace the README's generated model-card block with ``card``."""
     path = os.path.join(os.path.dirname(HERE), "README.md")
@@ -547,6 +572,7 @@ def main():
                       + "; ".join(f"{r['arm']}: " + ", ".join(
                           f"{t} +{r[f'{t} gained']}/−{r[f'{t} lost']}"
                           for t in ("emotion", "gender", "age")) for r in counted) + ".", ""]
+    parts += more_mixup_section(v, _load("continue_study_v6"))
     ph = _load("posthoc")
     if ph:
         parts += _accuracy_section(

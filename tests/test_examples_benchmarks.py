@@ -1087,3 +1087,24 @@ def test_bundled_network_is_the_measured_mixup_arm():
     accuracy = np.mean(answers.astype(str) == y.loc[val, "emotion"].astype(str).to_numpy())
     assert accuracy == pytest.approx(row["emotion"], abs=1e-4)
     assert accuracy == pytest.approx(phase6["validation_summary"]["emotion"], abs=1e-9)
+
+
+def test_report_renders_phase6_continued_beside_the_bundled_model():
+    """The "more epochs of mixup" section: the bundled model's phase-6 figures and the
+    continuation's, with its paired counts; nothing before the run."""
+    report = _load("benchmarks", "report")
+    v = {"phases": {"phase6": {"validation_summary": {
+        "emotion": 0.683, "gender": 0.933, "age": 0.71, "ckplus_emotion": 0.942}}}}
+    assert report.more_mixup_section(v, None) == []
+    row = {"arm": "mixup", "epochs": 15, "emotion": 0.69, "gender": 0.94, "age": 0.72,
+           "ckplus_emotion": 0.95, "train_minutes": 38.0, "gender with read-out": 0.945,
+           "age with read-out": 0.75, "emotion gained": 50, "emotion lost": 25,
+           "gender gained": 9, "gender lost": 8, "age gained": 40, "age lost": 13}
+    more = {"rows": [row], "bundled_with_readout": {"gender": 0.9427, "age": 0.7429},
+            "settings": {"learning_rate": 3e-4}, "mixup": 0.2}
+    text = "\n".join(report.more_mixup_section(v, more))
+    assert "emotion +50/−25, gender +9/−8, age +40/−13" in text
+    assert "| bundled (v6: phase 6, 15 epochs of mixup) | 68.3 % | 93.3 % | 71.0 % | 94.2 % " \
+           "| 94.3 % | 74.3 % |  |" in text
+    assert "| v6 + 15 more epochs of mixup | 69.0 % | 94.0 % | 72.0 % | 95.0 % | 94.5 % " \
+           "| 75.0 % | 38.0 |" in text
