@@ -129,6 +129,11 @@ AVERAGE = ("phase3", "phase4", "phase5")
 # 74.3 % (+1.1). That arm's network is the sixth bundled model.
 PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=2026,
               augment=dict(rotation=0, shift=0.1, contrast=0.2, erase=0.25))
+def after_average(name):
+    """Whether phase ``name`` runs after the average of the AVERAGE phases (phase 6)."""
+    return int(name[-1]) > max(int(n[-1]) for n in AVERAGE)
+
+
 ARCHITECTURE = ("filters", "convs_per_block", "dense_units", "dropout", "image_size",
                 "grayscale", "mixed_precision")
 
@@ -583,7 +588,7 @@ def main(argv=None):
         est = load_model(os.path.join(args.checkpoint_dir, f"{name}.mtlfaces"))
         est.set_params(**training)
         ends[name] = layer_weights(est.model_)
-        if name not in AVERAGE and "average" in progress and "average" not in summary:
+        if after_average(name) and "average" in progress and "average" not in summary:
             summary["average"] = progress["average"]  # taken before this phase
         summary[name] = progress["phases"][name]
         print(f"{name}: finished by the stopped run, kept", flush=True)
@@ -608,7 +613,7 @@ def main(argv=None):
 
     report = None
     for name, settings in phases[len(finished):]:
-        if name not in AVERAGE and "average" not in summary:
+        if after_average(name) and "average" not in summary:
             # Phase 6 continues the average (taken again on a resume: its phases' ends
             # are kept; a phase stopped midway is then restored from its backup).
             report = average(est) or report

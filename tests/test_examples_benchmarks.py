@@ -258,20 +258,15 @@ def test_recipe_validate_names_a_missing_model_and_goes_alone(tmp_path, capsys):
     assert "does not go with --validate" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-@needs_shared
-def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
-    """Runs stopped after an epoch go on with the next: the optimizer's step (the
-    schedule) restored, the next phase from its own first epoch, finished phases kept,
-    every epoch in the logs once."""
-    import json
-
+def _stoppable_recipe(monkeypatch):
+    """The recipe module with two epochs per phase in quick mode, and ``run(args, stop)``:
+    runs it, stopped (an exception) at the end of epoch ``stop = (phase, epoch)`` if given;
+    returns the (phase, epochs run) of each phase trained. ``seen`` also has each phase's
+    optimizer step at its start."""
     import keras
 
     recipe = _load("benchmarks", "train_pretrained")
     monkeypatch.setattr(recipe, "QUICK_EPOCHS", 2)
-    ck = tmp_path / "ck"
     make_callbacks = recipe.phase_callbacks
     seen = []  # (phase, optimizer step at the start, epochs run) of each phase trained
     stop_after = []  # (phase, epoch) at whose end the run stops
@@ -304,6 +299,20 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
             assert recipe.main(args) == 0
         return [(n, e) for n, _, e in seen]
 
+    return recipe, run, seen
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
+    """Runs stopped after an epoch go on with the next: the optimizer's step (the
+    schedule) restored, the next phase from its own first epoch, finished phases kept,
+    every epoch in the logs once."""
+    import json
+
+    recipe, run, seen = _stoppable_recipe(monkeypatch)
+    ck = tmp_path / "ck"
     args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", str(tmp_path / "cache"), "--phase3-epochs", "0",
@@ -338,6 +347,35 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
     from mtlfaces import load_model
 
     assert load_model(tmp_path / "m.mtlfaces").filters == (8, 16)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, monkeypatch):
+    """A run stopped in phase 6 goes on from its backup; the average it started from is
+    recorded once, before phase 6, in the results as in the stopped run's progress."""
+    import json
+
+    recipe, run, _ = _stoppable_recipe(monkeypatch)
+    ck = tmp_path / "ck"
+    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+            "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
+            "--cache-dir", str(tmp_path / "cache"), "--restart-epochs", "0",
+            "--filters", "8", "16", "--dense-units", "16", "--no-readout"]
+    assert run(args, stop=("phase6", 0)) == [("phase1", [0, 1]), ("phase3", [0, 1]),
+                                             ("phase4", [0, 1]), ("phase6", [0])]
+    progress = json.loads((ck / "progress.json").read_text())
+    assert list(progress["phases"]) == ["phase1", "phase3", "phase4"]
+    assert progress["average"]["of"] == ["phase3", "phase4"]
+    assert run(["--resume", "--checkpoint-dir", str(ck)]) == [("phase6", [1])]
+    report = json.loads((tmp_path / "val_quick.json").read_text())
+    assert list(report["phases"]) == ["phase1", "phase3", "phase4", "average", "phase6"]
+    assert report["phases"]["average"]["of"] == ["phase3", "phase4"]
+    assert len(report["history"]["val_loss"]) == 8
+    from mtlfaces import load_model
+
+    assert load_model(tmp_path / "m.mtlfaces").mixup == recipe.PHASE6["mixup"]
 
 
 def test_recipe_resume_needs_a_recorded_run(tmp_path, capsys):
