@@ -7,7 +7,8 @@ dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``, i
 with ``face_recognition_models``; trained for identity on about 3 million faces) turns a
 face into 128 numbers (:mod:`mtlfaces.descriptors`). Read-outs of them are trained on the
 UTKFace faces outside the recipe's validation part and scored on the faces inside it,
-beside the bundled model on the same faces: logistic regressions on the standardised
+beside the bundled model on the same faces (also for women and men apart, ``by_gender``):
+logistic regressions on the standardised
 descriptors (``C`` 0.1, 1, 10; :func:`fit_readout`, so the ``C=1`` column is the shipped
 read-out's fit) and a perceptron (one hidden layer of 256, early stopping on a tenth of
 the training faces, seed 0). If such features were much better, a network could learn
@@ -169,6 +170,8 @@ def main(argv=None):
     bundled = load_pretrained()
     bundled_proba = bundled.predict_proba(X[val])
     rows = []
+    by_gender = {}  # the bundled model and the shipped pair, for women and men apart
+    sexes = y.loc[val, "gender"].astype(str).to_numpy()
     for task in TASKS:
         labels = y[task].astype(str).to_numpy()
         column = bundled.tasks_.index(task)
@@ -185,11 +188,16 @@ def main(argv=None):
             proba[f"mean of bundled and {name}"] = (proba["bundled model"] + proba[name]) / 2
         rows.append({"task": task, **{name: float(np.mean(classes[p.argmax(1)] == labels[val]))
                                       for name, p in proba.items()}})
+        by_gender[task] = {
+            name: {sex: float(np.mean((classes[proba[name].argmax(1)] == labels[val])[
+                sexes == sex])) for sex in ("Female", "Male")}
+            for name in ("bundled model", "mean of bundled and descriptor C=1")}
     table(rows, list(rows[0]))
     write_json("descriptor_probe", {
         "machine": machine(), "faces": int(len(X)), "train_faces": int((~val).sum()),
         "validation_faces": int(val.sum()), "detected": int(found),
-        "seconds_per_face": round(per_face, 3), "mlp": MLP, "rows": rows}, args.quick)
+        "seconds_per_face": round(per_face, 3), "mlp": MLP, "rows": rows,
+        "by_gender": by_gender}, args.quick)
     return 0
 
 

@@ -614,6 +614,14 @@ def main():
                   f"{dp['detected']:,} of the faces (the others: a centred box); "
                   f"{dp['seconds_per_face']} s per face on one core.", "",
                   _md(rows, columns), ""]
+        if dp.get("by_gender"):
+            pair = "mean of bundled and descriptor C=1"
+            parts += ["For women and men apart (the bundled model alone → with the C=1 "
+                      "read-out, as `mtlfaces predict`): " + "; ".join(
+                          f"{task}: " + ", ".join(
+                              f"{sex} {_pct(by['bundled model'][sex])} → "
+                              f"{_pct(by[pair][sex])}" for sex in ("Female", "Male"))
+                          for task, by in dp["by_gender"].items()) + ".", ""]
     dv = _load("descriptor_views")
     if dv:
         columns = [c for c in dv["rows"][0] if c != "read-out"]

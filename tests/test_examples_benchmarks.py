@@ -1146,3 +1146,29 @@ def test_report_renders_phase6_continued_beside_the_bundled_model():
            "| 94.3 % | 74.3 % |  |" in text
     assert "| v6 + 15 more epochs of mixup | 69.0 % | 94.0 % | 72.0 % | 95.0 % | 94.5 % " \
            "| 75.0 % | 38.0 |" in text
+
+
+def test_readme_gender_gap_sentence_quotes_the_committed_results():
+    """The weak spot "women are misclassified as men more often": the bundled network's
+    per-class gender accuracy, the shipped pair's for women and men (descriptor_probe.py),
+    then v5's, in that order."""
+    import json
+    import re
+
+    def load(name):
+        with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
+            return json.load(fh)
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    sentence = readme.split("women are misclassified as men", 1)[1].split(").", 1)[0]
+
+    def per_class(result):
+        classes = result["validation"]["utkface"]["gender"]["per_class_accuracy"]
+        return [classes[sex] for sex in ("Female", "Male")]
+
+    pair = load("descriptor_probe")["by_gender"]["gender"]["mean of bundled and descriptor C=1"]
+    expected = (per_class(load("pretrained_validation")) + [pair["Female"], pair["Male"]]
+                + per_class(load("pretrained_validation_v5")))
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", sentence)] == [
+        round(100 * v, 1) for v in expected]
