@@ -311,7 +311,7 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
             _md(table, ["model"] + list(HEADLINE) + ["train_minutes"]), ""]
 
 
-def more_mixup_section(v, more):
+def more_mixup_section(v, more, average=None):
     """RESULTS.md lines for phase 6 continued (continue_study.py's mixup arm on the bundled
     model, ``--name continue_study_v6``), beside the bundled model; empty until it ran."""
     if not (v and more and more.get("rows")):
@@ -324,6 +324,8 @@ def more_mixup_section(v, more):
             {"model": f"v6 + {row['epochs']} more epochs of mixup", **_headline(row),
              **{k: _pct(row[k]) for k in READOUT_COLUMNS if k in row},
              "train_minutes": row["train_minutes"]}]
+    if average:  # train_pretrained.py --average-models BUNDLED CONTINUED
+        rows.append({"model": "mean of v6 and v6 + more", **_headline(average["validation_summary"])})
     return ["## Phase 6 continued: more epochs of mixup", "",
             "`python benchmarks/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
             "--arms mixup --name continue_study_v6`: the bundled model continued once more "
@@ -572,7 +574,7 @@ def main():
                       + "; ".join(f"{r['arm']}: " + ", ".join(
                           f"{t} +{r[f'{t} gained']}/−{r[f'{t} lost']}"
                           for t in ("emotion", "gender", "age")) for r in counted) + ".", ""]
-    parts += more_mixup_section(v, _load("continue_study_v6"))
+    parts += more_mixup_section(v, _load("continue_study_v6"), _load("continue_study_v6_average"))
     ph = _load("posthoc")
     if ph:
         parts += _accuracy_section(

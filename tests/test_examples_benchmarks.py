@@ -203,7 +203,8 @@ def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path
 @needs_shared
 def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path):
     recipe, report, _ = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
-                                          "--from-phase", "5", "--phase5-epochs", "1")
+                                          "--from-phase", "5", "--phase5-epochs", "1",
+                                          "--phase6-epochs", "0")
     # The model continued from stands for the end of phase 4.
     assert list(report["phases"]) == ["phase5", "average"]
     assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
@@ -1172,3 +1173,31 @@ def test_readme_gender_gap_sentence_quotes_the_committed_results():
                 + per_class(load("pretrained_validation_v5")))
     assert [float(p) for p in re.findall(r"(\d+\.\d) %", sentence)] == [
         round(100 * v, 1) for v in expected]
+
+
+def test_readme_phase6_continued_paragraph_quotes_the_committed_results():
+    """The README's "Phase 6 continued" figures, in order, and its faces gained and lost,
+    are continue_study_v6.json's and its average's."""
+    import json
+    import re
+
+    def load(name):
+        with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
+            return json.load(fh)
+
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        readme = fh.read()
+    paragraph = readme.split("**Phase 6 continued**", 1)[1].split("\n\n", 1)[0]
+    more = load("continue_study_v6")
+    (row,) = more["rows"]
+    ref, average = more["bundled_with_readout"], load("continue_study_v6_average")
+    expected = [row["emotion"], row["age"], row["ckplus_emotion"], row["gender"],
+                row["gender with read-out"], row["age with read-out"], ref["gender"], ref["age"],
+                *(average["validation_summary"][k] for k in ("emotion", "gender", "age"))]
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", paragraph.replace(" / ", " % "))] == [
+        round(100 * v, 1) for v in expected]
+    assert re.findall(r"\+(\d+)/−(\d+)", paragraph) == [
+        (str(row[f"{t} gained"]), str(row[f"{t} lost"])) for t in ("emotion", "age", "gender")]
+    # The rule the paragraph applies, on the committed figures: not met.
+    assert row["age with read-out"] < ref["age"]
+    assert "mtlfaces/models/pretrained.mtlfaces" in more["start"]
