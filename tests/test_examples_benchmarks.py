@@ -1149,19 +1149,26 @@ def test_report_renders_phase6_continued_beside_the_bundled_model():
            "| 75.0 % | 38.0 |" in text
 
 
+def _result(name):
+    """A committed result: benchmarks/results/NAME.json."""
+    import json
+
+    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
+        return json.load(fh)
+
+
+def _readme():
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        return fh.read()
+
+
 def test_readme_gender_gap_sentence_quotes_the_committed_results():
     """The weak spot "women are misclassified as men more often": the bundled network's
     per-class gender accuracy, the shipped pair's for women and men (descriptor_probe.py),
     then v5's, in that order."""
-    import json
     import re
 
-    def load(name):
-        with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
-            return json.load(fh)
-
-    with open(os.path.join(ROOT, "README.md")) as fh:
-        readme = fh.read()
+    load, readme = _result, _readme()
     sentence = readme.split("women are misclassified as men", 1)[1].split(").", 1)[0]
 
     def per_class(result):
@@ -1178,15 +1185,9 @@ def test_readme_gender_gap_sentence_quotes_the_committed_results():
 def test_readme_phase6_continued_paragraph_quotes_the_committed_results():
     """The README's "Phase 6 continued" figures, in order, and its faces gained and lost,
     are continue_study_v6.json's and its average's."""
-    import json
     import re
 
-    def load(name):
-        with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as fh:
-            return json.load(fh)
-
-    with open(os.path.join(ROOT, "README.md")) as fh:
-        readme = fh.read()
+    load, readme = _result, _readme()
     paragraph = readme.split("**Phase 6 continued**", 1)[1].split("\n\n", 1)[0]
     more = load("continue_study_v6")
     (row,) = more["rows"]
