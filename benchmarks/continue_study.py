@@ -234,14 +234,13 @@ def main(argv=None):
     faces = readout_faces(args) if args.readout else None
     extra = {"bundled_with_readout": previous_json(args.quick, args.name).get(
         "bundled_with_readout")}
+    # The model the arms start from (the bundled one unless --model): its scores with the
+    # read-out, and the faces gained and lost are counted against it.
+    start_model = load_model(args.model) if args.model else load_pretrained()
     if faces is not None:
-        # The model the arms start from (the bundled one unless --model), with the read-out.
-        start = load_model(args.model) if args.model else load_pretrained()
-        extra["bundled_with_readout"] = rounded(with_readout_accuracy(start, *faces))
+        extra["bundled_with_readout"] = rounded(with_readout_accuracy(start_model, *faces))
     gray_val = load(recipe, args.data_dir, args.cache_dir, False, limit)[1]
-    # Faces gained and lost are counted against the model the arms start from.
-    bundled_answers = right_answers(load_model(args.model) if args.model else load_pretrained(),
-                                    gray_val)
+    bundled_answers = right_answers(start_model, gray_val)
     if args.rescore:
         val = gray_val
         for arm in args.arms:

@@ -186,11 +186,10 @@ def main(argv=None):
         proba["descriptor MLP"] = mlp.predict_proba(features[val])[:, order]
         for name in MEAN_OF:
             proba[f"mean of bundled and {name}"] = (proba["bundled model"] + proba[name]) / 2
-        rows.append({"task": task, **{name: float(np.mean(classes[p.argmax(1)] == labels[val]))
-                                      for name, p in proba.items()}})
+        right = {name: classes[p.argmax(1)] == labels[val] for name, p in proba.items()}
+        rows.append({"task": task, **{name: float(np.mean(r)) for name, r in right.items()}})
         by_gender[task] = {
-            name: {sex: float(np.mean((classes[proba[name].argmax(1)] == labels[val])[
-                sexes == sex])) for sex in ("Female", "Male")}
+            name: {sex: float(np.mean(right[name][sexes == sex])) for sex in ("Female", "Male")}
             for name in ("bundled model", "mean of bundled and descriptor C=1")}
     table(rows, list(rows[0]))
     write_json("descriptor_probe", {

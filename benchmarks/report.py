@@ -325,7 +325,8 @@ def more_mixup_section(v, more, average=None):
              **{k: _pct(row[k]) for k in READOUT_COLUMNS if k in row},
              "train_minutes": row["train_minutes"]}]
     if average:  # train_pretrained.py --average-models BUNDLED CONTINUED
-        rows.append({"model": "mean of v6 and v6 + more", **_headline(average["validation_summary"])})
+        rows.append({"model": "mean of v6 and v6 + more",
+                     **_headline(average["validation_summary"])})
     return ["## Phase 6 continued: more epochs of mixup", "",
             "`python benchmarks/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
             "--arms mixup --name continue_study_v6`: the bundled model continued once more "
@@ -370,10 +371,11 @@ def main():
             by = v.get("train_images_by_source", {})
             p1 = phases["phase1"]
             s1 = p1["validation_summary"]
-            average = phases.get("average")
             later = []  # in the order they ran, the average where it was taken
+            averaged = False  # phases after the average are told as what followed it
             for name, p in phases.items():
                 if name == "average":
+                    averaged = True
                     sa = p["validation_summary"]
                     later.append(
                         "then the weights at the ends of " + _and(
@@ -382,8 +384,7 @@ def main():
                         f"gender {_pct(sa['gender'])}, age {_pct(sa['age'])}, CK+ "
                         f"{_pct(sa['ckplus_emotion'])}")
                 elif name != "phase1":
-                    later.append(("then " if "average" in phases and name not in
-                                  list(phases)[:list(phases).index("average")] else "")
+                    later.append(("then " if averaged else "")
                                  + _later_phase(name, p, v["recipe"]))
             last = list(phases)[-1]
             phases = {k: p for k, p in phases.items() if k.startswith("phase")}
@@ -634,7 +635,8 @@ def main():
                   "outline), read out by `DescriptorReadout(C=1)` (the shipped read-out's "
                   f"model) trained on {dv['train_faces']:,} UTKFace faces outside the "
                   f"validation part and scored on the {dv['validation_faces']:,} inside it: "
-                  "alone, averaged with the fifth bundled network (v5; weights one half, as `mtlfaces "
+                  "alone, averaged with the fifth bundled network (v5; weights one half, as "
+                  "`mtlfaces "
                   "predict`), and averaged with the network over posthoc.py's test-time "
                   "shifts (2 pixels four ways: ten passes). An arm that *predicts* from two "
                   "views costs two descriptors per face. Arms named before the run; fixed "

@@ -127,8 +127,10 @@ AVERAGE = ("phase3", "phase4", "phase5")
 # mean of phases 3 and 4; 39 min): emotion 68.3 % (+0.6), gender 93.3 % (+0.2), age 71.0 %
 # (-0.1), CK+ 94.2 % (+1.9); with the descriptor read-out gender 94.3 % (+0.2) and age
 # 74.3 % (+1.1). That arm's network is the sixth bundled model.
-PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=2026,
-              augment=dict(rotation=0, shift=0.1, contrast=0.2, erase=0.25))
+PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=RECIPE["random_state"],
+              augment=dict(PHASE4["augment"]))
+
+
 def after_average(name):
     """Whether phase ``name`` runs after the average of the AVERAGE phases (phase 6)."""
     return int(name[-1]) > max(int(n[-1]) for n in AVERAGE)
@@ -290,11 +292,28 @@ def _as_given(path):
     return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
+def print_report(report):
+    """A :func:`validate` report, set by set."""
+    from mtlfaces.evaluation import format_report
+
+    for name, r in report.items():
+        print(f"\n== {name} ==\n{format_report(r)}")
+
+
+def write_report(results, quick, report, **head):
+    """``head`` and a :func:`validate` report (with its summary) into the JSON ``results``
+    (``..._quick.json`` for a quick run)."""
+    out = results if not quick else results.replace(".json", "_quick.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    dump_json(out, {**head, "validation_summary": validation_summary(report),
+                    "validation": report, "quick": quick})
+    print(f"wrote {out}")
+
+
 def average_models(args, val, results):
     """``--average-models A B ...``: the last model's network with the mean of all the
     models' weights, validated."""
     from mtlfaces import load_model
-    from mtlfaces.evaluation import format_report
 
     files = args.average_models
     est = load_model(files[-1])
@@ -304,16 +323,10 @@ def average_models(args, val, results):
         raise SystemExit(f"--average-models {' '.join(files)}: {exc}") from None
     est._invalidate()
     report = validate(est, val)
-    for name, r in report.items():
-        print(f"\n== {name} ==\n{format_report(r)}")
+    print_report(report)
     est.save(args.out)
     print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
-    out = results if not args.quick else results.replace(".json", "_quick.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    dump_json(out, {"average_of": [_as_given(f) for f in files],
-                    "validation_summary": validation_summary(report), "validation": report,
-                    "quick": args.quick})
-    print(f"wrote {out}")
+    write_report(results, args.quick, report, average_of=[_as_given(f) for f in files])
     return 0
 
 
@@ -321,16 +334,10 @@ def validate_model(path, val, results, quick):
     """``--validate MODEL``: a saved model's validation report (what the recipe prints
     and writes at its end, without training), into ``results``."""
     from mtlfaces import load_model
-    from mtlfaces.evaluation import format_report
 
     report = validate(load_model(path), val)
-    for name, r in report.items():
-        print(f"\n== {name} ==\n{format_report(r)}")
-    out = results if not quick else results.replace(".json", "_quick.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    dump_json(out, {"model": _as_given(path), "validation_summary": validation_summary(report),
-                    "validation": report, "quick": quick})
-    print(f"wrote {out}")
+    print_report(report)
+    write_report(results, quick, report, model=_as_given(path))
     return 0
 
 
@@ -508,7 +515,6 @@ def main(argv=None):
     import keras
 
     from mtlfaces import MultiTaskFaceClassifier
-    from mtlfaces.evaluation import format_report
 
     recipe = dict(RECIPE, epochs=QUICK_EPOCHS if args.quick else args.epochs,
                   learning_rate=args.learning_rate, **architecture)
@@ -530,15 +536,15 @@ def main(argv=None):
     (X, y), val = split(datasets)
     print(f"loaded {len(X)} training images in {time.time() - t0:.1f}s; validation: "
           + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()), flush=True)
+    def side_results(name):
+        # Their JSON is not the recipe's: never over the committed results unless asked.
+        return (args.results if args.results != parser.get_default("results")
+                else os.path.join(args.checkpoint_dir, name))
+
     if args.average_models:
-        # Its JSON is not the recipe's: never over the committed results unless asked.
-        results = (args.results if args.results != parser.get_default("results")
-                   else os.path.join(args.checkpoint_dir, "average_validation.json"))
-        return average_models(args, val, results)
-    if args.validate:  # never over the committed results unless asked, as above
-        results = (args.results if args.results != parser.get_default("results")
-                   else os.path.join(args.checkpoint_dir, "validation.json"))
-        return validate_model(args.validate, val, results, args.quick)
+        return average_models(args, val, side_results("average_validation.json"))
+    if args.validate:
+        return validate_model(args.validate, val, side_results("validation.json"), args.quick)
     os.makedirs(args.checkpoint_dir, exist_ok=True)
     # Monitor on both held-out sets together, so the best epoch is chosen on all tasks.
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
@@ -658,8 +664,7 @@ def main(argv=None):
     # Without phase 6: the average of the AVERAGE phases' ends is the saved model.
     if "average" not in summary:
         report = average(est) or report
-    for name, r in report.items():
-        print(f"\n== {name} ==\n{format_report(r)}")
+    print_report(report)
     if not args.quick or args.out != parser.get_default("out"):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")

@@ -238,7 +238,15 @@ def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
                         "--validate", BUNDLED, "--results", str(results)]) == 0
     report = json.loads((tmp_path / "v_quick.json").read_text())
     assert report["model"] == "mtlfaces/models/pretrained.mtlfaces" and report["quick"]
-    assert report["validation_summary"] == recipe.validation_summary(report["validation"])
+    # The bundled model's answers on the same quick split, counted here.
+    from mtlfaces import load_model
+
+    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "c"), limit=2000)
+    X, y = val["fer2013_publictest"]
+    est = load_model(BUNDLED)
+    answers = est.predict(X)[:, est.tasks_.index("emotion")]
+    assert report["validation_summary"]["emotion"] == pytest.approx(
+        np.mean(answers.astype(str) == y["emotion"].astype(str).to_numpy()))
     assert report["validation_summary"]["gender"] > 0.85  # the bundled model, on real faces
     assert not (tmp_path / "ck").exists() and not os.path.exists(results)
 
@@ -670,6 +678,13 @@ def test_readme_peers_paragraph_quotes_the_committed_peers_results():
                 if isinstance(v, float) and v <= 1 and not k.startswith("n ")}
     assert len(quoted) >= 8, paragraph  # the paragraph still quotes the comparison
     assert quoted <= measured, sorted(quoted - measured)
+    # Where face-api.js is ahead on the crops, by how many faces.
+    crop = {r["model"]: r for r in rows if r["protocol"] == "crop as given"}
+    ours, face_api = crop["mtlfaces (bundled)"], crop["face-api.js 1.7.15"]
+    flat = " ".join(paragraph.split())
+    for key, n in (("utkface gender", "2,742"), ("ckplus_heldout emotion", "156")):
+        faces = round((face_api[key] - ours[key]) * ours[f"n {key}"])
+        assert faces > 0 and f"{faces} face{'s' if faces > 1 else ''} of {n})" in flat, key
 
 
 def test_readme_multitask_paragraph_quotes_the_bundled_model():
@@ -835,6 +850,19 @@ def test_readme_continuation_paragraph_quotes_the_committed_study():
     n_age = 2742
     more = round((mixup["age with read-out"] - study["bundled_with_readout"]["age"]) * n_age)
     assert f"gets {more} more right" in paragraph
+    # Emotion's net gain in standard errors of the paired count (McNemar), and CK+ in faces.
+    gained, lost = mixup["emotion gained"], mixup["emotion lost"]
+    flat = " ".join(paragraph.split())
+    assert (f"emotion's {gained - lost} faces net are "
+            f"{(gained - lost) / (gained + lost) ** 0.5:.1f} standard errors") in flat
+    with open(os.path.join(results, "pretrained_validation_v5.json")) as fh:
+        v5_ck = json.load(fh)["phases"]["average"]["validation_summary"]["ckplus_emotion"]
+    assert f"({round((mixup['ckplus_emotion'] - v5_ck) * 156)} faces of 156)" in flat
+    # The validation losses at phase 4's end and phase 6's (the bundled recipe's JSON).
+    with open(os.path.join(results, "pretrained_validation.json")) as fh:
+        phases = json.load(fh)["phases"]
+    assert (f"ended at {phases['phase6']['val_loss_kept']:.2f}, against "
+            f"{phases['phase4']['val_loss_kept']:.2f} at phase 4's end") in flat
 
 
 def test_readme_ensemble_sentence_quotes_the_committed_ensemble():
@@ -1202,3 +1230,40 @@ def test_readme_phase6_continued_paragraph_quotes_the_committed_results():
     # The rule the paragraph applies, on the committed figures: not met.
     assert row["age with read-out"] < ref["age"]
     assert "mtlfaces/models/pretrained.mtlfaces" in more["start"]
+
+
+def test_readme_crop_padding_sentence_quotes_the_committed_calibration():
+    """The model card's crop-padding sentence: 0.1 against 0.15 on age (points, faces of
+    the UTKFace faces found), on gender and on emotion, then what 0.2 loses on age and 0.4
+    on gender, from crop_calibration.json."""
+    flat = " ".join(_readme().split())
+    sentence = flat.split("with the present one, 0.1 is best for age", 1)[1].split(
+        "`benchmarks/crop_calibration.py`", 1)[0]
+    rows = {r["padding"]: r for r in _result("crop_calibration")["rows"]}
+    utk = int(rows[0.1]["utk_found"].split("/")[0])
+    fer = int(rows[0.1]["fer_found"].split("/")[0])
+
+    def gap(a, b, task, n):
+        return round(100 * (rows[a][task] - rows[b][task]), 1), round(
+            (rows[a][task] - rows[b][task]) * n)
+
+    age, gender, emotion = gap(0.1, 0.15, "age", utk), gap(0.15, 0.1, "gender", utk), \
+        gap(0.15, 0.1, "emotion", fer)
+    assert age[0] > 0 and gender[0] > 0 and emotion[0] > 0  # the trade the sentence tells
+    assert f"({age[0]} points above 0.15, {age[1]} faces of {utk})" in sentence
+    assert f"better on gender ({gender[0]} points, {gender[1]} faces)" in sentence
+    assert f"emotion ({emotion[0]}, {emotion[1]} faces of {fer})" in sentence
+    loss_age = round(100 * (rows[0.1]["age"] - rows[0.2]["age"]))
+    loss_gender = round(100 * (rows[0.1]["gender"] - rows[0.4]["gender"]))
+    assert f"0.2 loses {loss_age} points of age and 0.4 {loss_gender} points of gender" \
+        in sentence
+
+
+def test_readme_model_card_training_minutes_are_the_recipes():
+    """"— N minutes on 2 CPU cores" in the model card is the committed recipe's training
+    time, all phases together."""
+    flat = " ".join(_readme().split())
+    result = _result("pretrained_validation")
+    phases = [p for name, p in result["phases"].items() if name.startswith("phase")]
+    assert result["train_seconds"] == pytest.approx(sum(p["train_seconds"] for p in phases))
+    assert f"seed 2026 — {round(result['train_seconds'] / 60)} minutes on 2 CPU cores" in flat
