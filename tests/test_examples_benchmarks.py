@@ -759,12 +759,22 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     assert "age with read-out" not in result["rows"][1]  # colour was not asked for
     # Run alone, an arm adds its row to those already written.
     _run_quick("continue_study", monkeypatch, tmp_path, "--data-dir", SHARED,
-               "--out-dir", str(tmp_path), "--arms", "age_sigma", "mixup", "mixup_strong")
+               "--out-dir", str(tmp_path), "--arms", "age_sigma", "mixup", "mixup_strong",
+               "mixup_weighted")
     result = json.loads((tmp_path / "continue_study_quick.json").read_text())
     rows = {r["arm"]: r for r in result["rows"]}
-    assert list(rows) == ["gray", "colour", "age_sigma", "mixup", "mixup_strong"]
+    assert list(rows) == ["gray", "colour", "age_sigma", "mixup", "mixup_strong",
+                          "mixup_weighted"]
     assert result["complete"]
     assert result["mixup"] == 0.2
+    assert result["task_weights"] == {"age": 2.0, "gender": 2.0, "emotion": 1.0}
+    # The weighted arm's last (its one --quick) epoch: the total loss is the weighted sum
+    # of the task losses, as the unweighted arms' is the plain sum.
+    for arm, weights in (("mixup_weighted", result["task_weights"]),
+                         ("mixup", dict.fromkeys(("age", "gender", "emotion"), 1.0))):
+        h = result["arms"][arm]["history"]
+        weighted_sum = sum(w * h[f"{t}_loss"][-1] for t, w in weights.items())
+        assert h["loss"][-1] == pytest.approx(weighted_sum, rel=0.03), arm
     assert 0 < rows["mixup"]["gender with read-out"] <= 1  # scored as trained
     assert set(result["arms"]) == set(rows)
     # Grown to colour, the bundled network starts where it was (bf16 rounding apart).
@@ -1218,7 +1228,7 @@ def test_readme_phase6_continued_paragraph_quotes_the_committed_results():
     load, readme = _result, _readme()
     paragraph = readme.split("**Phase 6 continued**", 1)[1].split("\n\n", 1)[0]
     more = load("continue_study_v6")
-    (row,) = more["rows"]
+    row = next(r for r in more["rows"] if r["arm"] == "mixup")
     ref, average = more["bundled_with_readout"], load("continue_study_v6_average")
     expected = [row["emotion"], row["age"], row["ckplus_emotion"], row["gender"],
                 row["gender with read-out"], row["age with read-out"], ref["gender"], ref["age"],
