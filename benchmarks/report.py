@@ -313,28 +313,51 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
 
 def more_mixup_section(v, more, average=None):
     """RESULTS.md lines for phase 6 continued (continue_study.py's mixup arm on the bundled
-    model, ``--name continue_study_v6``), beside the bundled model; empty until it ran."""
+    model, ``--name continue_study_v6``), and its ``mixup_weighted`` arm where it ran,
+    beside the bundled model; empty until the mixup arm ran."""
     if not (v and more and more.get("rows")):
         return []
-    (row,) = [r for r in more["rows"] if r["arm"] == "mixup"]
+    arms = {r["arm"]: r for r in more["rows"]}
+    if "mixup" not in arms:
+        return []
+    row, weighted = arms["mixup"], arms.get("mixup_weighted")
     ref = more.get("bundled_with_readout") or {}
     start = {**_headline(v["phases"]["phase6"]["validation_summary"]),
              **{f"{t} with read-out": _pct(ref[t]) for t in ("gender", "age") if t in ref}}
+
+    def continued(model, r):
+        return {"model": model, **_headline(r),
+                **{k: _pct(r[k]) for k in READOUT_COLUMNS if k in r},
+                "train_minutes": r["train_minutes"]}
+
+    def counts(r):
+        return ", ".join(f"{t} +{r[f'{t} gained']}/−{r[f'{t} lost']}"
+                         for t in ("emotion", "gender", "age"))
+
     rows = [{"model": "bundled (v6: phase 6, 15 epochs of mixup)", **start},
-            {"model": f"v6 + {row['epochs']} more epochs of mixup", **_headline(row),
-             **{k: _pct(row[k]) for k in READOUT_COLUMNS if k in row},
-             "train_minutes": row["train_minutes"]}]
+            continued(f"v6 + {row['epochs']} more epochs of mixup", row)]
+    title, command, weighted_text = "more epochs of mixup", "--arms mixup", ""
+    if weighted:
+        weights = more.get("task_weights", {})
+        rows.append(continued(
+            f"v6 + {weighted['epochs']} more epochs of mixup, age and gender losses "
+            f"× {weights.get('age', 0):g}", weighted))
+        title += ", and with the age and gender losses weighted"
+        command = "--arms mixup mixup_weighted"
+        weighted_text = (" The `mixup_weighted` arm is the same continuation with the "
+                         "losses weighted " + ", ".join(
+                             f"{t} {w:g}" for t, w in weights.items()) + " (`loss_weights`): "
+                         + counts(weighted) + ".")
     if average:  # train_pretrained.py --average-models BUNDLED CONTINUED
         rows.append({"model": "mean of v6 and v6 + more",
                      **_headline(average["validation_summary"])})
-    return ["## Phase 6 continued: more epochs of mixup", "",
+    return [f"## Phase 6 continued: {title}", "",
             "`python benchmarks/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
-            "--arms mixup --name continue_study_v6`: the bundled model continued once more "
+            f"{command} --name continue_study_v6`: the bundled model continued once more "
             "the way phase 6 made it (a new cosine schedule from lr "
             f"{more['settings']['learning_rate']}, mixup {more['mixup']:g}). Faces gained and "
-            "lost against the bundled model (network alone): " + ", ".join(
-                f"{t} +{row[f'{t} gained']}/−{row[f'{t} lost']}"
-                for t in ("emotion", "gender", "age")) + ". Fixed validation splits.", "",
+            "lost against the bundled model (network alone): " + counts(row) + "."
+            + weighted_text + " Fixed validation splits.", "",
             _md(rows, ["model"] + list(HEADLINE) + list(READOUT_COLUMNS) + ["train_minutes"]),
             ""]
 

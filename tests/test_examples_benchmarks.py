@@ -1185,6 +1185,21 @@ def test_report_renders_phase6_continued_beside_the_bundled_model():
            "| 94.3 % | 74.3 % |  |" in text
     assert "| v6 + 15 more epochs of mixup | 69.0 % | 94.0 % | 72.0 % | 95.0 % | 94.5 % " \
            "| 75.0 % | 38.0 |" in text
+    assert "weighted" not in text  # the mixup_weighted arm has not run
+    # With the mixup_weighted arm's row: its line and its counts, the title says so.
+    weighted = {**row, "arm": "mixup_weighted", "gender": 0.95, "gender with read-out": 0.96,
+                "emotion gained": 30, "emotion lost": 40}
+    more.update(rows=[row, weighted], task_weights={"age": 2.0, "gender": 2.0, "emotion": 1.0})
+    text = "\n".join(report.more_mixup_section(v, more))
+    assert text.startswith("## Phase 6 continued: more epochs of mixup, and with the age and "
+                           "gender losses weighted")
+    assert "--arms mixup mixup_weighted --name continue_study_v6" in text
+    assert "weighted age 2, gender 2, emotion 1 (`loss_weights`): emotion +30/−40, " \
+           "gender +9/−8, age +40/−13." in text
+    assert "| v6 + 15 more epochs of mixup, age and gender losses × 2 | 69.0 % | 95.0 % " \
+           "| 72.0 % | 95.0 % | 96.0 % | 75.0 % | 38.0 |" in text
+    # Without the mixup row (only the weighted arm run) there is no control to show.
+    assert report.more_mixup_section(v, {**more, "rows": [weighted]}) == []
 
 
 def _result(name):
@@ -1242,6 +1257,42 @@ def test_readme_phase6_continued_paragraph_quotes_the_committed_results():
     assert "mtlfaces/models/pretrained.mtlfaces" in more["start"]
 
 
+def test_readme_age_and_gender_weighted_paragraph_quotes_the_committed_results():
+    """The README's "Age and gender weighted" figures, in order, and its faces gained and
+    lost, are continue_study_v6.json's mixup_weighted row beside its mixup row; the rule it
+    applies (written in continue_study.py) holds on those figures the way it says."""
+    import re
+
+    paragraph = _readme().split("**Age and gender weighted**", 1)[1].split("\n\n", 1)[0]
+    more = _result("continue_study_v6")
+    rows = {r["arm"]: r for r in more["rows"]}
+    row, plain, ref = rows["mixup_weighted"], rows["mixup"], more["bundled_with_readout"]
+    assert more["task_weights"] == {"age": 2.0, "gender": 2.0, "emotion": 1.0}
+    assert "weighted age 2, gender 2, emotion 1" in " ".join(paragraph.split())
+    expected = [row["emotion"], row["age"], row["ckplus_emotion"], row["gender"],
+                row["gender with read-out"], row["age with read-out"], ref["gender"], ref["age"],
+                plain["age"], row["age"], ref["age alone"],
+                plain["age with read-out"], row["age with read-out"], ref["age"]]
+    assert [float(p) for p in re.findall(r"(\d+\.\d) %", paragraph)] == [
+        round(100 * v, 1) for v in expected]
+    counts = [(str(r[f"{t} gained"]), str(r[f"{t} lost"]))
+              for r, t in [(row, "emotion"), (row, "age"), (row, "gender"), (row, "gender"),
+                           (plain, "gender")]]
+    assert re.findall(r"\+(\d+)/−(\d+)", paragraph) == counts
+    # The rule: gender passes, age group does not, emotion within 0.3 points.
+    assert row["gender with read-out"] > ref["gender"]
+    assert row["age with read-out"] < ref["age"]
+    v6 = _result("pretrained_validation")["phases"]["phase6"]["validation_summary"]
+    assert row["emotion"] >= v6["emotion"] - 0.003
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "continue_study", os.path.join(ROOT, "benchmarks", "continue_study.py"))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    assert study.TASK_WEIGHTS == more["task_weights"]
+
+
 def test_readme_crop_padding_sentence_quotes_the_committed_calibration():
     """The model card's crop-padding sentence: 0.1 against 0.15 on age (points, faces of
     the UTKFace faces found), on gender and on emotion, then what 0.2 loses on age and 0.4
@@ -1277,3 +1328,29 @@ def test_readme_model_card_training_minutes_are_the_recipes():
     phases = [p for name, p in result["phases"].items() if name.startswith("phase")]
     assert result["train_seconds"] == pytest.approx(sum(p["train_seconds"] for p in phases))
     assert f"seed 2026 — {round(result['train_seconds'] / 60)} minutes on 2 CPU cores" in flat
+
+
+def _github_anchor(heading):
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation other than
+    hyphens and underscores dropped, spaces as hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_github_anchor_follows_githubs_rule():
+    assert _github_anchor("dlib's face descriptor for age group and gender") == \
+        "dlibs-face-descriptor-for-age-group-and-gender"
+    assert _github_anchor("Peers: face-api.js and fer") == "peers-face-apijs-and-fer"
+
+
+def test_readme_links_into_results_md_reach_a_heading():
+    """Every README link to a section of benchmarks/RESULTS.md names a heading that the
+    committed RESULTS.md has (a retitled section must take its links with it)."""
+    import re
+
+    with open(os.path.join(ROOT, "benchmarks", "RESULTS.md")) as fh:
+        anchors = {_github_anchor(line.lstrip("#")) for line in fh if line.startswith("#")}
+    links = re.findall(r"benchmarks/RESULTS\.md#([\w\-]+)", _readme())
+    assert links, "the README links to no section of RESULTS.md"
+    assert sorted(set(links) - anchors) == []
