@@ -10,6 +10,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data")
+# --quick: images per dataset (a seeded random subset). A quick run checks that a script
+# runs end to end; its accuracies mean nothing, so it is kept small (the tests run it).
+QUICK_LIMIT = 600
 
 
 def median_time(fn, repeats=5, warmup=1):

@@ -70,7 +70,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, QUICK_LIMIT, ROOT, machine, table, write_json  # noqa: E402
 from descriptor_probe import with_readout_accuracy  # noqa: E402
 
 TASKS = ["age", "gender", "emotion"]
@@ -214,7 +214,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 images per dataset, 1 epoch: checks the script runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: "
+                             "checks the script runs")
     parser.add_argument("--no-readout", dest="readout", action="store_false",
                         help="do not score the arms with the descriptor read-out")
     parser.add_argument("--name", default=NAME,
@@ -235,7 +236,7 @@ def main(argv=None):
     from mtlfaces.datasets import with_age_in_years
 
     epochs = 1 if args.quick else args.epochs
-    limit = 2000 if args.quick else None
+    limit = QUICK_LIMIT if args.quick else None
     settings = {k: v for k, v in recipe.RECIPE.items() if k not in recipe.ARCHITECTURE}
     settings.update(recipe.PHASE4, epochs=epochs, verbose=0 if args.quick else 2)
     os.makedirs(args.out_dir, exist_ok=True)

@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, QUICK_LIMIT, ROOT, machine, table, write_json  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -30,7 +30,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=DEFAULT_DATA)
     parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 images per dataset: checks the script runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset: checks the script runs")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error(f"an ensemble needs two or more models, got {args.models}")
@@ -50,7 +50,7 @@ def main(argv=None):
             parser.error(f"{path}: its tasks or classes differ from {args.models[0]}'s "
                          f"({est.tasks_} vs {first.tasks_}); an ensemble needs the same")
     (X, _), val = recipe.load_splits(args.data_dir, recipe.RECIPE["image_size"],
-                                     args.cache_dir, limit=2000 if args.quick else None)
+                                     args.cache_dir, limit=QUICK_LIMIT if args.quick else None)
     rows, probs = [], []
     for k, (path, est) in enumerate(zip(args.models, models)):
         t = time.time()

@@ -24,7 +24,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, QUICK_LIMIT, ROOT, machine, table, write_json  # noqa: E402
 
 ARMS = {
     "continue": {},
@@ -53,7 +53,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 images per dataset, 1 epoch: checks the script runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: "
+                             "checks the script runs")
     args = parser.parse_args(argv)
 
     import train_pretrained as recipe
@@ -61,7 +62,7 @@ def main(argv=None):
     from mtlfaces import load_model, load_pretrained
 
     (X, y), val = recipe.load_splits(args.data_dir, recipe.RECIPE["image_size"],
-                                     args.cache_dir, limit=2000 if args.quick else None)
+                                     args.cache_dir, limit=QUICK_LIMIT if args.quick else None)
     y = y[["age", "gender", "emotion"]]
     epochs = 1 if args.quick else args.epochs
 

@@ -153,7 +153,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.quick:
-        args.fraction, args.epochs, args.seeds = 0.03, 1, 1
+        args.fraction, args.epochs, args.seeds = 0.015, 1, 1
 
     from train_pretrained import load_splits
 
@@ -208,7 +208,7 @@ def main(argv=None):
 
     # Data size curve of the joint network (relative to all training data)
     curve = []
-    for frac in ((0.1, 0.3, 1.0) if not args.quick else (0.01, 0.03)):
+    for frac in ((0.1, 0.3, 1.0) if not args.quick else (0.005, 0.015)):
         sel = np.sort(np.random.RandomState(1).permutation(len(X_all))[: int(len(X_all) * frac)])
         t = time.perf_counter()
         m = net(0, args.epochs, tasks=TASKS).fit(X_all[sel], y_all.iloc[sel][list(TASKS)])

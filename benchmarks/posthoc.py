@@ -33,7 +33,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from _common import DEFAULT_DATA, QUICK_LIMIT, ROOT, machine, table, write_json  # noqa: E402
 
 HEADLINE = {"emotion": ("fer2013_publictest", "emotion"), "gender": ("utkface", "gender"),
             "age": ("utkface", "age"), "CK+": ("ckplus", "emotion")}
@@ -137,7 +137,7 @@ def main(argv=None):
                         help="with --model: results go to posthoc_NAME.json (default: the "
                              "model file's name without its extension)")
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 images per dataset: checks the script runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset: checks the script runs")
     args = parser.parse_args(argv)
     if args.name is not None and not args.model:
         parser.error("--name names the results of a --model FILE; the bundled model's "
@@ -152,7 +152,7 @@ def main(argv=None):
     from mtlfaces import load_model, load_pretrained
 
     (X, _), val = recipe.load_splits(args.data_dir, recipe.RECIPE["image_size"],
-                                     args.cache_dir, limit=2000 if args.quick else None)
+                                     args.cache_dir, limit=QUICK_LIMIT if args.quick else None)
 
     def start():
         return load_model(args.model) if args.model else load_pretrained()

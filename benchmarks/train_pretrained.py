@@ -67,7 +67,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from _common import dump_json  # noqa: E402
+from _common import QUICK_LIMIT, dump_json  # noqa: E402
 
 EPOCHS = 32
 
@@ -441,7 +441,7 @@ def main(argv=None):
     parser.add_argument("--export-arrays", default=None, metavar="DIR",
                         help="decode the archives, write their arrays to DIR and stop")
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 images per dataset, 1 epoch: checks the recipe runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: checks the recipe runs")
     parser.add_argument("--learning-rate", type=float, default=RECIPE["learning_rate"])
     parser.add_argument("--restart-epochs", type=int, default=RESTART["epochs"],
                         help="phase 2: epochs of the restarted cosine schedule (0: none)")
@@ -519,7 +519,7 @@ def main(argv=None):
     recipe = dict(RECIPE, epochs=QUICK_EPOCHS if args.quick else args.epochs,
                   learning_rate=args.learning_rate, **architecture)
     t0 = time.time()
-    limit = 2000 if args.quick else None
+    limit = QUICK_LIMIT if args.quick else None
     if args.export_arrays:
         export_arrays(load_datasets(args.data_dir, recipe["image_size"], args.cache_dir),
                       args.export_arrays)
@@ -672,7 +672,7 @@ def main(argv=None):
             import descriptor_probe
 
             _, faces, features, _, _ = descriptor_probe.utkface_descriptors(
-                args.data_dir, 400 if args.quick else None, args.cache_dir)
+                args.data_dir, 200 if args.quick else None, args.cache_dir)
             path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
                                 "descriptor_readout.json")
             print(f"saved {descriptor_probe.fit_readout(features, faces).save(path)}")

@@ -182,11 +182,11 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
     assert model_augmentation(model.model_) == augmentation_spec(recipe.PHASE6["augment"])
     assert model.get_params()["augment"] == recipe.PHASE6["augment"]
     assert model.mixup == 0.2 and report["recipe"]["mixup"] == 0.0
-    # The last step: the descriptor read-out beside the model (400 UTKFace faces here).
+    # The last step: the descriptor read-out beside the model (200 UTKFace faces here).
     from mtlfaces.descriptors import DescriptorReadout
 
     readout = DescriptorReadout.load(tmp_path / "descriptor_readout.json")
-    assert sorted(readout.tasks_) == ["age", "gender"] and readout.n_samples_["gender"] > 300
+    assert sorted(readout.tasks_) == ["age", "gender"] and readout.n_samples_["gender"] > 150
 
 
 def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path, capsys):
@@ -204,7 +204,7 @@ def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path
 def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path):
     recipe, report, _ = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
                                           "--from-phase", "5", "--phase5-epochs", "1",
-                                          "--phase6-epochs", "0")
+                                          "--phase6-epochs", "0", "--no-readout")
     # The model continued from stands for the end of phase 4.
     assert list(report["phases"]) == ["phase5", "average"]
     assert report["phases"]["average"]["of"] == ["phase4", "phase5"]
@@ -241,7 +241,7 @@ def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
     # The bundled model's answers on the same quick split, counted here.
     from mtlfaces import load_model
 
-    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "c"), limit=2000)
+    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "c"), limit=recipe.QUICK_LIMIT)
     X, y = val["fer2013_publictest"]
     est = load_model(BUNDLED)
     answers = est.predict(X)[:, est.tasks_.index("emotion")]
@@ -326,7 +326,7 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", str(tmp_path / "cache"), "--phase3-epochs", "0",
             "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
-            "--dense-units", "16"]
+            "--dense-units", "16", "--no-readout"]
     assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
     assert recipe.epochs_done(str(ck), "phase1") == 1
     # The recorded arguments: --resume needs only the directory.
@@ -432,7 +432,7 @@ def test_ensemble_quick_averages_the_models_probabilities(tmp_path, monkeypatch)
     other = load_model(BUNDLED)
     head = other.model_.get_layer("emotion")
     kernel, bias = head.get_weights()
-    bias[list(other.classes_[other.tasks_.index("emotion")]).index("Happy")] += 2.0
+    bias[list(other.classes_[other.tasks_.index("emotion")]).index("Happy")] += 4.0
     head.set_weights([kernel, bias])
     other.save(tmp_path / "happy.mtlfaces")
     _run_quick("ensemble", monkeypatch, tmp_path, BUNDLED,
@@ -442,13 +442,18 @@ def test_ensemble_quick_averages_the_models_probabilities(tmp_path, monkeypatch)
     assert [r["model"] for r in rows] == ["bundled", "happy", "mean of all 2"]
     # The mean row is the accuracy of the mean of the two models' probabilities.
     recipe = _load("benchmarks", "train_pretrained")
-    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "cache"), limit=2000)
+    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "cache"),
+                              limit=recipe.QUICK_LIMIT)
     X, y = val["fer2013_publictest"]
     k = other.tasks_.index("emotion")
     mean = (load_model(BUNDLED).predict_proba(X)[k] + other.predict_proba(X)[k]) / 2
     predicted = np.asarray(other.classes_[k])[mean.argmax(axis=1)]
     assert rows[2]["emotion"] == pytest.approx(np.mean(predicted == y["emotion"].to_numpy()))
-    assert len({r["emotion"] for r in rows}) == 3  # the mean is neither model
+    # The mean answers neither as one model nor as the other (on a few faces apart), so the
+    # equality above tells the mean from a copy of either row's model.
+    for est in (load_model(BUNDLED), other):
+        alone = np.asarray(est.classes_[k])[est.predict_proba(X)[k].argmax(axis=1)]
+        assert np.any(alone != predicted)
     assert rows[2]["gender"] == rows[0]["gender"]  # the same network there
     assert rows[2]["parameters"] == 2 * rows[0]["parameters"]
 
@@ -781,7 +786,7 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     assert rows["colour"]["start_same_answers"] > 0.97
     # Colour is a 3-channel first convolution: 2 x 9 x 32 more weights than gray.
     assert rows["colour"]["parameters"] - rows["gray"]["parameters"] == 2 * 9 * 32
-    for r in rows.values():  # one epoch on 2,000 faces per set does not break the network
+    for r in rows.values():  # one quick epoch (QUICK_LIMIT faces per set) keeps the network
         assert r["emotion"] > 0.5 and r["gender"] > 0.85, r
     assert 0.9 < rows["colour"]["emotion_agreement"] <= 1
 

@@ -66,3 +66,49 @@ def test_readme_crop_size_sentence_is_what_the_bundled_model_says(astronaut):
     assert [float(v) for v in re.findall(r"0\.\d\d", sentence)] == [
         round(p48, 2), round(p64, 2), round(both.probabilities["gender"], 2)]
     assert both.labels["gender"] == "Female"
+
+
+def _readme_example():
+    """The README's example: how the photo was saved, and the lines it shows."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as fh:
+        readme = fh.read()
+    block = readme.split("(`cv2.imwrite`, quality 95):\n\n```text\n", 1)[1].split("```", 1)[0]
+    return block.strip().splitlines(), " ".join(readme.split())
+
+
+def _fields(line):
+    """A predict line's words with its probabilities taken out: (words, probabilities)."""
+    import re
+
+    return re.sub(r"\((0\.\d\d)\)", "(p)", line), [float(v) for v in re.findall(
+        r"\((0\.\d\d)\)", line)]
+
+
+@pytest.mark.parametrize("quality", [95, 75])
+def test_readme_example_is_what_predict_prints(astronaut, tmp_path, quality):
+    """`mtlfaces predict astronaut.jpg` with the bundled model and its read-out prints the
+    README's example: the same box, pose and answers, each probability within 0.01 of the
+    one shown (last-digit rounding may differ between CPUs); and at quality 75, the gender
+    probability the sentence after it gives."""
+    import re
+
+    import cv2
+
+    lines, flat = _readme_example()
+    path = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, quality])
+    result = CliRunner().invoke(main, ["predict", str(path)])
+    assert result.exit_code == 0, result.stderr
+    got = [line.replace(str(path), "astronaut.jpg") for line in result.output.splitlines()]
+    if quality == 95:
+        assert len(got) == len(lines) == 2
+        for ours, theirs in zip(got, lines):
+            (words, p), (want, q) = _fields(ours), _fields(theirs)
+            assert words == want
+            assert all(abs(a - b) <= 0.0101 for a, b in zip(p, q)) and len(p) == len(q)
+    else:
+        shown = float(re.search(r"quality 75 instead .*? gender Female \((0\.\d\d)\)",
+                                flat).group(1))
+        gender = re.search(r"gender Female \((0\.\d\d)\)", got[1])
+        assert gender and abs(float(gender.group(1)) - shown) <= 0.0101
