@@ -1359,3 +1359,10 @@ def test_readme_links_into_results_md_reach_a_heading():
     links = re.findall(r"benchmarks/RESULTS\.md#([\w\-]+)", _readme())
     assert links, "the README links to no section of RESULTS.md"
     assert sorted(set(links) - anchors) == []
+
+
+def test_readme_says_how_many_images_quick_mode_takes():
+    """The Test section's "--quick mode, N images per dataset" is benchmarks/_common.py's."""
+    common = _load("benchmarks", "_common")
+    assert f"`--quick` mode, {common.QUICK_LIMIT:,} images per dataset" in " ".join(
+        _readme().split())
