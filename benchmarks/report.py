@@ -338,10 +338,10 @@ def more_mixup_section(v, more, average=None):
             continued(f"v6 + {row['epochs']} more epochs of mixup", row)]
     title, command, weighted_text = "more epochs of mixup", "--arms mixup", ""
     if weighted:
-        weights = more.get("task_weights", {})
+        weights = more["task_weights"]  # written with the arm
         rows.append(continued(
             f"v6 + {weighted['epochs']} more epochs of mixup, age and gender losses "
-            f"× {weights.get('age', 0):g}", weighted))
+            f"× {weights['age']:g}", weighted))
         title += ", and with the age and gender losses weighted"
         command = "--arms mixup mixup_weighted"
         weighted_text = (" The `mixup_weighted` arm is the same continuation with the "

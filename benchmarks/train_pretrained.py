@@ -145,6 +145,7 @@ DATASETS = ("utkface", "fer2013", "ckplus")
 # (each finished phase's summary and the seconds of every epoch trained).
 RUN, PROGRESS = "run.json", "progress.json"
 QUICK_EPOCHS = 1  # --quick: epochs of each phase that runs
+QUICK_READOUT_FACES = 200  # --quick: UTKFace faces described for the read-out (dlib, ~0.1 s each)
 
 
 def load_datasets(data_dir, image_size, cache_dir, limit=None):
@@ -441,7 +442,8 @@ def main(argv=None):
     parser.add_argument("--export-arrays", default=None, metavar="DIR",
                         help="decode the archives, write their arrays to DIR and stop")
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: checks the recipe runs")
+                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: "
+                             "checks the recipe runs")
     parser.add_argument("--learning-rate", type=float, default=RECIPE["learning_rate"])
     parser.add_argument("--restart-epochs", type=int, default=RESTART["epochs"],
                         help="phase 2: epochs of the restarted cosine schedule (0: none)")
@@ -672,7 +674,7 @@ def main(argv=None):
             import descriptor_probe
 
             _, faces, features, _, _ = descriptor_probe.utkface_descriptors(
-                args.data_dir, 200 if args.quick else None, args.cache_dir)
+                args.data_dir, QUICK_READOUT_FACES if args.quick else None, args.cache_dir)
             path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
                                 "descriptor_readout.json")
             print(f"saved {descriptor_probe.fit_readout(features, faces).save(path)}")
