@@ -12,8 +12,10 @@ __version__ = "0.3.1"
 
 # name -> module that defines it; resolved on first access (PEP 562).
 _LAZY = {
+    "analyze": ".pipeline",
+    "Analyzer": ".pipeline",
     "MultiTaskFaceClassifier": "._classifier",
-    "load_model": "._serialization",
+    "load_model": "._classifier",
     "ModelFileError": "._serialization",
     "load_pretrained": "._pretrained",
     "PRETRAINED_MODEL_PATH": "._pretrained",

@@ -2,34 +2,31 @@
 
 import copy
 import numbers
+import random
 import warnings
 import weakref
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _serialization
 from . import tasks as _tasks
 from ._losses import MISSING
 from ._network import augmentation_spec
 from ._preprocessing import prepare_images
+from ._serialization import ModelFileError
 from ._targets import KNOWN as _KNOWN
 from ._targets import SINGLE as _SINGLE
-from ._targets import TargetParser
-from .tasks import age_distribution
+from ._targets import TargetParser, stack_columns  # noqa: F401  (stack_columns: 0.3 name)
+from .tasks import age_distribution, classes_by_task
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> traced inference function
-
-
-def stack_columns(columns):
-    """Per-task label arrays → (n, n_tasks): numeric when every task's labels are, else object."""
-    kinds = {np.asarray(c).dtype.kind for c in columns}
-    if len(kinds) == 1 and kinds <= set("biuf"):
-        return np.stack(columns, axis=1)
-    out = np.empty((len(columns[0]), len(columns)), dtype=object)
-    for i, c in enumerate(columns):
-        out[:, i] = c
-    return out
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+_FRACTION = [Interval(Real, 0, 1, closed="left")]
+_ARCHITECTURE = ("filters", "convs_per_block", "dense_units")
 
 
 class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
@@ -132,9 +129,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default=False
         When True, :meth:`fit` continues from the fitted network (growing heads
         for new tasks) instead of building a new one.
-    random_state : int, optional
+    random_state : int, RandomState instance or None, default=None
         Seeds weights, dropout, augmentation, shuffling and the validation split.
-        The same seed on the same CPU gives the same predictions.
+        The same int on the same CPU gives the same predictions; a ``RandomState`` is
+        drawn from once per fit. Fitting leaves the caller's global NumPy and Python
+        generators as they were.
     verbose : int, default=0
         0 silent, 1 progress bars, 2 one line per epoch.
 
@@ -226,59 +225,52 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------ validation
-    def _validate_params(self):
-        def positive_int(name, value):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: {name}={value!r} is invalid; expected a positive integer"
-                )
+    _parameter_constraints = {
+        "tasks": [None, "array-like"],
+        "image_size": _POSITIVE_INT,
+        "grayscale": ["boolean"],
+        "filters": ["array-like"],
+        "convs_per_block": _POSITIVE_INT,
+        "dense_units": ["array-like"],
+        "dropout": _FRACTION,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "batch_size": _POSITIVE_INT,
+        "epochs": _POSITIVE_INT,
+        "validation_fraction": _FRACTION,
+        "early_stopping": ["boolean"],
+        "patience": _POSITIVE_INT,
+        "loss_weights": [None, dict],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "label_smoothing": _FRACTION,
+        "age_sigma": [None, Interval(Real, 0, None, closed="neither")],
+        "mixup": [Interval(Real, 0, None, closed="left")],
+        "augment": ["boolean", dict],
+        "test_time_flip": ["boolean"],
+        "mixed_precision": ["boolean"],
+        "label_codes": [None, dict],
+        "callbacks": [None, list],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
-        positive_int("image_size", self.image_size)
-        positive_int("batch_size", self.batch_size)
-        positive_int("epochs", self.epochs)
-        positive_int("patience", self.patience)
-        positive_int("convs_per_block", self.convs_per_block)
-        for name in ("filters", "dense_units"):
-            value = getattr(self, name)
-            if isinstance(value, numbers.Integral) or value is None:
-                raise ValueError(f"{type(self).__name__}: {name}={value!r} is invalid; "
+    def _check_params(self):
+        """scikit-learn's checks of :attr:`_parameter_constraints`, then what they cannot say."""
+        self._validate_params()
+        name = type(self).__name__
+        for param in ("filters", "dense_units"):
+            values = list(getattr(self, param))
+            if any(not isinstance(v, Integral) or isinstance(v, bool) or v < 1 for v in values):
+                raise ValueError(f"{name}: {param}={getattr(self, param)!r} is invalid; "
                                  "expected a tuple of positive integers, e.g. (32, 64)")
-            for v in value:
-                positive_int(name, v)
         if len(self.filters) == 0:
-            raise ValueError(f"{type(self).__name__}: filters must not be empty")
-        if not (isinstance(self.dropout, numbers.Real) and 0 <= self.dropout < 1):
-            raise ValueError(f"{type(self).__name__}: dropout={self.dropout!r} must be in [0, 1)")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise ValueError(f"{type(self).__name__}: learning_rate={self.learning_rate!r} "
-                             "must be a positive number")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"{type(self).__name__}: lr_schedule={self.lr_schedule!r}; "
-                             "expected 'constant' or 'cosine'")
-        if not (isinstance(self.validation_fraction, numbers.Real)
-                and 0 <= self.validation_fraction < 1):
-            raise ValueError(f"{type(self).__name__}: validation_fraction="
-                             f"{self.validation_fraction!r} must be in [0, 1)")
-        if not (isinstance(self.label_smoothing, numbers.Real)
-                and 0 <= self.label_smoothing < 1):
-            raise ValueError(f"{type(self).__name__}: label_smoothing="
-                             f"{self.label_smoothing!r} must be in [0, 1)")
-        if self.age_sigma is not None and not (
-                isinstance(self.age_sigma, numbers.Real) and not isinstance(self.age_sigma, bool)
-                and np.isfinite(self.age_sigma) and self.age_sigma > 0):
-            raise ValueError(f"{type(self).__name__}: age_sigma={self.age_sigma!r}; expected "
-                             "None or a positive number of years, e.g. 3")
-        if not (isinstance(self.mixup, numbers.Real) and not isinstance(self.mixup, bool)
-                and np.isfinite(self.mixup) and self.mixup >= 0):
-            raise ValueError(f"{type(self).__name__}: mixup={self.mixup!r}; expected 0 (off) or "
-                             "a positive Beta concentration, e.g. 0.2")
-        if self.loss_weights is not None and not isinstance(self.loss_weights, dict):
-            raise ValueError(f"{type(self).__name__}: loss_weights={self.loss_weights!r}; "
-                             "expected a dict {task: weight}")
-        augmentation_spec(self.augment, type(self).__name__)
-        if self.class_weight not in (None, "balanced") and not isinstance(self.class_weight, dict):
-            raise ValueError(f"{type(self).__name__}: class_weight={self.class_weight!r}; "
-                             "expected None, 'balanced' or {task: 'balanced' | {label: weight}}")
+            raise ValueError(f"{name}: filters must not be empty")
+        for param in ("age_sigma", "mixup"):
+            value = getattr(self, param)
+            if value is not None and not np.isfinite(value):
+                raise ValueError(f"{name}: {param}={value!r} must be finite")
+        augmentation_spec(self.augment, name)
 
     # --------------------------------------------------------------- labels
     def _parser(self):
@@ -292,7 +284,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return (self.image_size, self.image_size, 1 if self.grayscale else 3)
 
     def _seed(self):
-        return None if self.random_state is None else int(self.random_state) % (2**31)
+        """An int seed from ``random_state`` (None: unseeded); a RandomState is drawn from."""
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.randint(2**31 - 1))
+        return int(self.random_state) % (2**31)
 
     def _build(self, task_classes):
         from ._network import build_multitask_model
@@ -325,7 +322,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if same_augmentation(model_augmentation(self.model_), wanted):
             return
         try:
-            sizes = {t: len(c) for t, c in zip(self.tasks_, self._classes)}
+            sizes = {t: len(c) for t, c in self._classes_by_task().items()}
             self.model_ = transfer_weights(self.model_, self._build(sizes))
         except ValueError as exc:
             raise ValueError(
@@ -415,7 +412,29 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def _classes_by_task(self):
-        return dict(zip(self.tasks_, self._classes))
+        return classes_by_task(self)
+
+    def _is_single(self):
+        """Fitted on a 1-D y: ``classes_`` is one array, predictions are 1-D."""
+        return not isinstance(self.classes_, list)
+
+    def _set_classes(self, per_task, single):
+        self.classes_ = per_task[0] if single and len(per_task) == 1 else list(per_task)
+
+    def _check_architecture(self):
+        """Before a warm-started fit: the architecture parameters must be the network's."""
+        from ._network import network_architecture
+
+        built = network_architecture(self.model_)
+        wanted = {"filters": tuple(self.filters), "convs_per_block": int(self.convs_per_block),
+                  "dense_units": tuple(self.dense_units)}
+        changed = [f"{k}={wanted[k]!r} (the network has {built[k]!r})"
+                   for k in _ARCHITECTURE if built[k] != wanted[k]]
+        if changed:
+            raise ValueError(f"{type(self).__name__}: warm_start=True continues the fitted "
+                             f"network, which cannot take {', '.join(changed)}; restore "
+                             f"{'it' if len(changed) == 1 else 'them'} or set "
+                             "warm_start=False to train a new network")
 
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on images X with labels y (missing labels allowed).
@@ -499,9 +518,19 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             targets[t] = np.concatenate(columns, axis=1)
         return targets
 
-    def _fit(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
-             validation_data=None, caller="fit"):
-        self._validate_params()
+    def _fit(self, *args, **kwargs):
+        # Keras seeds, and shuffles with, the global NumPy and Python generators: give them
+        # back to the caller as they were.
+        numpy_state, python_state = np.random.get_state(), random.getstate()
+        try:
+            return self._fit_seeded(*args, **kwargs)
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
+
+    def _fit_seeded(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
+                    validation_data=None, caller="fit"):
+        self._check_params()
         images = prepare_images(X, self.image_size, self.grayscale)
         X = np.asarray(X)  # readable now: prepare_images accepted it
         n = images.shape[0]
@@ -529,19 +558,19 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         import keras
 
         if not keep:
-            if self.random_state is not None:
-                keras.utils.set_random_seed(self._seed())
+            seed = self._seed()
+            if seed is not None:
+                keras.utils.set_random_seed(seed)
             if hasattr(self, "model_"):
                 del self.model_  # free the old graph before building a new one (GridSearchCV)
             self.tasks_ = list(codes)
-            self._classes = [classes_by_task[t] for t in self.tasks_]
+            self._set_classes([classes_by_task[t] for t in self.tasks_], single)
             self.model_ = self._build({t: len(classes_by_task[t]) for t in self.tasks_})
             self._invalidate()
             self.history_ = {}
-            self._single_output = single
             self.n_features_in_ = int(np.prod(np.asarray(X).shape[1:])) if np.ndim(X) > 1 else 1
-            self._input_ndim = int(np.ndim(X))
         else:
+            self._check_architecture()
             if tuple(self.model_.input_shape[1:]) != self._input_shape():
                 raise ValueError(
                     f"image_size={self.image_size}, grayscale={self.grayscale} do not match the "
@@ -555,11 +584,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             self._match_augmentation()
             new = [t for t in codes if t not in self.tasks_]
             if new:
+                known = list(self._classes_by_task().values())
                 self.tasks_ = self.tasks_ + new
-                self._classes = self._classes + [classes_by_task[t] for t in new]
+                self._set_classes(known + [classes_by_task[t] for t in new], single=False)
                 self._grow({t: len(classes_by_task[t]) for t in new})
-                self._single_output = False
-        self._publish_classes()
         targets = self._targets(codes, self._sample_weights(codes, sample_weight, n), n,
                                 age=self._age_distributions(y, n))
 
@@ -615,7 +643,6 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                verbose=self.verbose, callbacks=callbacks)
         for key, values in hist.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
-        self._publish_classes()
         return self
 
     # ------------------------------------------------------------ predict
@@ -684,13 +711,6 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         out = [probs[t] for t in self.tasks_]
         return out[0] if self._is_single() else out
 
-    def _publish_classes(self):
-        """Set the public ``classes_`` from the per-task class arrays."""
-        self.classes_ = self._classes[0] if self._is_single() else list(self._classes)
-
-    def _is_single(self):
-        return getattr(self, "_single_output", False) and len(self.tasks_) == 1
-
     def predict(self, X):
         """Most probable label per task.
 
@@ -700,8 +720,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         when the estimator was fitted on a 1-D y.
         """
         probs = self._probabilities(self._check_X(X))
-        cols = [self._classes[i][np.argmax(probs[t], axis=1)]
-                for i, t in enumerate(self.tasks_)]
+        cols = [c[np.argmax(probs[t], axis=1)] for t, c in self._classes_by_task().items()]
         return cols[0] if self._is_single() else stack_columns(cols)
 
     def predict_frame(self, X):
@@ -710,9 +729,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
         probs = self._probabilities(self._check_X(X))
         data = {}
-        for i, t in enumerate(self.tasks_):
+        for t, classes in self._classes_by_task().items():
             best = np.argmax(probs[t], axis=1)
-            data[t] = self._classes[i][best]
+            data[t] = classes[best]
             data[f"{t}_proba"] = probs[t][np.arange(len(best)), best]
         return pd.DataFrame(data)
 
@@ -766,17 +785,61 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_compiled_for", None)
         if "model_" in state:
-            from ._serialization import model_to_bytes
-
-            state["model_"] = model_to_bytes(state["model_"])
+            state["model_"] = _serialization.model_to_bytes(state["model_"])
         return state
 
     def __setstate__(self, state):
         if isinstance(state.get("model_"), bytes):
-            from ._serialization import model_from_bytes
-
-            state["model_"] = model_from_bytes(state["model_"])
+            state["model_"] = _serialization.model_from_bytes(state["model_"])
+        # 0.3.x kept the classes twice and the input's ndim (never read): keep them once.
+        state.pop("_input_ndim", None)
+        state.pop("_single_output", None)
+        state.pop("_classes", None)
         self.__dict__.update(state)
+
+    def _metadata(self):
+        """The JSON part of a model file: tasks, classes, parameters, preprocessing."""
+        params = {k: _serialization.jsonable(v) for k, v in self.get_params(deep=False).items()
+                  if k not in _serialization.UNSAVED_PARAMS}
+        if isinstance(self.random_state, np.random.RandomState):
+            params["random_state"] = None  # a generator's state is no parameter to restore
+        return {
+            "tasks": list(self.tasks_),
+            "classes": [{"values": _serialization.jsonable(np.asarray(c).tolist()),
+                         "dtype": str(np.asarray(c).dtype)}
+                        for c in self._classes_by_task().values()],
+            "single_output": self._is_single(),
+            "n_features_in": int(self.n_features_in_),
+            "params": params,
+            "preprocessing": {"image_size": self.image_size, "grayscale": bool(self.grayscale),
+                              "scale": "uint8 / 255, float images in [0, 1]"},
+            "history": self.history_,
+        }
+
+    @classmethod
+    def _from_metadata(cls, meta, model, path):
+        """An estimator from a model file's metadata and network (see :meth:`load`)."""
+        params = dict(meta["params"])
+        for key in ("filters", "dense_units", "tasks"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+        try:
+            est = cls(**params)
+        except TypeError as exc:
+            raise ModelFileError(f"{path}: parameters do not match this mtlfaces version "
+                                 f"({exc})") from None
+        est.model_ = model
+        est.tasks_ = list(meta["tasks"])
+        est._set_classes([np.array(c["values"], dtype=c["dtype"]) for c in meta["classes"]],
+                         bool(meta["single_output"]))
+        est.n_features_in_ = int(meta["n_features_in"])
+        est.history_ = {k: list(v) for k, v in meta.get("history", {}).items()}
+        outputs = model.output.keys() if isinstance(model.output, dict) else model.output_names
+        missing = [t for t in est.tasks_ if t not in outputs]
+        if missing:
+            raise ModelFileError(f"{path}: the network has no output for task(s) {missing}")
+        est._invalidate()
+        return est
 
     def save(self, path):
         """Save the fitted estimator to ``path`` without pickle.
@@ -785,15 +848,26 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         of the tasks, classes, parameters, preprocessing and package versions;
         :func:`mtlfaces.load_model` reads it back without running code from it.
         """
-        from ._serialization import save_estimator
-
         check_is_fitted(self, "model_")
-        save_estimator(self, path)
+        _serialization.write_model_file(path, self._metadata(), self.model_)
         return path
 
     @classmethod
     def load(cls, path):
         """Load an estimator written by :meth:`save` (see :func:`mtlfaces.load_model`)."""
-        from ._serialization import load_estimator
+        meta, model = _serialization.read_model_file(path)
+        return cls._from_metadata(meta, model, path)
 
-        return load_estimator(path, cls=cls)
+
+def load_model(path):
+    """Load a model file written by :meth:`MultiTaskFaceClassifier.save`.
+
+    No pickle is involved and the Keras model is loaded in safe mode, so a file
+    from an untrusted source cannot run code. Files written by mtlfaces 0.3 load.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, corrupt, truncated or not an mtlfaces model.
+    """
+    return MultiTaskFaceClassifier.load(path)

@@ -258,3 +258,23 @@ def trunk_layer_names(model):
         layer.name for layer in model.layers
         if not any(layer.name == t or layer.name.startswith(t + "_") for t in heads)
     ]
+
+
+def network_architecture(model):
+    """``{"filters", "convs_per_block", "dense_units"}`` a network was built with, read
+    from its layers (so a warm-started fit can tell when the parameters say otherwise)."""
+    from keras import layers
+
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    blocks = {}
+    for layer in convs:
+        block = layer.name[len("conv"):].split("_")[0]
+        blocks.setdefault(block, []).append(int(layer.filters))
+    heads = list(model.output.keys()) if isinstance(model.output, dict) else list(
+        model.output_names)
+    first = heads[0] if heads else ""
+    dense = [int(layer.units) for layer in model.layers
+             if isinstance(layer, layers.Dense) and layer.name.startswith(f"{first}_dense")]
+    return {"filters": tuple(f[0] for f in blocks.values()),
+            "convs_per_block": max((len(f) for f in blocks.values()), default=1),
+            "dense_units": tuple(dense)}

@@ -8,8 +8,8 @@ PRETRAINED_MODEL_PATH = os.path.join(os.path.dirname(__file__), "models", "pretr
 def load_pretrained():
     """Return the bundled, trained :class:`~mtlfaces.MultiTaskFaceClassifier`.
 
-    Trained on UTKFace (age group, gender), FER2013 and CK+ (emotion); see the
-    model card in the README for its accuracy and the data's research-only
+    Trained on UTKFace (age group, gender), FER2013 and CK+ (emotion); see
+    MODEL_CARD.md for its accuracy and the data's research-only
     terms. It expects aligned face crops as :class:`~mtlfaces.FaceCropper`
     makes them (grayscale, any size; resized to 48×48). Nothing is downloaded.
 
@@ -18,11 +18,12 @@ def load_pretrained():
     MultiTaskFaceClassifier
         A new, fitted estimator on every call.
     """
-    from ._serialization import ModelFileError, load_estimator
+    from ._classifier import load_model
+    from ._serialization import ModelFileError
 
     if not os.path.exists(PRETRAINED_MODEL_PATH):
         raise ModelFileError(
             f"{PRETRAINED_MODEL_PATH}: the bundled model is missing from this installation; "
-            "reinstall mtlfaces or rebuild it with benchmarks/train_pretrained.py"
+            "reinstall mtlfaces or rebuild it with recipes/train_pretrained.py"
         )
-    return load_estimator(PRETRAINED_MODEL_PATH)
+    return load_model(PRETRAINED_MODEL_PATH)

@@ -1,8 +1,10 @@
-"""Saving and loading models without pickle.
+"""The model file format: reading and writing it without pickle.
 
 A model file is a zip archive holding ``mtlfaces.json`` (format tag, tasks,
 classes, estimator parameters, package versions) and ``model.keras`` (the Keras
 native format, loaded with ``safe_mode=True`` so no code stored in it runs).
+This module knows the container; what the JSON holds is the estimator's
+(:meth:`MultiTaskFaceClassifier._metadata`), so it imports nothing from the estimator.
 """
 
 import json
@@ -17,7 +19,7 @@ FORMAT_VERSION = 1
 _MODEL_ENTRY = "model.keras"
 _META_ENTRY = "mtlfaces.json"
 # Parameters that cannot travel as JSON (objects) are not saved.
-_UNSAVED_PARAMS = ("callbacks",)
+UNSAVED_PARAMS = ("callbacks",)
 
 
 class ModelFileError(ValueError):
@@ -55,13 +57,14 @@ def model_from_bytes(data, source="<bytes>"):
             ) from None
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with tuples as lists, dict keys as strings and NumPy scalars as Python's."""
     if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -79,30 +82,11 @@ def _versions():
     return out
 
 
-def save_estimator(est, path):
-    """Write ``est`` (a fitted MultiTaskFaceClassifier) to ``path``, atomically."""
-    params = {k: _jsonable(v) for k, v in est.get_params(deep=False).items()
-              if k not in _UNSAVED_PARAMS}
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "tasks": list(est.tasks_),
-        "classes": [
-            {"values": _jsonable(np.asarray(c).tolist()), "dtype": str(np.asarray(c).dtype)}
-            for c in est._classes
-        ],
-        "single_output": bool(est._single_output),
-        "n_features_in": int(est.n_features_in_),
-        "input_ndim": int(est._input_ndim),
-        "params": params,
-        "preprocessing": {
-            "image_size": est.image_size, "grayscale": bool(est.grayscale),
-            "scale": "uint8 / 255, float images in [0, 1]",
-        },
-        "history": est.history_,
-        "versions": _versions(),
-    }
-    data = model_to_bytes(est.model_)
+def write_model_file(path, meta, model):
+    """Write ``meta`` (the estimator's JSON part) and ``model`` to ``path``, atomically."""
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta,
+            "versions": _versions()}
+    data = model_to_bytes(model)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -152,52 +136,12 @@ def read_metadata(path):
     return meta
 
 
-def load_estimator(path, cls=None):
-    """Read a model file written by :func:`save_estimator`; raises ModelFileError."""
-    if cls is None:
-        from ._classifier import MultiTaskFaceClassifier as cls
+def read_model_file(path):
+    """``(metadata, keras_model)`` of a model file; raises ModelFileError."""
     meta = read_metadata(path)
     try:
         with zipfile.ZipFile(path) as zf:
             data = zf.read(_MODEL_ENTRY)
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ModelFileError(f"{path}: model data unreadable (corrupt or truncated: {exc})") from None
-    model = model_from_bytes(data, source=os.fspath(path))
-    params = dict(meta["params"])
-    for key in ("filters", "dense_units"):
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
-    if isinstance(params.get("tasks"), list):
-        params["tasks"] = tuple(params["tasks"])
-    try:
-        est = cls(**params)
-    except TypeError as exc:
-        raise ModelFileError(f"{path}: parameters do not match this mtlfaces version ({exc})") from None
-    est.model_ = model
-    est.tasks_ = list(meta["tasks"])
-    est._classes = [np.array(c["values"], dtype=c["dtype"]) for c in meta["classes"]]
-    est._single_output = bool(meta["single_output"])
-    est.n_features_in_ = int(meta["n_features_in"])
-    est._input_ndim = int(meta["input_ndim"])
-    est.history_ = {k: list(v) for k, v in meta.get("history", {}).items()}
-    missing = [t for t in est.tasks_ if t not in (
-        model.output.keys() if isinstance(model.output, dict) else model.output_names)]
-    if missing:
-        raise ModelFileError(f"{path}: the network has no output for task(s) {missing}")
-    est._invalidate()
-    est._publish_classes()
-    return est
-
-
-def load_model(path):
-    """Load a model file written by :meth:`MultiTaskFaceClassifier.save`.
-
-    No pickle is involved and the Keras model is loaded in safe mode, so a file
-    from an untrusted source cannot run code.
-
-    Raises
-    ------
-    ModelFileError
-        If the file is missing, corrupt, truncated or not an mtlfaces model.
-    """
-    return load_estimator(path)
+    return meta, model_from_bytes(data, source=os.fspath(path))

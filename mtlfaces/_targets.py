@@ -150,3 +150,17 @@ class TargetParser:
             classes[t] = fitting_classes[t] if t in fitting_classes else self.classes_for(t, lab)
         codes = {t: self.encode(t, labels[t], classes[t]) for t in labels}
         return codes, classes, single
+
+
+def stack_columns(columns):
+    """Per-task label arrays → (n, n_tasks): numeric when every task's labels are, else object.
+
+    Shared by the multi-task estimators (the CNN and the HOG baseline).
+    """
+    kinds = {np.asarray(c).dtype.kind for c in columns}
+    if len(kinds) == 1 and kinds <= set("biuf"):
+        return np.stack(columns, axis=1)
+    out = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for i, c in enumerate(columns):
+        out[:, i] = c
+    return out

@@ -13,9 +13,6 @@ import time
 
 import click
 
-from .images import IMAGE_EXTENSIONS as _IMAGE_EXTS
-from .video import VIDEO_EXTENSIONS
-
 EXIT_FAILED = 1  # some inputs failed (others may have been processed)
 
 
@@ -58,33 +55,11 @@ def _load_classifier(model):
             from ._pretrained import load_pretrained
 
             return load_pretrained()
-        from ._serialization import load_model
+        from ._classifier import load_model
 
         return load_model(model)
     except ModelFileError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _load_readout(clf):
-    """The bundled descriptor read-out, checked against the classifier's classes."""
-    from .descriptors import ReadoutFileError, load_pretrained_readout
-    from .tasks import classes_by_task
-
-    try:
-        readout = load_pretrained_readout()
-    except ReadoutFileError as exc:
-        raise click.ClickException(f"{exc}; --no-descriptor predicts without it") from None
-    classes = classes_by_task(clf)
-    shared = [t for t in readout.tasks_ if t in classes]
-    if not shared:
-        raise click.UsageError(f"--descriptor: the model has none of the read-out's tasks "
-                               f"({', '.join(readout.tasks_)})")
-    for task in shared:
-        if sorted(map(str, classes[task])) != sorted(readout.classes_[task]):
-            raise click.UsageError(
-                f"--descriptor: the model's {task} classes {list(map(str, classes[task]))} "
-                f"are not the read-out's {readout.classes_[task]}; use --no-descriptor")
-    return readout
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,30 +69,6 @@ def main():
 
 
 # --------------------------------------------------------------------- predict
-def _classify_source(source):
-    """Return (kind, value): kind in image, folder, video, webcam; raises ValueError."""
-    if os.path.isdir(source):
-        return "folder", source
-    if os.path.exists(source):
-        ext = os.path.splitext(source)[1].lower()
-        if ext in VIDEO_EXTENSIONS:
-            return "video", source
-        return "image", source
-    if source.isdigit():
-        return "webcam", int(source)
-    raise ValueError(f"{source}: no such file or folder")
-
-
-def _folder_images(folder):
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for f in sorted(files):
-            if f.lower().endswith(_IMAGE_EXTS):
-                found.append(os.path.join(root, f))
-    return found
-
-
 class _Table:
     """JSON-lines or CSV rows, written to a temporary name and renamed when complete."""
 
@@ -133,17 +84,15 @@ class _Table:
             self._fh = open(self._tmp, "w", newline="")
         self._csv = None
 
-    FIELDS = ["source", "frame", "time", "face", "track", "left", "top", "right", "bottom",
-              "detector_score", "yaw", "pitch", "roll", "age", "age_probability", "gender",
-              "gender_probability", "emotion", "emotion_probability"]
-
     def write(self, row):
+        from .pipeline import FIELDS
+
         if self.fmt == "json":
             self._fh.write(json.dumps(row) + "\n")
         else:
             if self._csv is None:
-                extra = [k for k in row if k not in self.FIELDS]
-                self._csv = csv.DictWriter(self._fh, fieldnames=self.FIELDS + extra,
+                extra = [k for k in row if k not in FIELDS]
+                self._csv = csv.DictWriter(self._fh, fieldnames=FIELDS + extra,
                                            extrasaction="ignore")
                 self._csv.writeheader()
             self._csv.writerow(row)
@@ -160,8 +109,7 @@ class _Table:
         return self._tmp
 
 
-def _summary(source, results, frame=None):
-    where = source if frame is None else f"{source} frame {frame}"
+def _summary(where, results):
     if not results:
         return f"{where}: no face found"
     lines = [f"{where}: {len(results)} face(s)"]
@@ -194,42 +142,57 @@ def _annotated_path(out_dir, source, ext=None):
               help="Video: weight of the past in each tracked face's smoothed predictions.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,
               help="Video/webcam: stop after this many frames.")
-@click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True)
+@click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
+              help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,
               help="Upsample images before detecting (finds smaller faces, slower).")
 @click.option("--threshold", type=float, default=0.2, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones.")
 @click.option("--descriptor/--no-descriptor", default=None,
               help="Average the bundled read-out of dlib's face descriptor into age group and "
-                   "gender: about 1 point more gender and 2 more age group, about 0.08 s more "
-                   "per face on one core [default: on for images with the bundled model; off "
-                   "for videos and webcams, where it would cost most of the frame rate, and "
-                   "with --model].")
+                   "gender (accuracy gained and time per face: MODEL_CARD.md) [default: on "
+                   "for images with the bundled model; off for videos and webcams, where it "
+                   "would cost most of the frame rate, and with --model].")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
             max_frames, detector, upsample, threshold, descriptor, quiet):
-    """Classify every face in SOURCES: image files, folders, videos or a webcam index (0)."""
+    """Classify every face in SOURCES: image files, folders, videos or a webcam index (0).
+
+    The answers are mtlfaces.analyze()'s: --json writes its records.
+    """
+    from .pipeline import Analyzer, expand
+
     if json_out and csv_out:
         raise click.UsageError("choose one of --json and --csv")
-    kinds = []
+    inputs = []
     failures = 0
     for source in sources:
         try:
-            kinds.append(_classify_source(source))
+            inputs.extend(expand(source))
         except ValueError as exc:
             _error(str(exc))
             failures += 1
-    if not kinds:
+    if not inputs:
         sys.exit(EXIT_FAILED)
-    clf = _load_classifier(model)
-    # Unless asked for or against, the read-out is for the bundled model's images only.
-    wanted = {kind: (model is None and kind in ("image", "folder")) if descriptor is None
-              else descriptor for kind, _ in kinds}
-    readout = _load_readout(clf) if any(wanted.values()) else None
-    from .analysis import FaceAnalyzer
+    _quiet_tensorflow()
+    from ._serialization import ModelFileError
 
-    analyzer = FaceAnalyzer(clf, detector=detector, upsample=upsample, threshold=threshold,
-                            readout=readout)
+    try:
+        analyzer = Analyzer(model, readout="auto" if descriptor is None else descriptor,
+                            detector=detector, upsample=upsample, threshold=threshold,
+                            every=every, smooth=smooth, max_frames=max_frames)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if descriptor or (descriptor is None and analyzer.bundled
+                      and any(i.kind in ("image", "array") for i in inputs)):
+        from .descriptors import ReadoutFileError
+
+        try:  # load and check the read-out before the first input
+            analyzer._readout_for("image")
+        except ReadoutFileError as exc:
+            raise click.ClickException(f"{exc}; --no-descriptor predicts without it") from None
+        except ValueError as exc:
+            raise click.UsageError(f"--descriptor: {exc}") from None
     table = None
     if json_out or csv_out:
         table = _Table(json_out or csv_out, "json" if json_out else "csv")
@@ -237,21 +200,12 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     summary = not quiet and not to_stdout
     complete = False
     try:
-        for kind, value in kinds:
-            analyzer.readout = readout if wanted[kind] else None
-            if kind == "folder":
-                images = _folder_images(value)
-                if not images:
-                    _error(f"{value}: no images in this folder")
-                    failures += 1
-                    continue
-                for path in images:
-                    failures += not _predict_image(analyzer, path, table, annotate_dir, summary)
-            elif kind == "image":
-                failures += not _predict_image(analyzer, value, table, annotate_dir, summary)
+        for item in inputs:
+            if item.kind in ("video", "webcam"):
+                ok = _predict_video(analyzer, item, table, annotate_dir, video_format, summary)
             else:
-                failures += not _predict_video(analyzer, value, table, annotate_dir, video_format,
-                                               every, smooth, max_frames, summary)
+                ok = _predict_image(analyzer, item, table, annotate_dir, summary)
+            failures += not ok
         complete = True
     except KeyboardInterrupt:
         _error("interrupted")
@@ -264,101 +218,84 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     sys.exit(EXIT_FAILED if failures else 0)
 
 
-def _predict_image(analyzer, path, table, annotate_dir, summary):
+def _predict_image(analyzer, item, table, annotate_dir, summary):
     import cv2
 
-    from .images import ImageError, read_image
+    from .images import ImageError
 
     try:
-        image = read_image(path)
+        frame = analyzer.image(item.value, item.name)
     except ImageError as exc:
         _error(str(exc))
         return False
-    results = analyzer.analyze(image)
     if summary:
-        click.echo(_summary(path, results))
+        click.echo(_summary(frame.source, frame.faces))
     if table is not None:
-        for i, r in enumerate(results):
-            table.write({"source": path, "frame": None, "time": None, "face": i, **r.row()})
+        for row in frame.records():
+            table.write(row)
     if annotate_dir:
         from .annotate import annotate
 
+        path = frame.source
         out = _annotated_path(annotate_dir, path, ".png" if path.lower().endswith(
-            (".gif", ".tif", ".tiff", ".webp")) else None)
+            (".gif", ".tif", ".tiff", ".webp")) or item.kind == "array" else None)
         os.makedirs(annotate_dir, exist_ok=True)
-        drawn = annotate(image, results)
+        drawn = annotate(frame.image, frame.faces)
         if not cv2.imwrite(out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
             _error(f"{out}: could not write the annotated image")
             return False
-    if not results:
-        _error(f"{path}: no face found")
+    if not frame.faces:
+        _error(f"{frame.source}: no face found")
         return False
     return True
 
 
-def _predict_video(analyzer, source, table, annotate_dir, video_format, every, smooth,
-                   max_frames, summary):
+def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
     import cv2
 
-    from .analysis import FaceTracker, relabel, shift_boxes
     from .annotate import annotate
-    from .tasks import classes_by_task
     from .video import VideoError, VideoReader, VideoWriter
 
     try:
-        reader = VideoReader(source)
+        reader = VideoReader(item.value)
     except VideoError as exc:
         _error(str(exc))
         return False
-    name = f"webcam {source}" if isinstance(source, int) else source
-    classes = classes_by_task(analyzer.classifier)
-    tracker = FaceTracker(smoothing=smooth)
     writer = None
     if annotate_dir:
-        target = _annotated_path(annotate_dir, f"webcam{source}" if isinstance(source, int)
-                                 else source, "." + video_format)
+        target = _annotated_path(annotate_dir, f"webcam{item.value}" if item.kind == "webcam"
+                                 else item.value, "." + video_format)
         try:
             writer = VideoWriter(target, reader.fps, (reader.width, reader.height))
         except VideoError as exc:
             _error(str(exc))
             reader.close()
             return False
+    max_frames = analyzer.max_frames
     total = reader.frame_count if max_frames is None else min(
         max_frames, reader.frame_count or max_frames)
     frames = faces_seen = 0
+    tracks = set()
     start = time.perf_counter()
     interrupted = False
-    label = f"{os.path.basename(str(name))}"
     try:
-        with click.progressbar(length=total, label=label, file=sys.stderr,
+        with click.progressbar(length=total, label=os.path.basename(item.name), file=sys.stderr,
                                show_pos=True, show_eta=True,
                                item_show_func=lambda _: f"{frames / max(1e-9, time.perf_counter() - start):.1f} frames/s") as bar:
-            previous = None
-            for index, t, frame in reader:
-                if max_frames is not None and index >= max_frames:
-                    break
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if index % every == 0 or not tracker.tracks:
-                    results = analyzer.analyze(frame, bgr=True)
-                else:
-                    boxes = [tr["box"] for tr in tracker.tracks.values() if tr["missed"] == 0]
-                    results = analyzer.follow(frame, shift_boxes(previous, gray, boxes), bgr=True)
-                previous = gray
-                relabel(tracker.update(results), classes)
-                faces_seen += len(results)
+            for frame in analyzer.video(reader, item.name):
+                faces_seen += len(frame.faces)
+                tracks.update(f.track for f in frame.faces)
                 if table is not None:
-                    for i, r in enumerate(results):
-                        table.write({"source": str(name), "frame": index, "time": round(t, 3),
-                                     "face": i, **r.row()})
+                    for row in frame.records():
+                        table.write(row)
                 if writer is not None:
-                    writer.write(annotate(frame, results, bgr=True))
+                    writer.write(cv2.cvtColor(annotate(frame.image, frame.faces),
+                                              cv2.COLOR_RGB2BGR))
                 frames += 1
                 if total:
                     bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        reader.close()
     seconds = time.perf_counter() - start
     if writer is not None:
         if interrupted:
@@ -369,8 +306,9 @@ def _predict_video(analyzer, source, table, annotate_dir, video_format, every, s
     if interrupted:
         raise KeyboardInterrupt
     if summary:
-        click.echo(f"{name}: {frames} frames in {seconds:.1f}s ({frames / max(seconds, 1e-9):.1f} "
-                   f"frames/s), {faces_seen} face detections, {tracker._next} tracked face(s)")
+        click.echo(f"{item.name}: {frames} frames in {seconds:.1f}s "
+                   f"({frames / max(seconds, 1e-9):.1f} frames/s), {faces_seen} face "
+                   f"detections, {len(tracks)} tracked face(s)")
     return True
 
 

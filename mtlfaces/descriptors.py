@@ -45,9 +45,13 @@ def face_descriptors(image, faces, bgr=False):
     -------
     ndarray of shape (len(faces), 128), float32
     """
+    return _descriptors_rgb(np.ascontiguousarray(as_rgb_uint8(image, bgr=bgr)), faces)
+
+
+def _descriptors_rgb(rgb, faces):
+    """:func:`face_descriptors` of an image that is RGB uint8 already (the pipeline's path)."""
     import dlib
 
-    rgb = np.ascontiguousarray(as_rgb_uint8(image, bgr=bgr))
     out = np.zeros((len(faces), SIZE), np.float32)
     for i, face in enumerate(faces):
         if not isinstance(face, Face) or face.landmarks is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .images import ImageError, as_rgb_uint8, read_image
+from .images import ImageError, as_rgb_uint8, read_image, to_gray
 
 DETECTORS = ("hog", "cnn")
 _models = {}
@@ -165,14 +165,22 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
     -------
     list of Face, largest first.
     """
-    import cv2
-
     _check_choice("detector", detector, DETECTORS)
     _check_choice("landmarks", landmarks, (5, 68))
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         image = read_image(image)
         bgr = False
-    rgb = as_rgb_uint8(image, bgr=bgr)
+    return _detect_rgb(as_rgb_uint8(image, bgr=bgr), detector=detector, upsample=upsample,
+                       threshold=threshold, landmarks=landmarks, pose=pose,
+                       crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale,
+                       max_side=max_side)
+
+
+def _detect_rgb(rgb, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
+                crop_size=64, crop_padding=0.1, grayscale=True, max_side=1024):
+    """:func:`detect_faces` on an image that is RGB uint8 already (the pipeline's path)."""
+    import cv2
+
     h, w = rgb.shape[:2]
     scale = 1.0
     small = rgb
@@ -190,8 +198,8 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
         found = [(r, s) for r, s in found if s >= threshold]
     boxes = [(rect.left() / scale, rect.top() / scale, rect.right() / scale,
               rect.bottom() / scale) for rect, _ in found]
-    return align_faces(rgb, boxes, [s for _, s in found], landmarks=landmarks, pose=pose,
-                       crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale)
+    return _align_rgb(rgb, boxes, [s for _, s in found], landmarks=landmarks, pose=pose,
+                      crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale)
 
 
 def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64,
@@ -214,10 +222,16 @@ def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64
     -------
     list of Face, largest first.
     """
-    import cv2
+    return _align_rgb(as_rgb_uint8(image, bgr=bgr), boxes, scores, landmarks=landmarks,
+                      pose=pose, crop_size=crop_size, crop_padding=crop_padding,
+                      grayscale=grayscale)
+
+
+def _align_rgb(rgb, boxes, scores=None, landmarks=5, pose=False, crop_size=64,
+               crop_padding=0.1, grayscale=True):
+    """:func:`align_faces` on an image that is RGB uint8 already (the pipeline's path)."""
     import dlib
 
-    rgb = as_rgb_uint8(image, bgr=bgr)
     h, w = rgb.shape[:2]
     use68 = landmarks == 68 or pose
     scores = [0.0] * len(boxes) if scores is None else scores
@@ -235,7 +249,7 @@ def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64
             crop = dlib.get_face_chip(rgb, shape5, size=int(crop_size),
                                       padding=float(crop_padding))
             if grayscale:
-                crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+                crop = to_gray(crop)
         box = (max(0, rect.left()), max(0, rect.top()), min(w, rect.right()), min(h, rect.bottom()))
         faces.append(Face(box=box, score=float(score), landmarks=points, crop=crop,
                           pose=head_pose(points, rgb.shape) if use68 else None))
@@ -254,7 +268,7 @@ def center_crop(image, size, grayscale=True, bgr=False):
     square = rgb[top:top + side, left:left + side]
     interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
     out = cv2.resize(square, (size, size), interpolation=interp)
-    return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) if grayscale else out
+    return to_gray(out) if grayscale else out
 
 
 class FaceCropper(TransformerMixin, BaseEstimator):

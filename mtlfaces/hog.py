@@ -8,9 +8,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from ._classifier import stack_columns
 from ._preprocessing import prepare_images
-from ._targets import TargetParser
+from ._targets import TargetParser, stack_columns
+from .tasks import classes_by_task
 
 
 class HOGTransformer(TransformerMixin, BaseEstimator):
@@ -126,7 +126,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
 
     # The CNN's label parsing, so both estimators accept exactly the same y.
     def _labels(self, y, n):
-        fixed = dict(zip(self.tasks_, self._classes)) if hasattr(self, "tasks_") else {}
+        fixed = classes_by_task(self) if hasattr(self, "tasks_") else {}
         return TargetParser(self.tasks, self.label_codes, type(self).__name__).parse(y, n, fixed)
 
     def _svm(self, class_weight=None):
@@ -142,15 +142,15 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit one HOG → scaler → SVM pipeline per task on that task's labelled rows."""
         self._svm()  # validates kernel before any work
-        for attr in ("tasks_", "_classes", "estimators_"):
+        for attr in ("tasks_", "classes_", "estimators_"):
             self.__dict__.pop(attr, None)
         hog = HOGTransformer(self.image_size, self.orientations, self.pixels_per_cell,
                              self.cells_per_block).fit(X)
         features = hog.transform(X)
         codes, classes, single = self._labels(y, features.shape[0])
         self.tasks_ = list(codes)
-        self._classes = [classes[t] for t in self.tasks_]
-        self._single_output = single
+        per_task = [classes[t] for t in self.tasks_]
+        self.classes_ = per_task[0] if single and len(per_task) == 1 else per_task
         self.estimators_ = {}
         self.n_features_in_ = hog.n_features_in_
         self._hog = hog
@@ -163,7 +163,6 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
             model = make_pipeline(StandardScaler(), self._svm(self._class_weight(t, classes[t])))
             model.fit(features[mask], codes[t][mask])
             self.estimators_[t] = model
-        self.classes_ = self._classes[0] if self._is_single() else list(self._classes)
         return self
 
     def _class_weight(self, task, classes):
@@ -184,7 +183,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
                          "{label: weight} or {task: ...}")
 
     def _is_single(self):
-        return self._single_output and len(self.tasks_) == 1
+        return not isinstance(self.classes_, list)
 
     def _task_proba(self, t, features, n_classes):
         model = self.estimators_[t]
@@ -204,7 +203,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
     def _all_proba(self, X):
         check_is_fitted(self, "estimators_")
         features = self._hog.transform(X)
-        return {t: self._task_proba(t, features, len(c)) for t, c in zip(self.tasks_, self._classes)}
+        return {t: self._task_proba(t, features, len(c)) for t, c in classes_by_task(self).items()}
 
     def predict_proba(self, X):
         """Per-task probabilities (list of arrays; one array for a 1-D y fit)."""
@@ -215,7 +214,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """(n, n_tasks) labels ((n,) for a 1-D y fit)."""
         probs = self._all_proba(X)
-        cols = [c[np.argmax(probs[t], axis=1)] for t, c in zip(self.tasks_, self._classes)]
+        cols = [c[np.argmax(probs[t], axis=1)] for t, c in classes_by_task(self).items()]
         return cols[0] if self._is_single() else stack_columns(cols)
 
     def score(self, X, y, sample_weight=None):
@@ -231,7 +230,7 @@ class HOGSVMClassifier(ClassifierMixin, BaseEstimator):
             mask = codes[t] >= 0
             if not mask.any():
                 continue
-            index = {c: i for i, c in enumerate(self._classes[j])}
+            index = {c: i for i, c in enumerate(classes_by_task(self)[t])}
             pred_codes = np.array([index[p] for p in pred[:, j]])
             w = None if sample_weight is None else np.asarray(sample_weight)[mask]
             scores.append(float(np.average(pred_codes[mask] == codes[t][mask], weights=w)))

@@ -93,3 +93,14 @@ def as_rgb_uint8(image, bgr=False):
     if bgr:
         out = out[:, :, ::-1]
     return np.ascontiguousarray(out)
+
+
+def to_gray(rgb):
+    """8-bit luma (ITU-R BT.601, as OpenCV computes it) of an RGB uint8 image (h, w, 3).
+
+    The one grayscale conversion of the image path: face crops for a grayscale
+    network and the frames video tracking follows both come from here.
+    """
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

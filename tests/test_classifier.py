@@ -288,10 +288,52 @@ def test_bad_labels_are_clear_value_errors(shapes):
     with pytest.raises(ValueError, match="y has 2 columns but tasks"):
         MultiTaskFaceClassifier(tasks=("emotion",), **TINY).fit(
             X[:4], np.array([["Happy", "Male"]] * 4))
-    with pytest.raises(ValueError, match="epochs=0"):
+    with pytest.raises(ValueError, match="'epochs' parameter.*Got 0"):
         clf.set_params(epochs=0).fit(X, y)
-    with pytest.raises(ValueError, match="convs_per_block=0"):
+    with pytest.raises(ValueError, match="'convs_per_block' parameter.*Got 0"):
         MultiTaskFaceClassifier(**dict(TINY, convs_per_block=0)).fit(X, y)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("random_state", "seven"), ("tasks", "age"), ("callbacks", "stop early"),
+    ("augment", "yes"), ("test_time_flip", "no"), ("mixed_precision", 1.5),
+    ("warm_start", "maybe"), ("early_stopping", None), ("lr_schedule", "linear"),
+    ("filters", (32, 0)), ("mixup", float("nan")),
+])
+def test_every_parameter_is_checked_before_training(shapes, param, value):
+    X, y = shapes
+    with pytest.raises(ValueError, match=param):
+        MultiTaskFaceClassifier(**dict(TINY, epochs=1, **{param: value})).fit(X, y)
+
+
+def test_a_random_state_generator_is_accepted_and_global_generators_are_left_alone(shapes):
+    import random
+
+    X, y = shapes
+    np.random.seed(123)
+    random.seed(123)
+    expected_np, expected_py = np.random.random_sample(3), random.random()
+    np.random.seed(123)
+    random.seed(123)
+    a = MultiTaskFaceClassifier(**dict(TINY, epochs=2, random_state=np.random.RandomState(5)))
+    a.fit(X, y)
+    np.testing.assert_array_equal(np.random.random_sample(3), expected_np)
+    assert random.random() == expected_py
+    # The same generator state gives the same network.
+    b = MultiTaskFaceClassifier(**dict(TINY, epochs=2, random_state=np.random.RandomState(5)))
+    b.fit(X, y)
+    for p, q in zip(a.predict_proba(X[:8]), b.predict_proba(X[:8])):
+        np.testing.assert_allclose(p, q, atol=1e-6)
+
+
+@pytest.mark.parametrize("change", [{"filters": (8, 32)}, {"dense_units": (64,)},
+                                    {"convs_per_block": 2}])
+def test_a_warm_fit_says_it_cannot_change_the_architecture(shapes, change):
+    X, y = shapes
+    clf = MultiTaskFaceClassifier(**dict(TINY, epochs=1)).fit(X, y)
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=f"warm_start=True.*{name}="):
+        clf.set_params(warm_start=True, **change).fit(X, y)
 
 
 def test_convs_per_block_deepens_the_trunk_and_survives_saving(shapes, shapes_test, tmp_path):

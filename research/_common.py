@@ -1,14 +1,19 @@
-"""Shared helpers for the benchmark scripts: tables, JSON, timing, data paths."""
+"""Shared helpers for the research studies: tables, JSON, timing, data paths."""
 
 import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
+# Studies build on the recipe (train_pretrained.py, readout.py); the recipe never on them.
+RECIPES = os.path.join(ROOT, "recipes")
+if RECIPES not in sys.path:
+    sys.path.insert(1, RECIPES)
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data")
 # --quick: images per dataset (a seeded random subset). A quick run checks that a script
 # runs end to end; its accuracies mean nothing, so it is kept small (the tests run it).

@@ -1,11 +1,12 @@
-"""Turn the JSON written by the benchmark scripts into benchmarks/RESULTS.md tables.
+"""Turn the JSON written by the studies into research/RESULTS.md tables.
 
-    python benchmarks/report.py
+    python research/report.py
 
-Reads benchmarks/results/{pretrained_validation,pretrained_validation_v1,multitask_study,
+Reads research/results/{pretrained_validation,pretrained_validation_v1,multitask_study,
 speed,peers,loading,crop_calibration,levers}.json
-(whichever exist) and writes benchmarks/RESULTS.md, so every figure there (and the
-ones the top-level README quotes) comes from a script's output.
+(whichever exist; the bundled model's validation from recipes/results/, peers from
+benchmarks/results/) and writes research/RESULTS.md, so every figure there comes from a
+script's output.
 """
 
 import json
@@ -14,18 +15,17 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "recipes"))
+from model_card import PEERS, VALIDATION, _md, _pct, model_card, peers_table, readout_row  # noqa: E402,F401
 
 
 def _load(name):
-    path = os.path.join(RESULTS, f"{name}.json")
+    path = {"pretrained_validation": VALIDATION, "peers": PEERS}.get(
+        name, os.path.join(RESULTS, f"{name}.json"))
     if not os.path.exists(path):
         return None
     with open(path) as fh:
         return json.load(fh)
-
-
-def _pct(v):
-    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 # The four headline accuracies: column -> key of the recipe's validation_summary.
@@ -53,115 +53,6 @@ def _accuracy_section(title, text, rows, first, extra):
             _md(table, [first] + list(HEADLINE) + list(extra(rows[0]))), ""]
 
 
-def _md(rows, columns):
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        out.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
-    return "\n".join(out)
-
-
-def readout_row(pe):
-    """peers.json's row of the bundled model with the shipped descriptor read-out averaged
-    in, on UTKFace's hold-out crops as given (what ``mtlfaces predict`` gives on images)."""
-    return next((r for r in (pe or {}).get("rows", []) if r["model"].endswith(
-        "+ descriptor read-out") and r["protocol"] == "crop as given"), None)
-
-
-def model_card(v, ro=None):
-    """Markdown of the bundled model's validation results (and, given :func:`readout_row`
-    ``ro``, with the read-out ``mtlfaces predict`` adds)."""
-    val = v["validation"]
-    utk, fer, ck = val["utkface"], val["fer2013_publictest"], val.get("ckplus", {})
-    lines = []
-    targets = {"emotion": 0.70, "gender": 0.95, "age": 0.75}
-    rows = [
-        {"task": "emotion (7 classes)", "validation set": "FER2013 PublicTest (3,579)",
-         "accuracy": _pct(fer["emotion"]["accuracy"]),
-         "macro (mean per-class)": _pct(fer["emotion"]["macro_accuracy"]),
-         "target": "70 %", "gap": f"{100 * (fer['emotion']['accuracy'] - 0.70):+.1f} pt"},
-        {"task": "gender", "validation set": f"UTKFace hold-out ({utk['gender']['n']:,})",
-         "accuracy": _pct(utk["gender"]["accuracy"]),
-         "macro (mean per-class)": _pct(utk["gender"]["macro_accuracy"]),
-         "target": "95 %", "gap": f"{100 * (utk['gender']['accuracy'] - 0.95):+.1f} pt"},
-        {"task": "age group (5)", "validation set": f"UTKFace hold-out ({utk['age']['n']:,})",
-         "accuracy": _pct(utk["age"]["accuracy"]),
-         "macro (mean per-class)": _pct(utk["age"]["macro_accuracy"]),
-         "target": "75 %", "gap": f"{100 * (utk['age']['accuracy'] - 0.75):+.1f} pt"},
-    ]
-    if ro:  # the shipped descriptor read-out averaged in (benchmarks/peers.py)
-        for task, name in (("gender", "gender"), ("age", "age group (5)")):
-            acc = ro[f"utkface {task}"]
-            rows.append({"task": f"{name}, with the descriptor read-out (`mtlfaces predict`)",
-                         "validation set": f"UTKFace hold-out ({ro[f'n utkface {task}']:,})",
-                         "accuracy": _pct(acc), "macro (mean per-class)": "–",
-                         "target": f"{100 * targets[task]:.0f} %",
-                         "gap": f"{100 * (acc - targets[task]):+.1f} pt"})
-    if "emotion" in ck:
-        rows.append({"task": "emotion (6 of 7 present)", "validation set":
-                     f"CK+ hold-out subjects ({ck['emotion']['n']})",
-                     "accuracy": _pct(ck["emotion"]["accuracy"]),
-                     "macro (mean per-class)": _pct(ck["emotion"]["macro_accuracy"]),
-                     "target": "–", "gap": "–"})
-    lines.append(_md(rows, ["task", "validation set", "accuracy", "macro (mean per-class)",
-                            "target", "gap"]))
-    lines.append("")
-    for title, entry in (("Emotion, per class (FER2013 PublicTest)", fer["emotion"]),
-                         ("Age group, per class (UTKFace hold-out)", utk["age"]),
-                         ("Gender, per class (UTKFace hold-out)", utk["gender"])):
-        lines.append(f"**{title}**: " + ", ".join(
-            f"{c} {_pct(a)} (n={entry['support'][c]})"
-            for c, a in entry["per_class_accuracy"].items()))
-        lines.append("")
-    cm = utk["age"]["confusion_matrix"]
-    classes = utk["age"]["classes"]
-    lines.append("**Age-group confusion** (UTKFace hold-out; rows true, columns predicted):")
-    lines.append("")
-    lines.append(_md([{"true \\ predicted": c, **{p: cm[i][j] for j, p in enumerate(classes)}}
-                      for i, c in enumerate(classes)], ["true \\ predicted"] + classes))
-    lines.append("")
-    for task in ("gender", "age"):
-        groups = utk[task].get("by_group", {})
-        for col in ("race", "gender"):
-            if col in groups:
-                lines.append(f"**{task} accuracy by {col}** (UTKFace hold-out): " + ", ".join(
-                    f"{k} {_pct(g['accuracy'])} (n={g['n']})" for k, g in groups[col].items()))
-                lines.append("")
-    return "\n".join(lines)
-
-
-def peers_table(pe):
-    """Markdown of benchmarks/peers.py's comparison with face-api.js and fer."""
-    cols = [("model", "model"), ("protocol", "faces given"), ("utkface age", "age group (UTKFace)"),
-            ("utkface gender", "gender (UTKFace)"),
-            ("fer2013_publictest emotion", "emotion (FER2013 PublicTest)"),
-            ("ckplus_heldout emotion", "emotion (CK+ held-out)"), ("found", "faces found"),
-            ("faces_per_s", "faces/s")]
-    rows = []
-    for r in pe["rows"]:
-        row = {}
-        for key, name in cols:
-            val = r.get(key)
-            if key == "faces_per_s":
-                row[name] = "–" if val is None else f"{val:,.0f}" if val >= 10 else f"{val:.1f}"
-            elif isinstance(val, float):
-                row[name] = _pct(val)
-            else:
-                row[name] = "–" if val is None else val
-        rows.append(row)
-    return _md(rows, [name for _, name in cols])
-
-
-def readme_card(v, pe=None):
-    """The README's generated block: the model card, then the peers table."""
-    card = model_card(v, readout_row(pe))
-    if pe:
-        card += ("\n\n**Against peers** (`benchmarks/peers.py`; see "
-                 "[RESULTS.md](benchmarks/RESULTS.md#peers-face-apijs-and-fer) for the "
-                 "protocols and caveats):\n\n" + peers_table(pe) + "\n")
-    return card
-
-
-START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
 
 
 def _plots(v, sp):
@@ -290,7 +181,7 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
     table = [{"model": name, **_headline(summary),
               "train_minutes": "" if t is None else f"{t / 60:.0f}"}
              for name, summary, t in rows]
-    text = ("`python benchmarks/train_pretrained.py --filters "
+    text = ("`python recipes/train_pretrained.py --filters "
             + " ".join(map(str, p1["recipe"]["filters"]))
             + f" --epochs {phase1['epochs']} --restart-epochs 0 --phase3-epochs 0 "
             "--phase4-epochs 0 ...`: a wider trunk (" + arch(p1) + ", against "
@@ -303,7 +194,7 @@ def wide_trunk_section(v, p1, ph1, p4, ph4):
                  "training faces (whole-pixel shifts, no rotation, contrast, erasing) from lr "
                  f"{p4['phases']['phase4']['learning_rate']}, the recipe's weight average "
                  "taken with the phase-1 end")
-    text += (". `BN recalibrated`: `python benchmarks/posthoc.py --model FILE`, the "
+    text += (". `BN recalibrated`: `python research/posthoc.py --model FILE`, the "
              "BatchNorm statistics recomputed over the training images as given. Training "
              "minutes on the 2 shared cores (the wide runs shared them with other work). "
              "Fixed validation splits.")
@@ -352,7 +243,7 @@ def more_mixup_section(v, more, average=None):
         rows.append({"model": "mean of v6 and v6 + more",
                      **_headline(average["validation_summary"])})
     return [f"## Phase 6 continued: {title}", "",
-            "`python benchmarks/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
+            "`python research/continue_study.py --model mtlfaces/models/pretrained.mtlfaces "
             f"{command} --name continue_study_v6`: the bundled model continued once more "
             "the way phase 6 made it (a new cosine schedule from lr "
             f"{more['settings']['learning_rate']}, mixup {more['mixup']:g}). Faces gained and "
@@ -362,25 +253,10 @@ def more_mixup_section(v, more, average=None):
             ""]
 
 
-def _update_readme(card):
-    """Replace the README's generated model-card block with ``card``."""
-    path = os.path.join(os.path.dirname(HERE), "README.md")
-    with open(path) as fh:
-        text = fh.read()
-    if START not in text or END not in text:
-        print("README.md has no model-card markers; not updated")
-        return
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    with open(path, "w") as fh:
-        fh.write(f"{head}{START}\n{card}\n{END}{tail}")
-    print("updated the model card in README.md")
-
-
 def main():
     parts = ["# Benchmark results", "",
-             "Generated by `python benchmarks/report.py` from the JSON files in "
-             "`benchmarks/results/`. Each section names the script and command that produced "
+             "Generated by `python research/report.py` from the JSON files in "
+             "`research/results/`. Each section names the script and command that produced "
              "it. Timings are medians on a shared 2-core machine (±20 %).", ""]
     v = _load("pretrained_validation")
     # The studies below that continue or reuse "the bundled model" were measured on the
@@ -412,7 +288,7 @@ def main():
             last = list(phases)[-1]
             phases = {k: p for k, p in phases.items() if k.startswith("phase")}
             parts += ["## Bundled model: validation", "",
-                      "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
+                      "`python recipes/train_pretrained.py --data-dir ../shared/data` "
                       f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
                       + f"; {v.get('parameters', 0):,} parameters; {r['image_size']}×"
@@ -435,7 +311,7 @@ def main():
         else:
             by = v.get("train_images_by_source", {})
             parts += ["## Bundled model: validation", "",
-                      "`python benchmarks/train_pretrained.py --data-dir ../shared/data` "
+                      "`python recipes/train_pretrained.py --data-dir ../shared/data` "
                       f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
                       + f"; {v.get('parameters', 0):,} parameters; {r['epochs']} epochs, "
@@ -463,7 +339,7 @@ def main():
         rows = [{**r, **{k: f"{r[k]:.3f}" for k in ("gender", "age", "emotion")}}
                 for r in cc["rows"]]
         parts += ["## Face crop margin for the bundled model", "",
-                  "`python benchmarks/crop_calibration.py`: validation faces re-cropped by "
+                  "`python research/crop_calibration.py`: validation faces re-cropped by "
                   "`detect_faces` at each padding (UTKFace hold-out photos; FER2013 PublicTest "
                   "faces upscaled 3×, where dlib finds about three in four), vs the datasets' "
                   "own crops.", "",
@@ -474,7 +350,7 @@ def main():
         rows = [{**r, "sharpness": f"{r['sharpness']:.4f}", "vs_faces": f"{r['vs_faces']:.2f}"}
                 for r in sh["augmentation"]]
         parts += ["## Training-image sharpness", "",
-                  "`python benchmarks/sharpness.py --model FILE ...`: mean |Laplacian| of "
+                  "`python research/sharpness.py --model FILE ...`: mean |Laplacian| of "
                   f"{sh['fer_training_faces']:,} FER2013 training faces as the network receives "
                   "them under each augmentation (training mode), against the faces as given "
                   f"({sh['sharpness_as_given']:.4f}); every bilinear resampling blurs.", "",
@@ -492,7 +368,7 @@ def main():
                 "CK+"]
         rows = [{**_as_percent(r, keys), "seconds": f"{r['seconds']:.0f}"} for r in lv["rows"]]
         parts += ["## Levers: class weighting and label smoothing", "",
-                  f"`python benchmarks/levers.py --epochs {lv['epochs']}`: each arm fine-tunes "
+                  f"`python research/levers.py --epochs {lv['epochs']}`: each arm fine-tunes "
                   f"the third bundled model (v3) for {lv['epochs']} epochs (cosine from lr "
                   f"{lv['learning_rate']}) on the recipe's {lv['train_images']:,} training "
                   "images, changing one thing; `continue` changes nothing, so the lever's own "
@@ -513,7 +389,7 @@ def main():
                 row(f"mean of {len(pa['average_of'])} ends (phases 3-5)",
                     pa["validation_summary"])]
         parts += ["## Phase 5: a fourth restart (not in the bundled model)", "",
-                  "`python benchmarks/train_pretrained.py --continue-from PHASE4_MODEL "
+                  "`python recipes/train_pretrained.py --continue-from PHASE4_MODEL "
                   "--from-phase 5 --phase5-epochs 20`, then `--average-models PHASE3_MODEL "
                   f"PHASE4_MODEL PHASE5_MODEL`: {p5['epochs']} epochs from lr "
                   f"{p5['learning_rate']} with {_augment_text(p5['augment'])} and seed "
@@ -525,7 +401,7 @@ def main():
         rows = [{**r, "age": _pct(r["age"]), "gender": _pct(r["gender"]),
                  "parameters": f"{r['parameters']:,}"} for r in ins["rows"]]
         parts += ["## Input size and colour (age group and gender)", "",
-                  f"`python benchmarks/input_study.py --epochs {ins['epochs']}`: the bundled "
+                  f"`python research/input_study.py --epochs {ins['epochs']}`: the bundled "
                   "architecture trained from scratch on the UTKFace training part only "
                   f"({ins['train_faces']:,} faces, age group and gender) for {ins['epochs']} "
                   "epochs per input, scored on the UTKFace hold-out "
@@ -565,8 +441,8 @@ def main():
                       f"{_pct(ref['gender'])} gender and {_pct(ref['age'])} age that way).")
         parts += ["## Colour, soft age targets and mixup, as continuations of the bundled model",
                   "",
-                  "`python benchmarks/continue_study.py --model "
-                  "benchmarks/models/pretrained_v5.mtlfaces`: each arm continues the fifth "
+                  "`python research/continue_study.py --model "
+                  "benchmarks/models/pretrained_v5.mtlfaces` (no longer kept): each arm continues the fifth "
                   "bundled network (v5, the mean of phases 3 and 4; the `mixup` arm's end is "
                   "the sixth, the bundled model since) with phase 4's settings (cosine from lr "
                   f"{cs['settings']['learning_rate']}, no rotation) for the epochs given, "
@@ -603,7 +479,7 @@ def main():
     if ph:
         parts += _accuracy_section(
             "Inference-time levers: test-time shifts, BatchNorm recalibration",
-            "`python benchmarks/posthoc.py`: the fifth bundled model (v5), not retrained, used "
+            "`python research/posthoc.py`: the fifth bundled model (v5), not retrained, used "
             "differently; `passes` is network passes per face (throughput falls in "
             "proportion). BN recalibration recomputes the BatchNorm statistics of the "
             f"weight-averaged network over the {ph['train_images']:,} training images. "
@@ -616,7 +492,7 @@ def main():
     if en:
         parts += _accuracy_section(
             "An ensemble of saved networks: the ceiling of averaging",
-            "`python benchmarks/ensemble.py MODEL ...`: each saved network alone (flip "
+            "`python research/ensemble.py MODEL ...`: each saved network alone (flip "
             "averaging on), then the mean of all their class probabilities. The "
             "networks are one line of training (the recipe's phase ends, averages and "
             "continuations of the fifth bundled model, v5; files in `runs/`, not committed). "
@@ -627,7 +503,7 @@ def main():
         columns = list(dp["rows"][0])
         rows = [_as_percent(r, columns[1:]) for r in dp["rows"]]
         parts += ["## dlib's face descriptor for age group and gender", "",
-                  "`python benchmarks/descriptor_probe.py`: a logistic regression (`C` "
+                  "`python research/descriptor_probe.py`: a logistic regression (`C` "
                   "as named) and a perceptron (one hidden layer of "
                   f"{dp['mlp']['hidden_layer_sizes'][0]}) on dlib's "
                   "128-number face descriptor (its face-recognition ResNet, installed with "
@@ -652,7 +528,7 @@ def main():
     if dv:
         columns = [c for c in dv["rows"][0] if c != "read-out"]
         parts += ["## More views of each face for the descriptor read-out", "",
-                  "`python benchmarks/descriptor_views.py`: dlib's descriptor of each UTKFace "
+                  "`python research/descriptor_views.py`: dlib's descriptor of each UTKFace "
                   "face three ways (the chip as `mtlfaces predict` cuts it, at padding 0.25; "
                   "the same chip mirrored; a chip at padding 0.5, with more hair and "
                   "outline), read out by `DescriptorReadout(C=1)` (the shipped read-out's "
@@ -686,7 +562,7 @@ def main():
     s = _load("multitask_study")
     if s:
         parts += ["## Multi-task vs single-task vs two-stage", "",
-                  f"`python benchmarks/multitask_study.py --fraction {s['fraction']} --epochs "
+                  f"`python research/multitask_study.py --fraction {s['fraction']} --epochs "
                   f"{s['epochs']} --seeds {len({r['seed'] for r in s['runs']})}`: every arm "
                   f"trains on the same {s['train_images']:,} images ({100 * s['fraction']:.0f} "
                   f"% of the training data) for {s['epochs']} epochs; accuracy on the fixed "
@@ -717,7 +593,7 @@ def main():
                                    for k in keys} for r in rows]
         c = sp["compute"]
         mf = sp["model_file"]
-        parts += ["## Speed", "", "`python benchmarks/speed.py`", "",
+        parts += ["## Speed", "", "`python research/speed.py`", "",
                   f"Bundled model file: {mf['bytes'] / 1e6:.1f} MB; loading takes "
                   f"{mf['load_s']:.2f} s ({mf['first_load_s']:.1f} s the first time in a "
                   "process, which includes importing TensorFlow).", "",
@@ -774,8 +650,6 @@ def main():
                  "cached (s)": f"{r['cached_load_s']:.2f}"} for r in lo["rows"]]
         parts += ["## Dataset loading", "", "`python benchmarks/loading.py`", "",
                   _md(rows, ["dataset", "images", "first load (s)", "cached (s)"]), ""]
-    if v:
-        _update_readme(readme_card(v, pe))
     out = os.path.join(HERE, "RESULTS.md")
     with open(out, "w") as fh:
         fh.write("\n".join(parts))

@@ -37,66 +37,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from readout import (DESCRIPTORS_VERSION, cached_descriptors, fit_readout,  # noqa: E402,F401
+                     utkface_descriptors)
 
 TASKS = ("gender", "age")
 CS = (0.1, 1.0, 10.0)
 MLP = dict(hidden_layer_sizes=(256,), alpha=1e-3, early_stopping=True,
            validation_fraction=0.1, max_iter=500, random_state=0)
 MEAN_OF = ("descriptor C=1", "descriptor MLP")  # read-outs averaged with the bundled model
-
-
-DESCRIPTORS_VERSION = 1  # bump when crop_descriptors changes what it computes: a new key
-
-
-def cached_descriptors(images, paths, cache_dir, jobs, source=""):
-    """Descriptors of ``images``, from ``cache_dir`` when a run before computed them for
-    the same files (``paths``, in the same order, of the same ``source``: e.g. the
-    archive's size and time) with the same :data:`DESCRIPTORS_VERSION`; and the seconds
-    per face it took then."""
-    import hashlib
-
-    text = "\n".join([f"v{DESCRIPTORS_VERSION}", str(source), *map(str, paths)])
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = os.path.join(cache_dir, f"dlib_descriptors-{key}.npz") if cache_dir else None
-    if path and os.path.exists(path):
-        with np.load(path) as z:
-            return z["features"], int(z["found"]), float(z["seconds_per_face"])
-    t = time.time()
-    from mtlfaces.descriptors import crop_descriptors
-
-    features, found = crop_descriptors(images, n_jobs=jobs)
-    per_face = (time.time() - t) * jobs / len(images)  # one core's seconds per face
-    if path:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, features=features, found=found, seconds_per_face=per_face)
-        os.replace(tmp, path)
-    return features, found, per_face
-
-
-def utkface_descriptors(data_dir, limit=None, cache_dir=None, jobs=2):
-    """UTKFace at 200×200 in colour (a seeded random ``limit`` of it, or all), its labels,
-    and the descriptors of its faces: ``X, y, features, found, seconds_per_face``."""
-    from mtlfaces import datasets as D
-
-    archive = os.path.join(data_dir, "UTKFace.tar.gz")
-    X, y = D.load_utkface(archive, image_size=200, grayscale=False, limit=limit,
-                          random_state=0)
-    stat = os.stat(archive)
-    members = [p.split("::")[-1] for p in y["path"]]  # the same wherever the archive lies
-    return (X, y, *cached_descriptors(X, members, cache_dir, jobs,
-                                      source=f"{stat.st_size} {stat.st_mtime_ns}"))
-
-
-def fit_readout(features, y, C=1.0):
-    """The read-out ``mtlfaces predict`` uses (``C=1``; the probe also tries others):
-    age group and gender, fitted on the faces outside the fixed validation part (the
-    recipe's)."""
-    from mtlfaces.datasets import validation_mask
-    from mtlfaces.descriptors import DescriptorReadout
-
-    train = ~validation_mask(y)
-    return DescriptorReadout(C=C).fit(features[train], y.loc[train, list(TASKS)])
 
 
 def validation_faces(data_dir, cache_dir=None, jobs=2, limit=None):

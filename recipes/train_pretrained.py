@@ -1,6 +1,6 @@
 """Rebuild the bundled pretrained model from UTKFace + FER2013 + CK+ with one command.
 
-    python benchmarks/train_pretrained.py --data-dir ../shared/data
+    python recipes/train_pretrained.py --data-dir ../shared/data
 
 Phases, all in that command: phase 1 trains from scratch (RECIPE: 32 epochs, cosine
 schedule from 1e-3); phase 2 (RESTART) continues from phase 1's best epoch with a warm
@@ -27,15 +27,15 @@ same phases (the bundled model's: 32-64-128-256, 2, 256).
 
 Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
 
-    python benchmarks/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
-    KERAS_BACKEND=jax python benchmarks/train_pretrained.py --arrays arrays/
+    python recipes/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
+    KERAS_BACKEND=jax python recipes/train_pretrained.py --arrays arrays/
 
 The arrays are the loaders' output, losslessly (PNG), so the splits and the training
 are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
 than the 2-core CPU, see the README's model card; the bundled model was trained on the CPU.)
 
 The last step fits the descriptor read-out that ``mtlfaces predict`` averages into age
-group and gender (``descriptor_probe.fit_readout``: a logistic regression on dlib's face
+group and gender (``readout.fit_readout``: a logistic regression on dlib's face
 descriptor of the UTKFace faces outside the validation part) and writes it beside
 ``--out`` as ``descriptor_readout.json``; ``--no-readout`` skips it (``--arrays`` runs,
 which have no UTKFace archive, must).
@@ -48,7 +48,7 @@ Splits (fixed, never trained on):
   (``mtlfaces.datasets.utkface_validation_mask``);
 - CK+: 20 % of subjects (``ckplus_validation_mask``), reported as a second emotion set.
 Phase 1 keeps its epoch of lowest combined validation loss, later phases their last; metrics
-are printed at the end and written to ``benchmarks/results/pretrained_validation.json``.
+are printed at the end and written to ``recipes/results/pretrained_validation.json``.
 """
 
 import argparse
@@ -67,7 +67,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from _common import QUICK_LIMIT, dump_json  # noqa: E402
+# --quick: images per dataset (a seeded random subset). A quick run checks that the recipe
+# runs end to end; its accuracies mean nothing.
+QUICK_LIMIT = 600
+
+
+def dump_json(path, payload):
+    """Write ``payload`` to ``path`` whole or not at all (a stopped run leaves no half file)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(payload, fh, indent=1, default=str)
+    os.replace(tmp, path)
 
 EPOCHS = 32
 
@@ -93,13 +103,13 @@ RESTART = dict(epochs=16, learning_rate=3e-4)
 # shift after the rotation resampled every image twice: training faces were 44 % less
 # sharp (mean |Laplacian| of FER2013 crops, 0.066 vs 0.117) than those the model sees,
 # and the phase-2 model scored higher on slightly blurred validation faces (emotion
-# +1.0 points at Gaussian sigma 0.6, age +0.5 at 0.4; benchmarks/sharpness.py). Whole-pixel shifts remove the
+# +1.0 points at Gaussian sigma 0.6, age +0.5 at 0.4; research/sharpness.py). Whole-pixel shifts remove the
 # second resampling; contrast changes and random erasing work against the overfitting
 # seen in phase 2. Last epoch kept.
 PHASE3 = dict(epochs=20, learning_rate=3e-4,
               augment=dict(shift=0.1, contrast=0.2, erase=0.25))
 # Phase 4: a third restart without rotation. Any rotation resamples bilinearly (training
-# faces 27 % less sharp, benchmarks/sharpness.py), and the phase-3 model still scored
+# faces 27 % less sharp, research/sharpness.py), and the phase-3 model still scored
 # higher on slightly blurred emotion faces; the cropper aligns the eyes level at
 # inference. Alone, its last epoch traded (on the phase-3 model: emotion +0.8 points,
 # gender -0.3, age -0.3, CK+ +0.6) and overfitted more (training emotion accuracy 0.76
@@ -115,7 +125,7 @@ PHASE4 = dict(epochs=20, learning_rate=3e-4,
 # CK+ 89.7 %; the mean of phases 3-5 67.6 / 93.2 / 71.3 / 92.3 % against the bundled mean of
 # phases 3-4, 67.7 / 93.1 / 71.1 / 92.3 %: 4 faces fewer right on emotion (of 3,579), 2 and
 # 7 more on gender and age (of 2,742), no change worth 54 more minutes of training
-# (benchmarks/results/phase5_trial*.json).
+# (research/results/phase5_trial*.json).
 PHASE5 = dict(epochs=0, learning_rate=3e-4, random_state=2030,
               augment=dict(shift=0.1, contrast=0.2, erase=0.25))
 AVERAGE = ("phase3", "phase4", "phase5")
@@ -123,7 +133,7 @@ AVERAGE = ("phase3", "phase4", "phase5")
 # blended with another of its batch that has the same tasks labelled, and their targets
 # with it (``MultiTaskFaceClassifier(mixup=0.2)``; alpha 0.2 was fixed before it was
 # measured). Phase 4's augmentation, RECIPE's seed, last epoch kept, no new average.
-# Measured as benchmarks/continue_study.py's ``mixup`` arm on the fifth bundled model (the
+# Measured as research/continue_study.py's ``mixup`` arm on the fifth bundled model (the
 # mean of phases 3 and 4; 39 min): emotion 68.3 % (+0.6), gender 93.3 % (+0.2), age 71.0 %
 # (-0.1), CK+ 94.2 % (+1.9); with the descriptor read-out gender 94.3 % (+0.2) and age
 # 74.3 % (+1.1). That arm's network is the sixth bundled model.
@@ -671,13 +681,13 @@ def main(argv=None):
         est.save(args.out)
         print(f"\nsaved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
         if args.readout:  # the last step: the descriptor read-out mtlfaces predict adds
-            import descriptor_probe
+            import readout
 
-            _, faces, features, _, _ = descriptor_probe.utkface_descriptors(
+            _, faces, features, _, _ = readout.utkface_descriptors(
                 args.data_dir, QUICK_READOUT_FACES if args.quick else None, args.cache_dir)
             path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
                                 "descriptor_readout.json")
-            print(f"saved {descriptor_probe.fit_readout(features, faces).save(path)}")
+            print(f"saved {readout.fit_readout(features, faces).save(path)}")
     result = {"recipe": {k: v for k, v in recipe.items()}, "restart": restart,
               "phase3": phase3, "phase4": phase4, "phase5": phase5, "phase6": phase6,
               "phases": summary,

@@ -1,0 +1,485 @@
+"""One route from media to labels: :func:`analyze` and the :class:`Analyzer` behind it.
+
+Every entry point (``mtlfaces predict``, the examples, the README's snippets) goes
+through here, so a photo gets the same answer whichever way it is asked:
+
+1. a source (a path, a folder, a video, a webcam index, an array) is read, and each
+   image or frame becomes RGB uint8 once, where it enters (:func:`mtlfaces.images.read_image`,
+   :func:`mtlfaces.images.as_rgb_uint8`, or OpenCV's BGR frames converted here);
+2. dlib detects the faces, aligns and crops them at the size and colour of the network in
+   use (its input shape, not a default);
+3. the network classifies every face of the image in one batch, and for age group and
+   gender the descriptor read-out's probabilities are averaged in where it is on;
+4. in videos, faces are followed between detections, tracked and their predictions smoothed.
+
+The records :func:`analyze` returns are the rows ``mtlfaces predict --json`` writes.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .faces import _align_rgb, _detect_rgb
+from .images import IMAGE_EXTENSIONS, ImageError, as_rgb_uint8, read_image, to_gray
+from .tasks import classes_by_task
+from .tracking import FaceTracker, relabel, shift_boxes
+from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
+
+#: Keys of a face record, in the order ``mtlfaces predict --csv`` writes them; a model
+#: with other tasks adds ``TASK`` and ``TASK_probability`` after these.
+FIELDS = ["source", "frame", "time", "face", "track", "left", "top", "right", "bottom",
+          "detector_score", "yaw", "pitch", "roll", "age", "age_probability", "gender",
+          "gender_probability", "emotion", "emotion_probability"]
+
+#: Minimum HOG detector score where none is given. dlib's own default (0) lets through weak
+#: false detections, such as the mission patch of ``skimage.data.astronaut()`` saved as JPEG
+#: (score 0.04); real faces usually score above 0.5.
+DEFAULT_THRESHOLD = 0.2
+
+
+@dataclass
+class FaceResult:
+    """One classified face.
+
+    Attributes
+    ----------
+    box : tuple
+        (left, top, right, bottom) in the image's pixels.
+    score : float
+        Detector score.
+    pose : tuple or None
+        (yaw, pitch, roll) in degrees.
+    labels : dict
+        task -> most probable label.
+    probabilities : dict
+        task -> probability of that label.
+    track : int or None
+        Track id in a video.
+    distributions : dict
+        task -> full probability vector, in the model's class order.
+    """
+
+    box: tuple
+    score: float
+    pose: tuple
+    labels: dict
+    probabilities: dict
+    track: int = None
+    distributions: dict = field(default=None, repr=False)
+
+    def row(self):
+        """The face's part of a record (box, score, pose, labels, probabilities, track)."""
+        left, top, right, bottom = self.box
+        out = {"left": left, "top": top, "right": right, "bottom": bottom,
+               "detector_score": round(self.score, 4)}
+        if self.pose is not None:
+            out.update({"yaw": round(self.pose[0], 1), "pitch": round(self.pose[1], 1),
+                        "roll": round(self.pose[2], 1)})
+        for task, label in self.labels.items():
+            out[task] = label
+            out[f"{task}_probability"] = round(float(self.probabilities[task]), 4)
+        if self.track is not None:
+            out["track"] = self.track
+        return out
+
+
+class FaceAnalyzer:
+    """Detect and classify all faces of one image with a fitted classifier.
+
+    The building block of :class:`Analyzer`; use :func:`analyze` unless you need the
+    :class:`FaceResult` objects themselves.
+
+    Parameters
+    ----------
+    classifier : MultiTaskFaceClassifier
+        Fitted; the input shape of its network decides the crops' size and colour.
+    detector : {"hog", "cnn"}, default="hog"
+    upsample : int, default=0
+    threshold : float, default=0.2
+        Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`).
+    padding : float, default=0.1
+        Margin around the face in the crop (see :func:`mtlfaces.detect_faces`).
+    pose : bool, default=True
+        Estimate head pose per face (68 landmarks, ~1 ms per face).
+    readout : DescriptorReadout, optional
+        Average this read-out of dlib's face descriptor into the tasks both have
+        (see :mod:`mtlfaces.descriptors`). Can be set or cleared between calls.
+    """
+
+    def __init__(self, classifier, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
+                 padding=0.1, pose=True, readout=None):
+        self.classifier = classifier
+        self.detector = detector
+        self.upsample = upsample
+        self.threshold = threshold
+        self.padding = padding
+        self.pose = pose
+        self.readout = readout
+
+    def _crop_format(self):
+        """(side, grayscale) of the network's input."""
+        model = getattr(self.classifier, "model_", None)
+        if model is not None:
+            height, _, channels = model.input_shape[1:]
+            return int(height), int(channels) == 1
+        return int(self.classifier.image_size), bool(self.classifier.grayscale)
+
+    def _detect(self, rgb):
+        size, gray = self._crop_format()
+        return _detect_rgb(rgb, detector=self.detector, upsample=self.upsample,
+                           threshold=self.threshold, pose=self.pose, crop_size=size,
+                           crop_padding=self.padding, grayscale=gray)
+
+    def detect(self, image, bgr=False):
+        """The faces of ``image`` (RGB unless ``bgr``), cropped for the classifier."""
+        return self._detect(as_rgb_uint8(image, bgr=bgr))
+
+    def classify(self, crops):
+        """{task: (n, n_classes)} probabilities for a stack of crops, in one batched call."""
+        if len(crops) == 0:
+            return {t: np.empty((0, len(c))) for t, c in
+                    classes_by_task(self.classifier).items()}
+        proba = self.classifier.predict_proba(np.stack(crops))
+        if not isinstance(proba, list):
+            proba = [proba]
+        return dict(zip(self.classifier.tasks_, proba))
+
+    def _classify_faces(self, rgb, faces):
+        proba = self.classify([f.crop for f in faces])
+        if self.readout is None or not faces:
+            return proba
+        from .descriptors import _descriptors_rgb, mean_with
+
+        return mean_with(proba, classes_by_task(self.classifier),
+                         self.readout.predict_proba(_descriptors_rgb(rgb, faces)), self.readout)
+
+    def results(self, faces, proba):
+        """:class:`FaceResult` per face from the task probabilities of its crop."""
+        out = []
+        classes = classes_by_task(self.classifier)
+        for i, face in enumerate(faces):
+            dist = {t: p[i] for t, p in proba.items()}
+            labels = {t: str(classes[t][int(np.argmax(d))]) for t, d in dist.items()}
+            probs = {t: float(np.max(d)) for t, d in dist.items()}
+            out.append(FaceResult(face.box, face.score, face.pose, labels, probs,
+                                  distributions=dist))
+        return out
+
+    def _follow(self, rgb, boxes):
+        size, gray = self._crop_format()
+        faces = _align_rgb(rgb, boxes, pose=self.pose, crop_size=size,
+                           crop_padding=self.padding, grayscale=gray)
+        return self.results(faces, self._classify_faces(rgb, faces))
+
+    def follow(self, image, boxes, bgr=False):
+        """Classify faces at known boxes (between detections in a video)."""
+        return self._follow(as_rgb_uint8(image, bgr=bgr), boxes)
+
+    def _analyze(self, rgb):
+        faces = self._detect(rgb)
+        return self.results(faces, self._classify_faces(rgb, faces))
+
+    def analyze(self, image, bgr=False):
+        """All faces of one image, classified: a list of :class:`FaceResult`, largest first."""
+        return self._analyze(as_rgb_uint8(image, bgr=bgr))
+
+
+@dataclass
+class Frame:
+    """One analysed image or video frame.
+
+    ``image`` is the RGB uint8 picture the faces were found in; ``frame`` and ``time`` are
+    None for still images.
+    """
+
+    source: str
+    image: np.ndarray = field(repr=False)
+    faces: list
+    frame: int = None
+    time: float = None
+
+    def records(self):
+        """One dict per face: where it came from, then :meth:`FaceResult.row`."""
+        return [{"source": self.source, "frame": self.frame,
+                 "time": None if self.time is None else round(self.time, 3), "face": i,
+                 **face.row()} for i, face in enumerate(self.faces)]
+
+
+@dataclass
+class Input:
+    """One input of a run: an image, a video or a webcam (folders are expanded).
+
+    ``kind`` is "image", "video", "webcam" or "array"; ``value`` is the path, webcam index
+    or array.
+    """
+
+    kind: str
+    value: object
+    name: str
+
+
+def _folder_images(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for f in sorted(files):
+            if f.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(os.path.join(root, f))
+    return found
+
+
+def expand(source):
+    """The :class:`Input` items of one source, or raise ValueError naming it.
+
+    A folder gives its images (recursively, sorted); a path with a video extension a
+    video; a string of digits that is no file a webcam; an array an image, or a stack
+    (n, h, w, c) of images.
+    """
+    if isinstance(source, np.ndarray):
+        if source.ndim == 4:
+            return [Input("array", img, f"array[{i}]") for i, img in enumerate(source)]
+        return [Input("array", source, "array")]
+    if isinstance(source, int) and not isinstance(source, bool):
+        return [Input("webcam", source, f"webcam {source}")]
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"{source!r}: expected a path, a folder, a webcam index or an "
+                         f"image array, not {type(source).__name__}")
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        images = _folder_images(path)
+        if not images:
+            raise ValueError(f"{path}: no images in this folder")
+        return [Input("image", p, p) for p in images]
+    if os.path.exists(path):
+        kind = "video" if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS else "image"
+        return [Input(kind, path, path)]
+    if path.isdigit():
+        return [Input("webcam", int(path), f"webcam {path}")]
+    raise ValueError(f"{path}: no such file or folder")
+
+
+class Analyzer:
+    """Find and classify every face of images, folders, videos and webcams.
+
+    Holds the model, the read-out and dlib's models across calls: make one and call it
+    many times. :func:`analyze` is the one-call form.
+
+    Parameters
+    ----------
+    model : MultiTaskFaceClassifier, str or None, default=None
+        A fitted estimator, a model file, or None for the bundled model.
+    readout : "auto", bool or DescriptorReadout, default="auto"
+        Average the descriptor read-out into age group and gender. "auto": the bundled
+        read-out with the bundled model on images and arrays, not on videos and webcams
+        (at about 0.08 s per face it would cost most of the frame rate) nor with another
+        model. True: the bundled read-out everywhere; False: nowhere; a
+        :class:`~mtlfaces.DescriptorReadout`: that one everywhere.
+    detector, upsample, threshold, padding, pose
+        As in :class:`FaceAnalyzer`.
+    every : int, default=1
+        Video: detect faces on every ``every``-th frame and follow them in between.
+    smooth : float, default=0.7
+        Video: weight of the past in each track's smoothed predictions (0 = none).
+    max_frames : int, optional
+        Video and webcam: stop after this many frames.
+    """
+
+    def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
+                 threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
+                 max_frames=None):
+        FaceTracker(smoothing=smooth)  # checks smooth here, before any input is read
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every={every!r}; expected a positive integer")
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+            raise ValueError(f"max_frames={max_frames!r}; expected None or a positive integer")
+        if not (readout in ("auto", True, False) or hasattr(readout, "predict_proba")):
+            raise ValueError(f"readout={readout!r}; expected 'auto', True, False or a "
+                             "DescriptorReadout")
+        self.bundled = model is None
+        self.classifier = _classifier(model)
+        self.readout = readout
+        self.every = every
+        self.smooth = smooth
+        self.max_frames = max_frames
+        self.faces = FaceAnalyzer(self.classifier, detector=detector, upsample=upsample,
+                                  threshold=threshold, padding=padding, pose=pose)
+        self._readouts = {}
+
+    def _readout_for(self, kind):
+        wanted = self.readout
+        if wanted == "auto":
+            wanted = self.bundled and kind in ("image", "array")
+        if wanted is False:
+            return None
+        if wanted is True:
+            if "bundled" not in self._readouts:
+                self._readouts["bundled"] = _checked_readout(self.classifier)
+            return self._readouts["bundled"]
+        return wanted
+
+    def image(self, image, name="array"):
+        """The :class:`Frame` of one image: a path, or an array (RGB, gray or RGBA)."""
+        if isinstance(image, (str, os.PathLike)):
+            rgb, name, kind = read_image(image), os.fspath(image), "image"
+        else:
+            rgb, kind = as_rgb_uint8(image), "array"
+        self.faces.readout = self._readout_for(kind)
+        return Frame(name, rgb, self.faces._analyze(rgb))
+
+    def video(self, source, name=None):
+        """The :class:`Frame` of each frame of a video file or webcam, tracked and smoothed.
+
+        Raises :class:`~mtlfaces.video.VideoError` when it cannot be opened. The reader
+        is closed when the iteration ends or is abandoned.
+        """
+        import cv2
+
+        reader = source if isinstance(source, VideoReader) else VideoReader(source)
+        name = name or (f"webcam {reader.source}" if isinstance(reader.source, int)
+                        else str(reader.source))
+        self.faces.readout = self._readout_for("webcam" if isinstance(reader.source, int)
+                                               else "video")
+        classes = classes_by_task(self.classifier)
+        tracker = FaceTracker(smoothing=self.smooth)
+        previous = None
+        try:
+            for index, t, bgr in reader:
+                if self.max_frames is not None and index >= self.max_frames:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # where the frame enters
+                gray = to_gray(rgb)
+                if index % self.every == 0 or not tracker.tracks:
+                    faces = self.faces._analyze(rgb)
+                else:
+                    boxes = [tr["box"] for tr in tracker.tracks.values() if tr["missed"] == 0]
+                    faces = self.faces._follow(rgb, shift_boxes(previous, gray, boxes))
+                previous = gray
+                relabel(tracker.update(faces), classes)
+                yield Frame(name, rgb, faces, frame=index, time=t)
+        finally:
+            reader.close()
+
+    def frames(self, source):
+        """Every :class:`Frame` of ``source`` (a path, folder, video, webcam index or array,
+        or a list of them), in order; raises on the first input that cannot be read."""
+        for item in _inputs(source):
+            if item.kind in ("video", "webcam"):
+                yield from self.video(item.value, item.name)
+            else:
+                yield self.image(item.value, item.name)
+
+    def analyze(self, source, as_frame=False):
+        """Records of every face of ``source`` (see :func:`analyze`)."""
+        records = [r for frame in self.frames(source) for r in frame.records()]
+        return to_frame(records) if as_frame else records
+
+
+def _inputs(source):
+    sources = source if isinstance(source, (list, tuple)) else [source]
+    for s in sources:
+        yield from expand(s)
+
+
+def to_frame(records):
+    """Records as a DataFrame with the columns of :data:`FIELDS` (plus any other tasks')."""
+    import pandas as pd
+
+    extra = [k for r in records for k in r if k not in FIELDS]
+    return pd.DataFrame(records, columns=FIELDS + list(dict.fromkeys(extra)))
+
+
+def _classifier(model):
+    if model is None:
+        return _bundled_model()
+    if isinstance(model, (str, os.PathLike)):
+        from ._classifier import load_model
+
+        return load_model(model)
+    if not hasattr(model, "predict_proba") or not hasattr(model, "tasks_"):
+        raise ValueError(f"model={type(model).__name__}: expected a fitted "
+                         "MultiTaskFaceClassifier, a model file or None (the bundled model)")
+    return model
+
+
+_BUNDLED = {}
+
+
+def _bundled_model():
+    """The bundled model, loaded once per process (it is only read, never fitted here)."""
+    if "model" not in _BUNDLED:
+        from ._pretrained import load_pretrained
+
+        _BUNDLED["model"] = load_pretrained()
+    return _BUNDLED["model"]
+
+
+def _checked_readout(classifier):
+    """The bundled read-out, checked against the classifier's classes."""
+    from .descriptors import load_pretrained_readout
+
+    readout = load_pretrained_readout()
+    classes = classes_by_task(classifier)
+    shared = [t for t in readout.tasks_ if t in classes]
+    if not shared:
+        raise ValueError(f"the model has none of the read-out's tasks "
+                         f"({', '.join(readout.tasks_)}); use readout=False")
+    for task in shared:
+        if sorted(map(str, classes[task])) != sorted(readout.classes_[task]):
+            raise ValueError(f"the model's {task} classes {list(map(str, classes[task]))} "
+                             f"are not the read-out's {readout.classes_[task]}; "
+                             "use readout=False")
+    return readout
+
+
+def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
+            threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
+            max_frames=None, as_frame=False):
+    """Age group, gender and emotion of every face in ``source``.
+
+    The same answers as ``mtlfaces predict``: its ``--json`` lines are these records.
+
+    Parameters
+    ----------
+    source : str, path, int, ndarray, or a list of them
+        An image file, a folder (its images, recursively), a video file, a webcam index,
+        an image array (RGB, grayscale or RGBA; uint8, uint16 or float in [0, 1]) or a
+        stack (n, h, w, c) of them.
+    model : MultiTaskFaceClassifier, str or None, default=None
+        A fitted estimator, a model file, or None for the bundled model.
+    readout, detector, upsample, threshold, padding, pose, every, smooth, max_frames
+        See :class:`Analyzer`.
+    as_frame : bool, default=False
+        Return a pandas DataFrame (columns :data:`FIELDS`) instead of a list of dicts.
+
+    Returns
+    -------
+    list of dict, or DataFrame
+        One record per face: ``source``, ``frame`` and ``time`` (videos), ``face`` (0-based
+        within its image or frame, largest first), ``track`` (videos), the box ``left``,
+        ``top``, ``right``, ``bottom``, ``detector_score``, head pose ``yaw``, ``pitch``,
+        ``roll``, and per task its label and ``TASK_probability``.
+
+    Raises
+    ------
+    ValueError
+        A source that does not exist or a folder with no images.
+    mtlfaces.images.ImageError, mtlfaces.video.VideoError
+        An image or video that cannot be read, naming it.
+
+    Examples
+    --------
+    >>> import mtlfaces
+    >>> from skimage import data
+    >>> faces = mtlfaces.analyze(data.astronaut())  # doctest: +SKIP
+    >>> faces[0]["gender"], faces[0]["emotion"]  # doctest: +SKIP
+    ('Female', 'Happy')
+    """
+    analyzer = Analyzer(model, readout=readout, detector=detector, upsample=upsample,
+                        threshold=threshold, padding=padding, pose=pose, every=every,
+                        smooth=smooth, max_frames=max_frames)
+    return analyzer.analyze(source, as_frame=as_frame)
+
+
+__all__ = ["analyze", "Analyzer", "FaceAnalyzer", "FaceResult", "Frame", "FIELDS", "expand",
+           "to_frame", "ImageError", "VideoError"]

@@ -1,0 +1,174 @@
+"""Write the generated block of MODEL_CARD.md from the recipe's validation results.
+
+    python recipes/model_card.py
+
+Reads ``recipes/results/pretrained_validation.json`` (written by ``train_pretrained.py``)
+and ``benchmarks/results/peers.json`` (written by ``benchmarks/peers.py``), and replaces
+what stands between the ``model-card`` markers of ``MODEL_CARD.md``. Every figure in the
+block comes from those files; a test checks the committed card equals this output.
+"""
+
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VALIDATION = os.path.join(HERE, "results", "pretrained_validation.json")
+PEERS = os.path.join(ROOT, "benchmarks", "results", "peers.json")
+CARD = os.path.join(ROOT, "MODEL_CARD.md")
+START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _pct(v):
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+def _md(rows, columns):
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        out.append("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |")
+    return "\n".join(out)
+
+
+def readout_row(pe):
+    """peers.json's row of the bundled model with the shipped descriptor read-out averaged
+    in, on UTKFace's hold-out crops as given (what ``mtlfaces predict`` gives on images)."""
+    return next((r for r in (pe or {}).get("rows", []) if r["model"].endswith(
+        "+ descriptor read-out") and r["protocol"] == "crop as given"), None)
+
+
+def model_card(v, ro=None):
+    """Markdown of the bundled model's validation results (and, given :func:`readout_row`
+    ``ro``, with the read-out ``mtlfaces predict`` adds)."""
+    val = v["validation"]
+    utk, fer, ck = val["utkface"], val["fer2013_publictest"], val.get("ckplus", {})
+    lines = []
+    targets = {"emotion": 0.70, "gender": 0.95, "age": 0.75}
+    rows = [
+        {"task": "emotion (7 classes)", "validation set": "FER2013 PublicTest (3,579)",
+         "accuracy": _pct(fer["emotion"]["accuracy"]),
+         "macro (mean per-class)": _pct(fer["emotion"]["macro_accuracy"]),
+         "target": "70 %", "gap": f"{100 * (fer['emotion']['accuracy'] - 0.70):+.1f} pt"},
+        {"task": "gender", "validation set": f"UTKFace hold-out ({utk['gender']['n']:,})",
+         "accuracy": _pct(utk["gender"]["accuracy"]),
+         "macro (mean per-class)": _pct(utk["gender"]["macro_accuracy"]),
+         "target": "95 %", "gap": f"{100 * (utk['gender']['accuracy'] - 0.95):+.1f} pt"},
+        {"task": "age group (5)", "validation set": f"UTKFace hold-out ({utk['age']['n']:,})",
+         "accuracy": _pct(utk["age"]["accuracy"]),
+         "macro (mean per-class)": _pct(utk["age"]["macro_accuracy"]),
+         "target": "75 %", "gap": f"{100 * (utk['age']['accuracy'] - 0.75):+.1f} pt"},
+    ]
+    if ro:  # the shipped descriptor read-out averaged in (benchmarks/peers.py)
+        for task, name in (("gender", "gender"), ("age", "age group (5)")):
+            acc = ro[f"utkface {task}"]
+            rows.append({"task": f"{name}, with the descriptor read-out (`mtlfaces predict`)",
+                         "validation set": f"UTKFace hold-out ({ro[f'n utkface {task}']:,})",
+                         "accuracy": _pct(acc), "macro (mean per-class)": "–",
+                         "target": f"{100 * targets[task]:.0f} %",
+                         "gap": f"{100 * (acc - targets[task]):+.1f} pt"})
+    if "emotion" in ck:
+        rows.append({"task": "emotion (6 of 7 present)", "validation set":
+                     f"CK+ hold-out subjects ({ck['emotion']['n']})",
+                     "accuracy": _pct(ck["emotion"]["accuracy"]),
+                     "macro (mean per-class)": _pct(ck["emotion"]["macro_accuracy"]),
+                     "target": "–", "gap": "–"})
+    lines.append(_md(rows, ["task", "validation set", "accuracy", "macro (mean per-class)",
+                            "target", "gap"]))
+    lines.append("")
+    for title, entry in (("Emotion, per class (FER2013 PublicTest)", fer["emotion"]),
+                         ("Age group, per class (UTKFace hold-out)", utk["age"]),
+                         ("Gender, per class (UTKFace hold-out)", utk["gender"])):
+        lines.append(f"**{title}**: " + ", ".join(
+            f"{c} {_pct(a)} (n={entry['support'][c]})"
+            for c, a in entry["per_class_accuracy"].items()))
+        lines.append("")
+    cm = utk["age"]["confusion_matrix"]
+    classes = utk["age"]["classes"]
+    lines.append("**Age-group confusion** (UTKFace hold-out; rows true, columns predicted):")
+    lines.append("")
+    lines.append(_md([{"true \\ predicted": c, **{p: cm[i][j] for j, p in enumerate(classes)}}
+                      for i, c in enumerate(classes)], ["true \\ predicted"] + classes))
+    lines.append("")
+    for task in ("gender", "age"):
+        groups = utk[task].get("by_group", {})
+        for col in ("race", "gender"):
+            if col in groups:
+                lines.append(f"**{task} accuracy by {col}** (UTKFace hold-out): " + ", ".join(
+                    f"{k} {_pct(g['accuracy'])} (n={g['n']})" for k, g in groups[col].items()))
+                lines.append("")
+    return "\n".join(lines)
+
+
+def peers_table(pe):
+    """Markdown of benchmarks/peers.py's comparison with face-api.js and fer."""
+    cols = [("model", "model"), ("protocol", "faces given"), ("utkface age", "age group (UTKFace)"),
+            ("utkface gender", "gender (UTKFace)"),
+            ("fer2013_publictest emotion", "emotion (FER2013 PublicTest)"),
+            ("ckplus_heldout emotion", "emotion (CK+ held-out)"), ("found", "faces found"),
+            ("faces_per_s", "faces/s")]
+    rows = []
+    for r in pe["rows"]:
+        row = {}
+        for key, name in cols:
+            val = r.get(key)
+            if key == "faces_per_s":
+                row[name] = "–" if val is None else f"{val:,.0f}" if val >= 10 else f"{val:.1f}"
+            elif isinstance(val, float):
+                row[name] = _pct(val)
+            else:
+                row[name] = "–" if val is None else val
+        rows.append(row)
+    return _md(rows, [name for _, name in cols])
+
+
+def block(v, pe=None):
+    """The generated block: validation results, then the comparison with peers."""
+    text = model_card(v, readout_row(pe))
+    if pe:
+        text += ("\n\n**Against peers** (`benchmarks/peers.py`; protocols and caveats in "
+                 "[docs/research.md](docs/research.md)):\n\n" + peers_table(pe) + "\n")
+    return text
+
+
+def current_block():
+    """The block as the committed results make it."""
+    v = _read(VALIDATION)
+    if v is None:
+        raise SystemExit(f"{VALIDATION}: missing; run recipes/train_pretrained.py first")
+    return block(v, _read(PEERS))
+
+
+def committed_block(path=CARD):
+    """What stands between the markers of ``path`` now."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if START not in text or END not in text:
+        raise ValueError(f"{path}: no {START} / {END} markers")
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
+
+
+def main(argv=None):
+    path = CARD
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if START not in text or END not in text:
+        print(f"{path}: no {START} / {END} markers; not updated", file=sys.stderr)
+        return 1
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{head}{START}\n{current_block()}\n{END}{tail}")
+    print(f"updated the generated block of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
