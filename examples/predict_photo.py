@@ -1,4 +1,4 @@
-"""Classify every face in a photo with the bundled model.
+"""Classify every face in a photo with the bundled model: what `mtlfaces predict` does.
 
     python examples/predict_photo.py [photo.jpg]     # default: scikit-image's astronaut
 """
@@ -6,24 +6,22 @@
 import sys
 
 import mtlfaces
-from mtlfaces.analysis import FaceAnalyzer
-from mtlfaces.images import read_image
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv:
-        image = read_image(argv[0])
+        source = argv[0]
     else:
         from skimage import data
 
-        image = data.astronaut()
-    analyzer = FaceAnalyzer(mtlfaces.load_pretrained())
-    faces = analyzer.analyze(image)
+        source = data.astronaut()
+    faces = mtlfaces.analyze(source)  # one record per face, as `mtlfaces predict --json`
     for face in faces:
-        labels = ", ".join(f"{t}: {face.labels[t]} ({face.probabilities[t]:.2f})"
-                           for t in face.labels)
-        print(f"face at {face.box}: {labels}")
+        labels = ", ".join(f"{t}: {face[t]} ({face[f'{t}_probability']:.2f})"
+                           for t in ("age", "gender", "emotion"))
+        box = (face["left"], face["top"], face["right"], face["bottom"])
+        print(f"{face['source']}: face at {box}: {labels}")
     return faces
 
 

@@ -45,8 +45,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         with a 1-D y, defaults to a single generic task. ``age``, ``gender`` and
         ``emotion`` have fixed vocabularies (:data:`mtlfaces.TASKS`) and accept the
         spellings datasets use; any other task name takes its classes from y.
-    image_size : int, default=64
-        Side of the square network input; images of another size are resized.
+    image_size : int, default=48
+        Side of the square network input (the bundled model's); images of another size
+        are resized.
     grayscale : bool, default=True
         Feed one channel (True) or RGB (False).
     filters : tuple of int, default=(32, 64, 128, 256)
@@ -108,7 +109,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         too. A network can learn that blur and then do worse on the sharp faces
         it classifies: a trunk with 2.8 times the bundled one's parameters,
         trained with a rotation and a bilinear shift, scored 11 points less
-        emotion accuracy on sharp faces than on blurred ones (benchmarks/RESULTS.md,
+        emotion accuracy on sharp faces than on blurred ones (research/RESULTS.md,
         "A wider trunk from scratch"). Changing ``augment`` before a
         warm-started fit rebuilds the network's augmentation layers and keeps
         its weights.
@@ -174,7 +175,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     array([['Young', 'Happy'], ...], dtype=object)
     """
 
-    def __init__(self, tasks=None, image_size=64, grayscale=True,
+    def __init__(self, tasks=None, image_size=48, grayscale=True,
                  filters=(32, 64, 128, 256), convs_per_block=1, dense_units=(256, 128),
                  dropout=0.3, learning_rate=1e-3, lr_schedule="constant", batch_size=128,
                  epochs=20,

@@ -317,50 +317,11 @@ def _load_data(path, image_size, grayscale, fmt, limit=None):
     """(X, y) from a CSV or a dataset path, with one clear error."""
     from . import datasets as D
 
-    loaders = {"csv": D.load_csv, "utkface": D.load_utkface, "fer2013": D.load_fer2013,
-               "ckplus": D.load_ckplus}
-    if fmt == "auto":
-        low = os.path.basename(os.path.normpath(path)).lower()
-        fmt = ("csv" if low.endswith(".csv") and "fer2013" not in low else
-               "utkface" if "utk" in low else "fer2013" if "fer" in low else
-               "ckplus" if "ck" in low else None)
-        if fmt is None:
-            raise click.ClickException(f"{path}: cannot tell the dataset format; pass --format")
     try:
-        return loaders[fmt](path, image_size=image_size, grayscale=grayscale, limit=limit,
-                            random_state=0)
+        return D.load(path, format=fmt, image_size=image_size, grayscale=grayscale,
+                      limit=limit, random_state=0)
     except (D.DatasetError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _plot_history(history, out_dir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for kind in ("loss", "accuracy"):
-        keys = sorted(k for k in history if k.endswith(kind) and not k.startswith("val_"))
-        if not keys:
-            continue
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for k in keys:
-            line, = ax.plot(range(1, len(history[k]) + 1), history[k], label=f"train {k}")
-            if f"val_{k}" in history:
-                ax.plot(range(1, len(history[f"val_{k}"]) + 1), history[f"val_{k}"], "--",
-                        color=line.get_color(), label=f"validation {k}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(kind)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"{kind}.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-    return paths
 
 
 STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender"),
@@ -506,7 +467,9 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
         best = keras.saving.load_model(checkpoint, compile=False, safe_mode=True)
         est.model_.set_weights(best.get_weights())
         est.save(os.path.join(out_dir, "best.mtlfaces"))
-    plots = _plot_history(est.history_, os.path.join(out_dir, "graphs"))
+    from .evaluation import plot_history
+
+    plots = plot_history(est.history_, os.path.join(out_dir, "graphs"))
     with open(os.path.join(out_dir, "history.json"), "w") as fh:
         json.dump({"stage": stage, "tasks": tasks, "seconds": round(seconds, 1),
                    "history": est.history_}, fh, indent=1)
@@ -571,7 +534,7 @@ def evaluate(data, model, fmt, split, limit, out_dir):
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 def benchmark(model, batch_sizes, repeats, json_out):
     """Classification throughput (faces/s) of a model at several batch sizes."""
-    import numpy as np
+    from ._timing import classification_throughput
 
     clf = _load_classifier(model)
     try:
@@ -579,20 +542,10 @@ def benchmark(model, batch_sizes, repeats, json_out):
     except ValueError:
         raise click.BadParameter(f"{batch_sizes!r} is not a comma-separated list of integers",
                                  param_hint="--batch-sizes") from None
-    rng = np.random.RandomState(0)
-    rows = []
-    for size in sizes:
-        X = rng.randint(0, 256, (size, clf.image_size, clf.image_size)).astype(np.uint8)
-        clf.predict_proba(X)  # trace and warm up
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            clf.predict_proba(X)
-            times.append(time.perf_counter() - t)
-        med = float(np.median(times))
-        rows.append({"batch": size, "median_ms": round(med * 1000, 2),
-                     "faces_per_s": round(size / med, 1)})
-        click.echo(f"batch {size:>4}: {med * 1000:8.2f} ms  {size / med:9.1f} faces/s")
+    rows = classification_throughput(clf, sizes, repeats)
+    for row in rows:
+        click.echo(f"batch {row['batch']:>4}: {row['median_ms']:8.2f} ms  "
+                   f"{row['faces_per_s']:9.1f} faces/s")
     if json_out:
         with open(json_out, "w") as fh:
             json.dump({"model": model or "bundled", "rows": rows}, fh, indent=1)
@@ -605,7 +558,7 @@ def benchmark(model, batch_sizes, repeats, json_out):
                    "extracted folders).")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="CSV to write; images go to images/ beside it.")
-@click.option("--image-size", type=click.IntRange(min=8), default=64, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True)
 def build_dataset(data_dir, out, image_size):
     """Merge UTKFace + FER2013 + CK+ into one CSV in the sample_dataset.csv format."""
     import numpy as np

@@ -5,7 +5,7 @@ with ``face_recognition_models``; trained for identity on about three million fa
 an aligned face into 128 numbers. :class:`DescriptorReadout` reads task labels out of them
 with one logistic regression per task. Alone it is a little weaker than the bundled
 network on age group and gender, but it errs on other faces, so the mean of the two
-models' probabilities beats either (``benchmarks/descriptor_probe.py``): the CLI's
+models' probabilities beats either (``research/descriptor_probe.py``): the CLI's
 ``predict`` adds the bundled read-out to the bundled network on images (not on videos
 unless asked: at 80 ms per face it would cost most of the frame rate). A read-out is saved
 as JSON (numbers only; loading it runs nothing) and predicts with numpy alone.

@@ -1,5 +1,7 @@
 """Per-task metrics, confusion matrices and per-group breakdowns of a fitted model."""
 
+import os
+
 import numpy as np
 
 from .tasks import TASKS
@@ -132,3 +134,35 @@ def plot_confusion(report, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_history(history, out_dir):
+    """Loss and accuracy curves of a fit (``history_``) as ``loss.png`` and ``accuracy.png``
+    in ``out_dir``; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for kind in ("loss", "accuracy"):
+        keys = sorted(k for k in history if k.endswith(kind) and not k.startswith("val_"))
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for k in keys:
+            line, = ax.plot(range(1, len(history[k]) + 1), history[k], label=f"train {k}")
+            if f"val_{k}" in history:
+                ax.plot(range(1, len(history[f"val_{k}"]) + 1), history[f"val_{k}"], "--",
+                        color=line.get_color(), label=f"validation {k}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(kind)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"{kind}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -126,7 +126,7 @@ def _check_choice(name, value, choices):
 
 
 def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
-                 crop_size=64, crop_padding=0.1, grayscale=True, bgr=False, max_side=1024):
+                 crop_size=48, crop_padding=0.1, grayscale=True, bgr=False, max_side=1024):
     """Find every face in one image.
 
     Parameters
@@ -146,12 +146,12 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
         Landmark model for alignment; 68 is needed for head pose.
     pose : bool, default=False
         Estimate head pose (forces 68 landmarks).
-    crop_size : int or None, default=64
-        Side of the aligned crop; None skips cropping.
+    crop_size : int or None, default=48
+        Side of the aligned crop (the bundled model's input); None skips cropping.
     crop_padding : float, default=0.1
         Margin around the face in the crop, as a fraction of the face size. 0.1
         is the margin under which the bundled model scores best on re-cropped
-        validation faces (see the README's model card): it frames the face
+        validation faces (see MODEL_CARD.md): it frames the face
         roughly as FER2013 and UTKFace do.
     grayscale : bool, default=True
         Crops in grayscale (True) or RGB.
@@ -177,7 +177,7 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
 
 
 def _detect_rgb(rgb, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
-                crop_size=64, crop_padding=0.1, grayscale=True, max_side=1024):
+                crop_size=48, crop_padding=0.1, grayscale=True, max_side=1024):
     """:func:`detect_faces` on an image that is RGB uint8 already (the pipeline's path)."""
     import cv2
 
@@ -202,7 +202,7 @@ def _detect_rgb(rgb, detector="hog", upsample=0, threshold=0.0, landmarks=5, pos
                       crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale)
 
 
-def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64,
+def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=48,
                 crop_padding=0.1, grayscale=True, bgr=False):
     """Landmarks, aligned crops and pose for faces at known boxes (no detection).
 
@@ -227,7 +227,7 @@ def align_faces(image, boxes, scores=None, landmarks=5, pose=False, crop_size=64
                       grayscale=grayscale)
 
 
-def _align_rgb(rgb, boxes, scores=None, landmarks=5, pose=False, crop_size=64,
+def _align_rgb(rgb, boxes, scores=None, landmarks=5, pose=False, crop_size=48,
                crop_padding=0.1, grayscale=True):
     """:func:`align_faces` on an image that is RGB uint8 already (the pipeline's path)."""
     import dlib
@@ -280,8 +280,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    size : int, default=64
-        Side of the output crops.
+    size : int, default=48
+        Side of the output crops (the bundled model's input: pass
+        ``clf.image_size`` for another model).
     grayscale : bool, default=True
     padding : float, default=0.1
         Margin around the face (see :func:`detect_faces`).
@@ -316,7 +317,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     processes, not threads, to crop in parallel (joblib's default backend does).
     """
 
-    def __init__(self, size=64, grayscale=True, padding=0.1, detector="hog", upsample=0,
+    def __init__(self, size=48, grayscale=True, padding=0.1, detector="hog", upsample=0,
                  threshold=0.0, on_missing="center", on_multiple="largest",
                  frontal_only=False, max_yaw=25.0, max_pitch=30.0, bgr=False):
         self.size = size

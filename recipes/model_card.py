@@ -1,11 +1,14 @@
-"""Write the generated block of MODEL_CARD.md from the recipe's validation results.
+"""Write the generated blocks of the docs that show what the bundled model says.
 
     python recipes/model_card.py
 
-Reads ``recipes/results/pretrained_validation.json`` (written by ``train_pretrained.py``)
-and ``benchmarks/results/peers.json`` (written by ``benchmarks/peers.py``), and replaces
-what stands between the ``model-card`` markers of ``MODEL_CARD.md``. Every figure in the
-block comes from those files; a test checks the committed card equals this output.
+- ``MODEL_CARD.md``, between the ``model-card`` markers: the validation results from
+  ``recipes/results/pretrained_validation.json`` (written by ``train_pretrained.py``) and the
+  comparison with peers from ``benchmarks/results/peers.json`` (``benchmarks/peers.py``).
+- ``README.md``, between the ``example`` markers: what ``mtlfaces predict`` prints for
+  scikit-image's astronaut saved as a JPEG of quality 95 (run here, with the bundled model).
+
+Tests check that the committed blocks equal this output.
 """
 
 import json
@@ -17,7 +20,9 @@ ROOT = os.path.dirname(HERE)
 VALIDATION = os.path.join(HERE, "results", "pretrained_validation.json")
 PEERS = os.path.join(ROOT, "benchmarks", "results", "peers.json")
 CARD = os.path.join(ROOT, "MODEL_CARD.md")
+README = os.path.join(ROOT, "README.md")
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
+EXAMPLE = ("<!-- example:start -->", "<!-- example:end -->")
 
 
 def _read(path):
@@ -139,34 +144,65 @@ def block(v, pe=None):
 
 
 def current_block():
-    """The block as the committed results make it."""
+    """The model card's block as the committed results make it."""
     v = _read(VALIDATION)
     if v is None:
         raise SystemExit(f"{VALIDATION}: missing; run recipes/train_pretrained.py first")
-    return block(v, _read(PEERS))
+    return block(v, _read(PEERS)).strip("\n")
 
 
-def committed_block(path=CARD):
+def current_example():
+    """What ``mtlfaces predict astronaut.jpg`` prints (JPEG quality 95), as a fenced block."""
+    import tempfile
+
+    import cv2
+    from click.testing import CliRunner
+    from skimage import data
+
+    from mtlfaces.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "astronaut.jpg")
+        cv2.imwrite(path, cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        result = CliRunner().invoke(cli, ["predict", path])
+        if result.exit_code != 0:
+            raise RuntimeError(f"mtlfaces predict failed: {result.output}")
+        text = result.output.replace(path, "astronaut.jpg").strip()
+    return f"```text\n{text}\n```"
+
+
+def committed_block(path=CARD, markers=(START, END)):
     """What stands between the markers of ``path`` now."""
+    start, end = markers
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
-    if START not in text or END not in text:
-        raise ValueError(f"{path}: no {START} / {END} markers")
-    return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
+    if start not in text or end not in text:
+        raise ValueError(f"{path}: no {start} / {end} markers")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def write_block(path, markers, content):
+    """Replace what stands between the markers of ``path`` with ``content``."""
+    start, end = markers
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if start not in text or end not in text:
+        raise ValueError(f"{path}: no {start} / {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{head}{start}\n{content}\n{end}{tail}")
+    print(f"updated the generated block of {path}")
 
 
 def main(argv=None):
-    path = CARD
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    if START not in text or END not in text:
-        print(f"{path}: no {START} / {END} markers; not updated", file=sys.stderr)
+    try:
+        write_block(CARD, (START, END), current_block())
+        write_block(README, EXAMPLE, current_example())
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"{head}{START}\n{current_block()}\n{END}{tail}")
-    print(f"updated the generated block of {path}")
     return 0
 
 

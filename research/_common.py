@@ -1,92 +1,24 @@
-"""Shared helpers for the research studies: tables, JSON, timing, data paths."""
+"""Shared helpers for the research studies: the benchmarks' helpers, with results kept here.
 
-import json
+Studies build on the recipe (``recipes/train_pretrained.py``, ``recipes/readout.py``) and on
+the benchmarks' helpers (``benchmarks/common.py``); neither builds on a study.
+"""
+
 import os
-import resource
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-# Studies build on the recipe (train_pretrained.py, readout.py); the recipe never on them.
-RECIPES = os.path.join(ROOT, "recipes")
-if RECIPES not in sys.path:
-    sys.path.insert(1, RECIPES)
-DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data")
-# --quick: images per dataset (a seeded random subset). A quick run checks that a script
-# runs end to end; its accuracies mean nothing, so it is kept small (the tests run it).
-QUICK_LIMIT = 600
+for _folder in ("recipes", "benchmarks"):
+    if os.path.join(ROOT, _folder) not in sys.path:
+        sys.path.insert(1, os.path.join(ROOT, _folder))
 
-
-def median_time(fn, repeats=5, warmup=1):
-    """Median wall time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def current_rss_mb():
-    """Resident memory of this process now (MB), from /proc (Linux)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def table(rows, columns):
-    """Print rows (dicts) as an aligned text table."""
-    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    print("  ".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print("  ".join(_fmt(r.get(c)).ljust(widths[c]) for c in columns))
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return "" if v is None else str(v)
+import common  # noqa: E402
+from common import (DEFAULT_DATA, QUICK_LIMIT, current_rss_mb, dump_json, machine,  # noqa: E402,F401
+                    median_time, peak_rss_mb, table)
 
 
 def write_json(name, payload, quick=False):
-    """Write ``results/<name>.json`` (``<name>_quick.json`` for a quick run), atomically.
-
-    The payload records ``quick`` either way, so a file says what kind of run made it.
-    """
-    payload = dict(payload, quick=bool(quick))
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, f"{name}{'_quick' if quick else ''}.json")
-    dump_json(path, payload)
-    print(f"wrote {path}")
-    return path
-
-
-def dump_json(path, payload):
-    """Write ``payload`` to ``path`` whole or not at all (a stopped run leaves no half file)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1, default=str)
-    os.replace(tmp, path)
-
-
-def machine():
-    import platform
-
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    """Write ``research/results/<name>.json`` (``<name>_quick.json`` for a quick run)."""
+    return common.write_json(name, payload, quick, results=RESULTS)

@@ -1,8 +1,11 @@
 """Shared fixtures: small datasets the tests build themselves, real faces from scikit-image."""
 
+import importlib.util
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import pytest
 
@@ -36,3 +39,16 @@ def astronaut():
     from skimage import data
 
     return data.astronaut()
+
+
+def load_script(folder, name):
+    """Import ``<folder>/<name>.py`` of the repository as a module (the folder goes on
+    sys.path, as when the script runs)."""
+    where = os.path.join(ROOT, folder)
+    if where not in sys.path:
+        sys.path.insert(0, where)
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}",
+                                                  os.path.join(where, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

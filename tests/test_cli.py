@@ -335,19 +335,19 @@ def test_train_stage_errors(tmp_path, model_file):
 
 def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronaut, tmp_path,
                                                              monkeypatch):
-    from mtlfaces.analysis import FaceAnalyzer
+    from mtlfaces.pipeline import FaceAnalyzer
 
     video = make_video(tmp_path / "walk.mp4", astronaut, frames=12)
-    real = FaceAnalyzer.analyze
+    real = FaceAnalyzer._analyze
     calls = {"n": 0}
 
-    def interrupt_on_fifth(self, image, bgr=False):
+    def interrupt_on_fifth(self, rgb):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real(self, image, bgr=bgr)
+        return real(self, rgb)
 
-    monkeypatch.setattr(FaceAnalyzer, "analyze", interrupt_on_fifth)
+    monkeypatch.setattr(FaceAnalyzer, "_analyze", interrupt_on_fifth)
     out = tmp_path / "rows.jsonl"
     result = CliRunner().invoke(main, ["predict", str(video), "--model", model_file,
                                        "--annotate", str(tmp_path / "ann"), "--json", str(out)])

@@ -153,7 +153,7 @@ def test_crop_descriptors_in_processes_are_the_same_in_order(astronaut):
 
 def test_bundled_readout_is_json_and_calls_the_astronaut_a_woman(astronaut, astronaut_faces):
     """The read-out shipped with the package (fitted on UTKFace's training part by
-    benchmarks/descriptor_probe.py --save-readout): age group and gender, all classes."""
+    recipes/readout.py): age group and gender, all classes."""
     from mtlfaces import AGE_GROUPS, GENDERS
 
     with open(PRETRAINED_READOUT_PATH) as fh:
@@ -189,7 +189,7 @@ def test_mean_with_reorders_the_readouts_columns_and_keeps_other_tasks():
 
 def test_analyzer_averages_the_readout_into_age_and_gender_only(astronaut):
     import mtlfaces
-    from mtlfaces.analysis import FaceAnalyzer
+    from mtlfaces.pipeline import FaceAnalyzer
 
     clf = mtlfaces.load_pretrained()
     readout = load_pretrained_readout()

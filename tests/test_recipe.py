@@ -1,11 +1,11 @@
 """The recipe that builds the bundled model: its options, resume, averaging, and the model card it writes."""
 
-import importlib.util
 import os
-import sys
 
 import numpy as np
 import pytest
+
+from .conftest import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -13,22 +13,11 @@ BUNDLED = os.path.join(ROOT, "mtlfaces", "models", "pretrained.mtlfaces")
 needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 
 
-def _load(folder, name):
-    """Import ``<folder>/<name>.py`` as a module (the folder goes on sys.path)."""
-    if os.path.join(ROOT, folder) not in sys.path:
-        sys.path.insert(0, os.path.join(ROOT, folder))
-    spec = importlib.util.spec_from_file_location(f"{folder}_{name}",
-                                                  os.path.join(ROOT, folder, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_recipe_arrays_round_trip_losslessly(tmp_path):
     """The recipe's --export-arrays / --arrays path gives back the same faces and labels."""
     import pandas as pd
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     rng = np.random.RandomState(0)
     data = {}
     for name in recipe.DATASETS:
@@ -54,7 +43,7 @@ def _run_recipe_quick(tmp_path, *args):
     """The recipe's quick mode into tmp_path: (recipe module, results JSON, model path)."""
     import json
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     out = tmp_path / "m.mtlfaces"
     assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
                         "--results", str(tmp_path / "val.json"),
@@ -103,7 +92,7 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path):
 
 
 def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path, capsys):
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--data-dir", str(tmp_path), "--quick"])
     assert exc.value.code == 2
@@ -145,7 +134,7 @@ def test_recipe_quick_phase6_alone_continues_a_model_without_averaging(tmp_path)
 def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
     import json
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     results = tmp_path / "v.json"
     assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
                         "--validate", BUNDLED, "--results", str(results)]) == 0
@@ -165,7 +154,7 @@ def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
 
 
 def test_recipe_validate_names_a_missing_model_and_goes_alone(tmp_path, capsys):
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     missing = str(tmp_path / "nope.mtlfaces")
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--validate", missing])
@@ -187,7 +176,7 @@ def _stoppable_recipe(monkeypatch):
     optimizer step at its start."""
     import keras
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     monkeypatch.setattr(recipe, "QUICK_EPOCHS", 2)
     make_callbacks = recipe.phase_callbacks
     seen = []  # (phase, optimizer step at the start, epochs run) of each phase trained
@@ -301,7 +290,7 @@ def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, monkeypat
 
 
 def test_recipe_resume_needs_a_recorded_run(tmp_path, capsys):
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--resume", "--checkpoint-dir", str(tmp_path)])
     assert exc.value.code == 2
@@ -311,7 +300,7 @@ def test_recipe_resume_needs_a_recorded_run(tmp_path, capsys):
 def test_recipe_resume_refuses_arguments_the_run_was_not_started_with(tmp_path, capsys):
     import json
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     (tmp_path / "run.json").write_text(json.dumps({"args": {"epochs": 32, "quick": False}}))
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--resume", "--checkpoint-dir", str(tmp_path), "--epochs", "20"])
@@ -326,7 +315,7 @@ def test_recipe_resume_refuses_arguments_the_run_was_not_started_with(tmp_path, 
 
 
 def test_recipe_architecture_options_do_not_go_with_continue_from(capsys):
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--continue-from", BUNDLED, "--filters", "8", "16"])
     assert exc.value.code == 2
@@ -340,7 +329,7 @@ def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path):
 
     from mtlfaces import load_model
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     out, results = tmp_path / "avg.mtlfaces", tmp_path / "avg.json"
     assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
                         "--out", str(out), "--results", str(results),
@@ -354,7 +343,7 @@ def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path):
 
 
 def test_recipe_average_models_needs_two(capsys):
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     with pytest.raises(SystemExit) as exc:
         recipe.main(["--average-models", "only.mtlfaces"])
     assert exc.value.code == 2
@@ -366,7 +355,7 @@ def test_recipe_averages_networks_by_layer_name(shapes):
 
     from .conftest import TINY
 
-    recipe = _load("recipes", "train_pretrained")
+    recipe = load_script("recipes", "train_pretrained")
     X, y = shapes
     a = MultiTaskFaceClassifier(epochs=1, **TINY).fit(X, y)
     # Same weighted layers, other augmentation layers (as phases 3 and 4 differ).
@@ -391,5 +380,10 @@ def test_recipe_averages_networks_by_layer_name(shapes):
 
 
 def test_model_card_block_is_what_the_recipe_script_writes_from_the_committed_results():
-    card = _load("recipes", "model_card")
+    card = load_script("recipes", "model_card")
     assert card.committed_block() == card.current_block()
+
+
+def test_readme_example_block_is_what_mtlfaces_predict_prints():
+    card = load_script("recipes", "model_card")
+    assert card.committed_block(card.README, card.EXAMPLE) == card.current_example()

@@ -1,0 +1,76 @@
+"""The estimator: classification throughput by batch size, fit time per epoch, peak memory.
+
+    python benchmarks/bench_classifier.py [--model FILE] [--quick]
+
+Throughput is the bundled model's (or FILE's) ``predict_proba`` on random faces of its
+input size, mirror averaging as the model has it. Fit time is a fresh network of the same
+architecture trained on random faces for two epochs (the second timed). Prints a table and
+writes ``benchmarks/results/classifier.json``.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import machine, peak_rss_mb, table, write_json  # noqa: E402
+
+
+def fit_seconds_per_epoch(clf, n_images, seed=0):
+    """Seconds of the second epoch of a fresh fit with ``clf``'s architecture."""
+    import pandas as pd
+    from sklearn.base import clone
+
+    from mtlfaces.tasks import classes_by_task
+
+    rng = np.random.RandomState(seed)
+    size = clf.model_.input_shape[1]
+    X = rng.randint(0, 256, (n_images, size, size)).astype(np.uint8)
+    y = pd.DataFrame({t: rng.choice(np.asarray(c, dtype=object), n_images)
+                      for t, c in classes_by_task(clf).items()})
+    times = []
+
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    fresh = clone(clf).set_params(epochs=2, validation_fraction=0.0, warm_start=False,
+                                  callbacks=[Timer()], verbose=0, random_state=seed)
+    fresh.fit(X, y)
+    return times[-1]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="model file (default: the bundled one)")
+    parser.add_argument("--quick", action="store_true", help="seconds: fewer batches and faces")
+    args = parser.parse_args(argv)
+    import mtlfaces
+    from mtlfaces._timing import classification_throughput
+
+    clf = mtlfaces.load_model(args.model) if args.model else mtlfaces.load_pretrained()
+    sizes, repeats, n_fit = ([1, 8], 2, 256) if args.quick else ([1, 8, 64, 256], 5, 2048)
+    rows = classification_throughput(clf, sizes, repeats)
+    table(rows, ["batch", "median_ms", "faces_per_s", "mirror_averaging"])
+    epoch = fit_seconds_per_epoch(clf, n_fit)
+    print(f"\nfit: {epoch:.2f} s per epoch of {n_fit} images "
+          f"({n_fit / epoch:.0f} images/s, batch {clf.batch_size}); peak RSS {peak_rss_mb():.0f} MB")
+    write_json("classifier", {"machine": machine(), "model": args.model or "bundled",
+                              "throughput": rows, "fit_images": n_fit,
+                              "fit_seconds_per_epoch": epoch,
+                              "fit_images_per_s": n_fit / epoch,
+                              "peak_rss_mb": peak_rss_mb()}, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The user-facing benchmarks run (quick modes) and write what they print."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from .conftest import load_script
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "benchmarks")
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+
+
+def _bench(name, monkeypatch, tmp_path):
+    if BENCH not in sys.path:
+        sys.path.insert(0, BENCH)
+    import common
+
+    monkeypatch.setattr(common, "RESULTS", str(tmp_path))
+    return load_script("benchmarks", name)
+
+
+def _result(tmp_path, name):
+    result = json.loads((tmp_path / f"{name}_quick.json").read_text())
+    assert result["quick"] is True  # a quick run never passes for a published one
+    return result
+
+
+def test_classifier_benchmark_quick(tmp_path, monkeypatch, capsys):
+    bench = _bench("bench_classifier", monkeypatch, tmp_path)
+    assert bench.main(["--quick"]) == 0
+    result = _result(tmp_path, "classifier")
+    assert [r["batch"] for r in result["throughput"]] == [1, 8]
+    assert all(r["faces_per_s"] > 0 and r["mirror_averaging"] for r in result["throughput"])
+    assert result["fit_seconds_per_epoch"] > 0 and result["peak_rss_mb"] > 100
+    assert "faces_per_s" in capsys.readouterr().out
+
+
+def test_pipeline_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("bench_pipeline", monkeypatch, tmp_path)
+    assert bench.main(["--quick"]) == 0
+    rows = {r["case"]: r for r in _result(tmp_path, "pipeline")["rows"]}
+    on = rows["photo 512x512, 1 face, read-out on"]
+    off = rows["photo 512x512, 1 face, read-out off"]
+    assert on["ms"] > off["ms"] > 0  # the descriptor costs time
+    assert rows["video 640x480, 1 face, detect every 3"]["per_s"] > 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monkeypatch):
+    bench = _bench("bench_accuracy", monkeypatch, tmp_path)
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    rows = _result(tmp_path, "accuracy")["rows"]
+    tasks = {(r["dataset"], r["task"]) for r in rows}
+    assert {("UTKFace", "age"), ("UTKFace", "gender"), ("FER2013", "emotion")} <= tasks
+    # The bundled model is far above chance on its own validation faces.
+    gender = next(r for r in rows if r["task"] == "gender")
+    assert gender["accuracy"] > 0.8 and gender["faces"] > 0
