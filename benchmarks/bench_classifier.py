@@ -55,7 +55,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="seconds: fewer batches and faces")
     args = parser.parse_args(argv)
     import mtlfaces
-    from mtlfaces._timing import classification_throughput
+    from mtlfaces.evaluation import classification_throughput
 
     clf = mtlfaces.load_model(args.model) if args.model else mtlfaces.load_pretrained()
     sizes, repeats, n_fit = ([1, 8], 2, 256) if args.quick else ([1, 8, 64, 256], 5, 2048)

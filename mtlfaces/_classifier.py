@@ -260,6 +260,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """scikit-learn's checks of :attr:`_parameter_constraints`, then what they cannot say."""
         self._validate_params()
         name = type(self).__name__
+        for param, constraints in self._parameter_constraints.items():
+            value = getattr(self, param)
+            # scikit-learn takes True for 1 where a number is wanted; a flag there is a slip.
+            if (isinstance(value, (bool, np.bool_)) and "boolean" not in constraints
+                    and "verbose" not in constraints):
+                raise ValueError(f"{name}: {param}={value!r} is a boolean, which is not one "
+                                 f"of its values; see the {param} parameter's documentation")
         for param in ("filters", "dense_units"):
             values = list(getattr(self, param))
             if any(not isinstance(v, Integral) or isinstance(v, bool) or v < 1 for v in values):

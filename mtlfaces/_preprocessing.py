@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from .images import LUMA, resize_square, to_gray  # noqa: F401  (LUMA: 0.3 name)
+
 
 class PixelTypeError(TypeError, ValueError):
     """X holds values that are not numbers (both a TypeError and a ValueError)."""
@@ -97,26 +99,19 @@ def _unflatten(X):
 
 
 #: ITU-R 601 luma weights of R, G, B: how colour images become grayscale.
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
 def to_grayscale(images):
-    """(n, h, w, 3) RGB float → (n, h, w, 1) with the :data:`LUMA` weights."""
-    return (images @ LUMA)[..., np.newaxis].astype(np.float32)
+    """(n, h, w, 3) RGB float → (n, h, w, 1) with the :data:`~mtlfaces.images.LUMA` weights."""
+    return to_gray(images)
 
 
 def resize_images(images, size):
-    """Resize a float (n, h, w, c) batch to (n, size, size, c) with area/linear filters."""
+    """Resize a float (n, h, w, c) batch to (n, size, size, c) (:func:`resize_square`)."""
     n, h, w, c = images.shape
     if (h, w) == (size, size):
         return images
-    import cv2
-
-    interp = cv2.INTER_AREA if (h >= size and w >= size) else cv2.INTER_LINEAR
     out = np.empty((n, size, size, c), dtype=np.float32)
     for i in range(n):
-        r = cv2.resize(images[i], (size, size), interpolation=interp)
-        out[i] = r.reshape(size, size, c)
+        out[i] = resize_square(images[i], size)
     return out
 
 

@@ -534,7 +534,7 @@ def evaluate(data, model, fmt, split, limit, out_dir):
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 def benchmark(model, batch_sizes, repeats, json_out):
     """Classification throughput (faces/s) of a model at several batch sizes."""
-    from ._timing import classification_throughput
+    from .evaluation import classification_throughput
 
     clf = _load_classifier(model)
     try:

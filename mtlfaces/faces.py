@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .images import ImageError, as_rgb_uint8, read_image, to_gray
+from .images import ImageError, as_rgb_uint8, read_image, resize_square, to_gray
 
 DETECTORS = ("hog", "cnn")
 _models = {}
@@ -259,15 +259,11 @@ def _align_rgb(rgb, boxes, scores=None, landmarks=5, pose=False, crop_size=48,
 
 def center_crop(image, size, grayscale=True, bgr=False):
     """The largest centred square of the image, resized: the fallback when no face is found."""
-    import cv2
-
     rgb = as_rgb_uint8(image, bgr=bgr)
     h, w = rgb.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = rgb[top:top + side, left:left + side]
-    interp = cv2.INTER_AREA if side >= size else cv2.INTER_LINEAR
-    out = cv2.resize(square, (size, size), interpolation=interp)
+    out = resize_square(rgb[top:top + side, left:left + side], size)
     return to_gray(out) if grayscale else out
 
 

@@ -95,12 +95,33 @@ def as_rgb_uint8(image, bgr=False):
     return np.ascontiguousarray(out)
 
 
-def to_gray(rgb):
-    """8-bit luma (ITU-R BT.601, as OpenCV computes it) of an RGB uint8 image (h, w, 3).
+#: ITU-R BT.601 luma weights of R, G and B: the one definition of grayscale here.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
-    The one grayscale conversion of the image path: face crops for a grayscale
-    network and the frames video tracking follows both come from here.
+
+def to_gray(rgb):
+    """Luma (ITU-R BT.601, :data:`LUMA`) of RGB images, the channel axis last.
+
+    uint8 (h, w, 3) gives uint8 (h, w), as OpenCV computes it (face crops for a grayscale
+    network, frames for video tracking); float (..., 3) gives float32 (..., 1) (the
+    estimator's input batches).
     """
+    if rgb.dtype == np.uint8 and rgb.ndim == 3:
+        import cv2
+
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return (rgb @ LUMA)[..., np.newaxis].astype(np.float32)
+
+
+def resize_square(image, size):
+    """Resize one image (h, w) or (h, w, c) to (size, size[, c]): the one resize of the image
+    path (face crops, dataset images, estimator inputs). Area filter when shrinking both
+    sides, bilinear otherwise; the channel axis is kept, even a single one."""
     import cv2
 
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image
+    interp = cv2.INTER_AREA if (h >= size and w >= size) else cv2.INTER_LINEAR
+    out = cv2.resize(image, (size, size), interpolation=interp)
+    return out.reshape((size, size) + image.shape[2:])

@@ -26,7 +26,8 @@ def test_astronaut_has_exactly_one_face_on_her_face(astronaut):
     # Her face: about x 180-265, y 85-170 in the 512x512 image (eyes near y 120).
     assert 160 < left < 200 and 250 < right < 290 and 60 < top < 110 and 150 < bottom < 200
     assert faces[0].landmarks.shape == (68, 2)
-    assert faces[0].crop.shape == (64, 64) and faces[0].crop.dtype == np.uint8
+    # The crop is the bundled model's input, by default.
+    assert faces[0].crop.shape == (48, 48) and faces[0].crop.dtype == np.uint8
     assert faces[0].is_frontal()
 
 
@@ -118,7 +119,7 @@ def test_face_cropper_policies(astronaut, tmp_path):
     path = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     rgb = FaceCropper(grayscale=False).transform([str(path)])
-    assert rgb.shape == (1, 64, 64, 3)
+    assert rgb.shape == (1, 48, 48, 3)
     with pytest.raises(ImageError, match="missing.png: no such file"):
         FaceCropper().transform([str(tmp_path / "missing.png")])
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
@@ -129,7 +130,7 @@ def test_face_cropper_policies(astronaut, tmp_path):
 
 def test_frontal_only_filters_turned_faces(astronaut):
     cropper = FaceCropper(frontal_only=True, on_missing="raise")
-    assert cropper.transform([astronaut]).shape == (1, 64, 64)
+    assert cropper.transform([astronaut]).shape == (1, 48, 48)
     with pytest.raises(ValueError, match="frontal_only"):
         FaceCropper(frontal_only=True, max_yaw=1.0, max_pitch=1.0,
                     on_missing="raise").transform([astronaut])

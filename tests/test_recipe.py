@@ -39,7 +39,14 @@ def test_recipe_arrays_round_trip_losslessly(tmp_path):
         recipe.read_arrays(str(tmp_path), 64)
 
 
-def _run_recipe_quick(tmp_path, *args):
+@pytest.fixture(scope="session")
+def recipe_cache(tmp_path_factory):
+    """One cache of decoded datasets and descriptors for every quick recipe run (the recipe's
+    own --cache-dir): the first run decodes the archives, the others read the arrays."""
+    return str(tmp_path_factory.mktemp("recipe-cache"))
+
+
+def _run_recipe_quick(tmp_path, cache, *args):
     """The recipe's quick mode into tmp_path: (recipe module, results JSON, model path)."""
     import json
 
@@ -48,17 +55,17 @@ def _run_recipe_quick(tmp_path, *args):
     assert recipe.main(["--quick", "--data-dir", SHARED, "--out", str(out),
                         "--results", str(tmp_path / "val.json"),
                         "--checkpoint-dir", str(tmp_path / "ck"),
-                        "--cache-dir", str(tmp_path / "cache"), *args]) == 0
+                        "--cache-dir", cache, *args]) == 0
     return recipe, json.loads((tmp_path / "val_quick.json").read_text()), out
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_quick_trains_validates_and_saves(tmp_path):
+def test_recipe_quick_trains_validates_and_saves(tmp_path, recipe_cache):
     from mtlfaces import load_model
 
-    recipe, report, out = _run_recipe_quick(tmp_path)
+    recipe, report, out = _run_recipe_quick(tmp_path, recipe_cache)
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
     # All phases ran (one epoch each in quick mode); each restart at its own rate.
@@ -103,8 +110,8 @@ def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path):
-    recipe, report, _ = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
+def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_path, recipe_cache):
+    recipe, report, _ = _run_recipe_quick(tmp_path, recipe_cache, "--continue-from", BUNDLED,
                                           "--from-phase", "5", "--phase5-epochs", "1",
                                           "--phase6-epochs", "0", "--no-readout")
     # The model continued from stands for the end of phase 4.
@@ -117,12 +124,12 @@ def test_recipe_quick_phase5_continues_a_model_and_averages_with_its_start(tmp_p
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_quick_phase6_alone_continues_a_model_without_averaging(tmp_path):
+def test_recipe_quick_phase6_alone_continues_a_model_without_averaging(tmp_path, recipe_cache):
     """``--from-phase 6`` on a saved model (how the sixth bundled model was made from the
     fifth): phase 6 alone, with mixup, and no average (one end only)."""
     from mtlfaces import load_model
 
-    recipe, report, out = _run_recipe_quick(tmp_path, "--continue-from", BUNDLED,
+    recipe, report, out = _run_recipe_quick(tmp_path, recipe_cache, "--continue-from", BUNDLED,
                                             "--from-phase", "6", "--no-readout")
     assert list(report["phases"]) == ["phase6"]
     assert report["phases"]["phase6"]["random_state"] == recipe.RECIPE["random_state"]
@@ -131,19 +138,19 @@ def test_recipe_quick_phase6_alone_continues_a_model_without_averaging(tmp_path)
 
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_validate_reports_a_saved_model_without_training(tmp_path):
+def test_recipe_validate_reports_a_saved_model_without_training(tmp_path, recipe_cache):
     import json
 
     recipe = load_script("recipes", "train_pretrained")
     results = tmp_path / "v.json"
-    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", recipe_cache,
                         "--validate", BUNDLED, "--results", str(results)]) == 0
     report = json.loads((tmp_path / "v_quick.json").read_text())
     assert report["model"] == "mtlfaces/models/pretrained.mtlfaces" and report["quick"]
     # The bundled model's answers on the same quick split, counted here.
     from mtlfaces import load_model
 
-    _, val = recipe.load_splits(SHARED, 48, str(tmp_path / "c"), limit=recipe.QUICK_LIMIT)
+    _, val = recipe.load_splits(SHARED, 48, recipe_cache, limit=recipe.QUICK_LIMIT)
     X, y = val["fer2013_publictest"]
     est = load_model(BUNDLED)
     answers = est.predict(X)[:, est.tasks_.index("emotion")]
@@ -216,7 +223,7 @@ def _stoppable_recipe(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
+def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, recipe_cache, monkeypatch):
     """Runs stopped after an epoch go on with the next: the optimizer's step (the
     schedule) restored, the next phase from its own first epoch, finished phases kept,
     every epoch in the logs once."""
@@ -226,7 +233,7 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
     ck = tmp_path / "ck"
     args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
-            "--cache-dir", str(tmp_path / "cache"), "--phase3-epochs", "0",
+            "--cache-dir", recipe_cache, "--phase3-epochs", "0",
             "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
             "--dense-units", "16", "--no-readout"]
     assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
@@ -263,7 +270,7 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, monkeypatch):
+def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, recipe_cache, monkeypatch):
     """A run stopped in phase 6 goes on from its backup; the average it started from is
     recorded once, before phase 6, in the results as in the stopped run's progress."""
     import json
@@ -272,7 +279,7 @@ def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, monkeypat
     ck = tmp_path / "ck"
     args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
-            "--cache-dir", str(tmp_path / "cache"), "--restart-epochs", "0",
+            "--cache-dir", recipe_cache, "--restart-epochs", "0",
             "--filters", "8", "16", "--dense-units", "16", "--no-readout"]
     assert run(args, stop=("phase6", 0)) == [("phase1", [0, 1]), ("phase3", [0, 1]),
                                              ("phase4", [0, 1]), ("phase6", [0])]
@@ -324,14 +331,14 @@ def test_recipe_architecture_options_do_not_go_with_continue_from(capsys):
 
 @pytest.mark.shared_data
 @needs_shared
-def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path):
+def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path, recipe_cache):
     import json
 
     from mtlfaces import load_model
 
     recipe = load_script("recipes", "train_pretrained")
     out, results = tmp_path / "avg.mtlfaces", tmp_path / "avg.json"
-    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", str(tmp_path / "c"),
+    assert recipe.main(["--quick", "--data-dir", SHARED, "--cache-dir", recipe_cache,
                         "--out", str(out), "--results", str(results),
                         "--average-models", BUNDLED, BUNDLED]) == 0
     report = json.loads((tmp_path / "avg_quick.json").read_text())

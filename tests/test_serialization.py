@@ -83,3 +83,64 @@ def test_save_is_atomic(fitted, tmp_path, monkeypatch):
         fitted.save(target)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_0_3_pickle_state_loads_with_its_classes_kept_once(fitted, shapes_test):
+    """mtlfaces 0.3 pickled the classes twice (``classes_`` and ``_classes``) and the
+    input's ndim; such a state still loads and predicts the same."""
+    import pickle
+
+    state = fitted.__getstate__()
+    old = dict(state, _classes=list(fitted.classes_), _single_output=False, _input_ndim=3)
+    clone = type(fitted).__new__(type(fitted))
+    clone.__setstate__(pickle.loads(pickle.dumps(old)))
+    assert not {"_classes", "_single_output", "_input_ndim"} & set(vars(clone))
+    Xt, _ = shapes_test
+    np.testing.assert_allclose(clone.predict_proba(Xt)[0], fitted.predict_proba(Xt)[0],
+                               atol=1e-6)
+
+
+def test_a_0_3_model_file_loads(tmp_path, fitted, shapes_test):
+    """A file with 0.3's metadata (``input_ndim``, no newer keys) loads the same network."""
+    import json
+
+    good = tmp_path / "new.mtlfaces"
+    fitted.save(good)
+    old = tmp_path / "old.mtlfaces"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(old, "w") as dst:
+        meta = json.loads(src.read("mtlfaces.json"))
+        meta["input_ndim"] = 3
+        meta["versions"] = {"mtlfaces": "0.3.1"}
+        dst.writestr("mtlfaces.json", json.dumps(meta))
+        dst.writestr("model.keras", src.read("model.keras"))
+    again = load_model(old)
+    Xt, _ = shapes_test
+    np.testing.assert_allclose(again.predict_proba(Xt)[0], fitted.predict_proba(Xt)[0],
+                               atol=1e-6)
+    assert not hasattr(again, "_input_ndim")
+
+
+def test_the_estimator_module_and_the_file_format_do_not_import_each_other():
+    import ast
+    import os
+
+    here = os.path.dirname(mtlfaces.__file__)
+    with open(os.path.join(here, "_serialization.py")) as fh:
+        tree = ast.parse(fh.read())
+    imported = {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert not any(m.lstrip(".").startswith(("_classifier", "hog", "pipeline", "cli"))
+                   for m in imported), imported
+
+
+def test_the_old_analysis_module_warns_and_still_works(astronaut):
+    import importlib
+    import sys
+
+    sys.modules.pop("mtlfaces.analysis", None)
+    with pytest.warns(DeprecationWarning, match="mtlfaces.analyze"):
+        analysis = importlib.import_module("mtlfaces.analysis")
+    from mtlfaces.pipeline import FaceAnalyzer
+
+    assert analysis.FaceAnalyzer is FaceAnalyzer
+    assert callable(analysis.shift_boxes) and analysis.FaceTracker(smoothing=0.5)

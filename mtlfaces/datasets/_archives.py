@@ -5,9 +5,10 @@ import tarfile
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from ..images import IMAGE_EXTENSIONS
+from ..images import IMAGE_EXTENSIONS, resize_square
 from ..tasks import normalize_label
 
 
@@ -100,13 +101,9 @@ def decode_image(data, image_size, grayscale, name="<bytes>"):
 
 
 def resize_uint8(img, image_size):
-    """Resize one uint8 image to a square of side ``image_size`` (area filter when shrinking)."""
-    import cv2
-
-    if image_size is None or img.shape[:2] == (image_size, image_size):
-        return img
-    interp = cv2.INTER_AREA if min(img.shape[:2]) >= image_size else cv2.INTER_LINEAR
-    return cv2.resize(img, (image_size, image_size), interpolation=interp)
+    """Resize one uint8 image to a square of side ``image_size`` (None: as it is), with
+    :func:`mtlfaces.images.resize_square`."""
+    return img if image_size is None else resize_square(img, image_size)
 
 
 def _decode_all(items, image_size, grayscale, strict, n_jobs=2, crop=None):
