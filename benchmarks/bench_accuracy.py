@@ -12,7 +12,6 @@ see MODEL_CARD.md). ``--quick`` scores the first faces of each split. Writes
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -29,6 +28,10 @@ def main(argv=None):
     parser.add_argument("--model", default=None)
     parser.add_argument("--quick", action="store_true", help="200 faces per split")
     args = parser.parse_args(argv)
+    import click
+
+    from mtlfaces import cli
+
     rows = []
     for name, file in ARCHIVES.items():
         path = os.path.join(args.data_dir, file)
@@ -36,16 +39,17 @@ def main(argv=None):
             print(f"{path}: not there; skipping {name}", file=sys.stderr)
             continue
         with tempfile.TemporaryDirectory() as out:
-            command = [sys.executable, "-m", "mtlfaces.cli", "evaluate", path,
-                       "--split", "validation", "--out", out]
+            command = ["evaluate", path, "--split", "validation", "--out", out]
             if args.model:
                 command += ["--model", args.model]
             if args.quick:
                 command += ["--limit", "200"]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(done.stderr, file=sys.stderr)
-                return done.returncode
+            # `mtlfaces evaluate ...` as a user types it, in this process (one TensorFlow start).
+            try:
+                cli.main(command, standalone_mode=False)
+            except click.ClickException as exc:
+                exc.show()
+                return exc.exit_code
             with open(os.path.join(out, "report.json")) as fh:
                 report = json.load(fh)
         for task, r in report.items():

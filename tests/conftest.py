@@ -52,3 +52,15 @@ def load_script(folder, name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (multi-phase recipe trainings, about a minute each) are skipped
+    unless asked for with ``-m slow`` (or any marker expression naming them), so the default
+    run stays within a few minutes."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="a multi-phase recipe training: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
