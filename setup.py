@@ -34,7 +34,7 @@ setup(
         "opencv-python-headless>=4.8",
         "matplotlib>=3.7",
     ],
-    extras_require={"dev": ["pytest>=7.4", "pooch>=1.6"]},
+    extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6"]},
     entry_points={"console_scripts": ["mtlfaces=mtlfaces.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
