@@ -91,12 +91,13 @@ def colourise(est):
     import keras
 
     from mtlfaces._preprocessing import LUMA
+    from mtlfaces.tasks import classes_by_task
 
     gray = est.model_
     if gray.input_shape[-1] != 1:
         raise ValueError(f"colourise: the network's input is {gray.input_shape[1:]}, not grayscale")
     est.set_params(grayscale=False)
-    sizes = {t: len(c) for t, c in zip(est.tasks_, est._classes)}
+    sizes = {t: len(c) for t, c in classes_by_task(est).items()}
     colour = est._build(sizes)
     first = next(layer.name for layer in gray.layers if isinstance(layer, keras.layers.Conv2D))
     for layer in gray.layers:

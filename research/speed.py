@@ -73,7 +73,7 @@ def main(argv=None):
 
     import mtlfaces
     from mtlfaces import HOGSVMClassifier, HOGTransformer, MultiTaskFaceClassifier
-    from mtlfaces.analysis import FaceAnalyzer
+    from mtlfaces.pipeline import FaceAnalyzer
     from mtlfaces.faces import align_faces, detect_faces
 
     astronaut = data.astronaut()
@@ -140,7 +140,7 @@ def main(argv=None):
     result["pipeline"] = rows
 
     # -- end-to-end video frames/s (the CLI's loop: detect or follow, classify in one batch)
-    from mtlfaces.analysis import FaceTracker, relabel, shift_boxes
+    from mtlfaces.tracking import FaceTracker, relabel, shift_boxes
     from mtlfaces.tasks import classes_by_task
 
     rows = []
