@@ -31,7 +31,8 @@ def main(argv=None):
     models = {
         "HOG + linear SVM": HOGSVMClassifier(kernel="linear", image_size=48),
         "HOG + RBF SVM": HOGSVMClassifier(kernel="rbf", image_size=48),
-        "CNN": MultiTaskFaceClassifier(image_size=48, epochs=2 if args.quick else 15,
+        # 500 images: 17 batches an epoch, so 6 epochs make the 100 steps a fit needs.
+        "CNN": MultiTaskFaceClassifier(image_size=48, epochs=6 if args.quick else 15,
                                        validation_fraction=0, random_state=0),
     }
     scores = {}
@@ -43,6 +44,13 @@ def main(argv=None):
         scores[name] = model.score(Xt, yt)
         print(f"{name:<18} accuracy {scores[name]:.3f}  fit {fit_s:6.1f}s  "
               f"predict {time.perf_counter() - t:5.2f}s")
+    if not args.data_dir:
+        print("accuracy: the mean over the tasks on 200 held-out images (chance: 0.34 for "
+              "age, gender and emotion's 5, 2 and 3 classes). Drawn shapes are HOG's home "
+              "ground; on real faces the bundled CNN is far ahead (docs/research.md).")
+    else:
+        print("accuracy: emotion on FER2013 PublicTest (answering its most frequent class "
+              f"everywhere: {yt['emotion'].value_counts(normalize=True).max():.3f}).")
     return scores
 
 

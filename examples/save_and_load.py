@@ -19,7 +19,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     X, y = make_shapes(300, size=32)
     model = MultiTaskFaceClassifier(image_size=32, filters=(8, 16), dense_units=(32,),
-                                    epochs=2 if args.quick else 8, validation_fraction=0,
+                                    epochs=6 if args.quick else 12, validation_fraction=0,
                                     random_state=0).fit(X, y)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "shapes.mtlfaces")

@@ -27,6 +27,12 @@ _TRACED = weakref.WeakKeyDictionary()  # model -> traced inference function
 _POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
 _FRACTION = [Interval(Real, 0, 1, closed="left")]
 _ARCHITECTURE = ("filters", "convs_per_block", "dense_units")
+#: A fit with fewer optimizer steps than this warns that it is too short to learn, and sets
+#: the BatchNorm statistics from the training images (their running means would still
+#: hold much of their initial state: momentum 0.9 leaves 0.9**steps of it).
+MIN_STEPS = 100
+#: A validation split smaller than this is too noisy to stop training on.
+MIN_VALIDATION = 100
 
 
 class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
@@ -65,15 +71,24 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "cosine" decays the learning rate to zero over ``epochs``: over the
         epochs of each :meth:`fit` call (a warm-started ``fit`` restarts it from
         ``learning_rate``), or over ``epochs`` calls of :meth:`partial_fit`.
-    batch_size : int, default=128
+    batch_size : int or "auto", default="auto"
+        Images per optimizer step. "auto": ``min(128, max(16, n // 16))`` for ``n``
+        training images, so a small data set still gets at least 16 steps per epoch (as
+        scikit-learn's ``MLPClassifier`` bounds its batch by the sample count). A
+        :meth:`fit` that makes fewer than :data:`MIN_STEPS` (100) steps in all warns
+        that it is too short to learn; raise ``epochs`` or lower ``batch_size``.
     epochs : int, default=20
         Passes over the data per :meth:`fit` call.
     validation_fraction : float, default=0.1
         Part of the training data held out to monitor training (and for early
-        stopping). 0 disables it.
+        stopping). 0 disables it. A hold-out of fewer than :data:`MIN_VALIDATION` (100)
+        images is too noisy to stop on: then nothing is held out, every image trains, and
+        a warning says so.
     early_stopping : bool, default=True
         Stop when the validation loss has not improved for ``patience`` epochs
-        and restore the best weights. Needs ``validation_fraction > 0``.
+        and restore the best weights. Needs a validation set of at least
+        :data:`MIN_VALIDATION` images (``validation_fraction`` of the data, or
+        ``validation_data``); with a smaller one it is off, with a warning.
     patience : int, default=5
     loss_weights : dict of str to float, optional
         Weight of each task's loss in the total (default 1 each).
@@ -177,7 +192,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, tasks=None, image_size=48, grayscale=True,
                  filters=(32, 64, 128, 256), convs_per_block=1, dense_units=(256, 128),
-                 dropout=0.3, learning_rate=1e-3, lr_schedule="constant", batch_size=128,
+                 dropout=0.3, learning_rate=1e-3, lr_schedule="constant", batch_size="auto",
                  epochs=20,
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
@@ -236,7 +251,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "dropout": _FRACTION,
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
-        "batch_size": _POSITIVE_INT,
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "epochs": _POSITIVE_INT,
         "validation_fraction": _FRACTION,
         "early_stopping": ["boolean"],
@@ -620,19 +635,33 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             val = (val_images[order], {t: v[order] for t, v in val_targets.items()})
         elif validate and self.validation_fraction > 0:
             n_val = int(round(n * self.validation_fraction))
-            if n_val >= 1 and n - n_val >= 1:
+            if n_val < MIN_VALIDATION:
+                warnings.warn(
+                    f"{type(self).__name__}: validation_fraction={self.validation_fraction} "
+                    f"would hold out {n_val} of {n} images, too few to monitor training or "
+                    f"stop early on (fewer than {MIN_VALIDATION}); training on all {n} "
+                    "without early stopping. Pass validation_data, or validation_fraction=0 "
+                    "to silence this.", UserWarning, stacklevel=4)
+            elif n - n_val >= 1:
                 rng = np.random.RandomState(self._seed())
                 order = rng.permutation(n)
                 tr, va = order[n_val:], order[:n_val]
                 val = (images[va], {t: v[va] for t, v in targets.items()})
                 images = images[tr]
                 targets = {t: v[tr] for t, v in targets.items()}
-        steps = int(np.ceil(images.shape[0] / self.batch_size))
+        batch_size = self._batch_size(images.shape[0])
+        steps = int(np.ceil(images.shape[0] / batch_size))
         self._compile(steps, self.epochs, caller)
         callbacks = copy.deepcopy(list(self.callbacks or []))
         if val is not None and self.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.patience, restore_best_weights=True))
+            if len(val[0]) >= MIN_VALIDATION:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.patience, restore_best_weights=True))
+            else:
+                warnings.warn(f"{type(self).__name__}: validation_data has {len(val[0])} "
+                              f"images, too few to stop early on (fewer than "
+                              f"{MIN_VALIDATION}); it is monitored, and training runs all "
+                              f"{epochs} epochs", UserWarning, stacklevel=4)
         # keras.callbacks.BackupAndRestore leaves the epoch it restored on the model and
         # Keras never clears it: a later fit of this network would start there. Each fit
         # starts at epoch 0 unless a backup restores an epoch during this fit.
@@ -643,15 +672,54 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             sizes = {t: len(c) for t, c in self._classes_by_task().items()}
             done = len(next(iter(self.history_.values()), []))  # epochs trained so far
             seed = None if self.random_state is None else (self._seed() + done) % (2**31)
-            data = dict(x=mixup_batches(images, targets, sizes, int(self.batch_size),
+            data = dict(x=mixup_batches(images, targets, sizes, batch_size,
                                         float(self.mixup), seed))
         else:
-            data = dict(x=images, y=targets, batch_size=self.batch_size, shuffle=True)
+            data = dict(x=images, y=targets, batch_size=batch_size, shuffle=True)
         hist = self.model_.fit(**data, epochs=epochs, validation_data=val,
                                verbose=self.verbose, callbacks=callbacks)
         for key, values in hist.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
+        made = steps * len(next(iter(hist.history.values()), []))
+        if int(self.model_.optimizer.iterations) < MIN_STEPS:
+            # Steps since this optimizer began: partial_fit's calls add up, so a stream of
+            # small calls recalibrates only until the running averages have settled.
+            self._recalibrate_batchnorm(images)
+        if made < MIN_STEPS and caller == "fit":
+            warnings.warn(
+                f"{type(self).__name__}: this fit made {made} optimizer steps ({steps} "
+                f"batches of {batch_size} images an epoch), too few for the network to "
+                f"learn (fewer than {MIN_STEPS}); raise epochs or lower batch_size",
+                UserWarning, stacklevel=3)
         return self
+
+    def _batch_size(self, n):
+        """The batch size of a fit on ``n`` images (``batch_size``, or "auto"'s rule)."""
+        if self.batch_size == "auto":
+            return int(min(128, max(16, n // 16)))
+        return int(self.batch_size)
+
+    def _recalibrate_batchnorm(self, images, limit=1024):
+        """Set each BatchNorm layer's moving statistics to those of (up to ``limit`` of) the
+        training images, in one pass in training mode with the momentum at 0.
+
+        After a short fit the moving averages still hold much of their initial state (mean
+        0, variance 1), so the network would predict from statistics it never saw."""
+        import keras
+
+        layers = [layer for layer in self.model_.layers
+                  if isinstance(layer, keras.layers.BatchNormalization)]
+        if not layers or len(images) == 0:
+            return
+        picked = images[np.linspace(0, len(images) - 1, min(limit, len(images))).astype(int)]
+        momenta = [layer.momentum for layer in layers]
+        try:
+            for layer in layers:
+                layer.momentum = 0.0
+            self.model_(picked, training=True)
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):
@@ -694,7 +762,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """{task: (n, n_classes) float array} for prepared images."""
         fn = self._predict_fn()
         chunks = {t: [] for t in self.tasks_}
-        step = max(int(self.batch_size), 256)
+        step = max(self._batch_size(images.shape[0]), 256)
         for start in range(0, images.shape[0], step):
             batch = images[start:start + step]
             out = fn(batch)

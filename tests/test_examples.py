@@ -21,7 +21,8 @@ def test_example_predict_photo_finds_her():
 
 def test_example_pipeline_gridsearch():
     grid = load_script("examples", "pipeline_gridsearch").main(["--quick"])
-    # Mechanics only: in quick mode (3 epochs, 100 faces) the network is at chance level.
+    # Even the quick mode learns (chance is 0.5: half the faces are above the median).
+    assert grid.best_score_ > 0.65, grid.cv_results_["mean_test_score"]
     assert len(grid.cv_results_["mean_test_score"]) == 2
     assert grid.best_params_["clf__learning_rate"] in (1e-3, 3e-3)
     assert grid.predict([np.zeros((100, 100), np.uint8)]).shape == (1, 1)
@@ -37,6 +38,7 @@ def test_example_hog_svm_vs_cnn():
     assert set(scores) == {"HOG + linear SVM", "HOG + RBF SVM", "CNN"}
     # make_shapes: mean chance over age (1/5), gender (1/2), emotion (1/3) is 0.34
     assert scores["HOG + linear SVM"] > 0.6 and scores["HOG + RBF SVM"] > 0.6
+    assert scores["CNN"] > 0.6  # the quick mode shows the CNN learning too
 
 
 def test_example_save_andload_script():

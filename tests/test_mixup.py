@@ -123,9 +123,10 @@ def test_mixup_teaches_the_blends_and_plain_training_does_not():
 def test_mixup_fits_are_reproducible_and_leave_prediction_unmixed(shapes):
     X, y = shapes
     kw = dict(image_size=16, filters=(4,), dense_units=(8,), epochs=2, batch_size=32,
-              validation_fraction=0.1, augment=False, mixup=0.4, random_state=0)
-    a = MultiTaskFaceClassifier(**kw).fit(X[:160], y[:160])
-    b = MultiTaskFaceClassifier(**kw).fit(X[:160], y[:160])
+              augment=False, mixup=0.4, random_state=0)
+    val = (X[200:300], y[200:300])  # never mixed
+    a = MultiTaskFaceClassifier(**kw).fit(X[:160], y[:160], validation_data=val)
+    b = MultiTaskFaceClassifier(**kw).fit(X[:160], y[:160], validation_data=val)
     np.testing.assert_array_equal(a.predict_proba(X[:20])[0], b.predict_proba(X[:20])[0])
     # Prediction is deterministic: the same images, the same answers.
     np.testing.assert_array_equal(a.predict_proba(X[:20])[0], a.predict_proba(X[:20])[0])
