@@ -59,3 +59,24 @@ def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monke
     # The bundled model is far above chance on its own validation faces.
     gender = next(r for r in rows if r["task"] == "gender")
     assert gender["accuracy"] > 0.8 and gender["faces"] > 0
+
+
+def test_the_small_data_table_in_the_docs_is_what_the_benchmark_writes():
+    bench = load_script("benchmarks", "bench_small_data")
+    card = load_script("recipes", "model_card")
+    with open(os.path.join(BENCH, "results", "small_data.json")) as fh:
+        result = json.load(fh)
+    assert result["quick"] is False
+    assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(result)
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_small_data_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("bench_small_data", monkeypatch, tmp_path)
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    rows = _result(tmp_path, "small_data")["rows"]
+    assert [r["faces"] for r in rows] == [0, 100, 100]
+    bundled, tuned, _ = rows
+    # Two gentle epochs on 100 faces keep most of what the bundled network knows.
+    assert tuned["gender"] > bundled["gender"] - 0.1
