@@ -55,12 +55,13 @@ def load_script(folder, name):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``slow`` (multi-phase recipe trainings, about a minute each) are skipped
-    unless asked for with ``-m slow`` (or any marker expression naming them), so the default
-    run stays within a few minutes."""
+    """Tests marked ``slow`` (recipe trainings and benchmark runs on the datasets, 20 s to a
+    minute each) are skipped unless asked for with ``-m slow`` (or any marker expression
+    naming them), so the default run stays within a few minutes."""
     if "slow" in (config.option.markexpr or ""):
         return
-    skip = pytest.mark.skip(reason="a multi-phase recipe training: run with -m slow")
+    skip = pytest.mark.skip(reason="a slow check (recipe training, dataset benchmark): "
+                                   "run with -m slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

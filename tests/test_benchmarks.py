@@ -70,6 +70,7 @@ def test_the_small_data_table_in_the_docs_is_what_the_benchmark_writes():
     assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(result)
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_small_data_benchmark_quick(tmp_path, monkeypatch):
