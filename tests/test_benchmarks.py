@@ -48,6 +48,7 @@ def test_pipeline_benchmark_quick(tmp_path, monkeypatch):
     assert rows["video 640x480, 1 face, detect every 3"]["per_s"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monkeypatch):
