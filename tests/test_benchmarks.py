@@ -82,3 +82,14 @@ def test_small_data_benchmark_quick(tmp_path, monkeypatch):
     bundled, tuned, _ = rows
     # Two gentle epochs on 100 faces keep most of what the bundled network knows.
     assert tuned["gender"] > bundled["gender"] - 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+def test_loading_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("loading", monkeypatch, tmp_path)
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    rows = _result(tmp_path, "loading")["rows"]
+    assert [r["images"] for r in rows] == [1000, 1000, 927]  # CK+ has 927 without contempt
+    assert all(r["cached_load_s"] < r["first_load_s"] for r in rows)
