@@ -192,8 +192,7 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
         except ReadoutFileError as exc:
             raise click.ClickException(f"{exc}; --no-descriptor predicts without it") from None
         except ValueError as exc:
-            raise click.UsageError(
-                f"--descriptor: {str(exc).replace('readout=False', '--no-descriptor')}") from None
+            raise click.UsageError(f"--descriptor: {exc}") from None
     table = None
     if json_out or csv_out:
         table = _Table(json_out or csv_out, "json" if json_out else "csv")

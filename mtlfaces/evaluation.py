@@ -2,6 +2,7 @@
 per-group breakdowns, training curves and classification throughput."""
 
 import os
+import time
 
 import numpy as np
 
@@ -178,8 +179,6 @@ def classification_throughput(clf, batch_sizes, repeats=5, seed=0):
         Per batch size: ``batch``, ``median_ms``, ``faces_per_s``, and ``mirror_averaging``
         (whether each face is also classified mirrored, doubling the work).
     """
-    import time
-
     rng = np.random.RandomState(seed)
     height, _, channels = clf.model_.input_shape[1:]
     rows = []

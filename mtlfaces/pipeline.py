@@ -304,18 +304,19 @@ class Analyzer:
         self.max_frames = max_frames
         self.faces = FaceAnalyzer(self.classifier, detector=detector, upsample=upsample,
                                   threshold=threshold, padding=padding, pose=pose)
-        self._readouts = {}
+        self._bundled_readout = None  # loaded and checked on first use
 
     def _readout_for(self, kind):
+        """The read-out for an input of ``kind`` ("image", "array", "video", "webcam")."""
         wanted = self.readout
         if wanted == "auto":
             wanted = self.bundled and kind in ("image", "array")
         if wanted is False:
             return None
         if wanted is True:
-            if "bundled" not in self._readouts:
-                self._readouts["bundled"] = _checked_readout(self.classifier)
-            return self._readouts["bundled"]
+            if self._bundled_readout is None:
+                self._bundled_readout = _checked_readout(self.classifier)
+            return self._bundled_readout
         return wanted
 
     def image(self, image, name="array"):
@@ -421,14 +422,14 @@ def _checked_readout(classifier):
     readout = load_pretrained_readout()
     classes = classes_by_task(classifier)
     shared = [t for t in readout.tasks_ if t in classes]
+    fix = "leave the read-out out (readout=False; --no-descriptor on the command line)"
     if not shared:
         raise ValueError(f"the model has none of the read-out's tasks "
-                         f"({', '.join(readout.tasks_)}); use readout=False")
+                         f"({', '.join(readout.tasks_)}); {fix}")
     for task in shared:
         if sorted(map(str, classes[task])) != sorted(readout.classes_[task]):
             raise ValueError(f"the model's {task} classes {list(map(str, classes[task]))} "
-                             f"are not the read-out's {readout.classes_[task]}; "
-                             "use readout=False")
+                             f"are not the read-out's {readout.classes_[task]}; {fix}")
     return readout
 
 

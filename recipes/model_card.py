@@ -134,9 +134,23 @@ def peers_table(pe):
     return _md(rows, [name for _, name in cols])
 
 
+def training_line(v):
+    """What was trained on what, and for how long, from the recipe's results."""
+    by = v["train_images_by_source"]
+    minutes = sum(p.get("train_seconds") or 0 for p in v["phases"].values()) / 60
+    size = v["recipe"]["image_size"]
+    return (f"**Training.** {v['train_images']:,} images (UTKFace {by['utkface']:,} for age "
+            f"group and gender; FER2013 Training {by['fer2013']:,} and CK+ {by['ckplus']:,} "
+            f"for emotion); {v['parameters'] / 1e6:.2f} M parameters, {size}×{size} "
+            f"grayscale input; {minutes / 60:.1f} h of training in {len(v['phases'])} steps "
+            f"on {v.get('trained_on', '2 CPU cores')}, peak memory "
+            f"{v['peak_rss_mb'] / 1024:.1f} GB (`python recipes/train_pretrained.py`).")
+
+
 def block(v, pe=None):
-    """The generated block: validation results, then the comparison with peers."""
-    text = model_card(v, readout_row(pe))
+    """The generated block: the training, validation results, then the comparison with
+    peers."""
+    text = training_line(v) + "\n\n" + model_card(v, readout_row(pe))
     if pe:
         text += ("\n\n**Against peers** (`benchmarks/peers.py`; protocols and caveats in "
                  "[docs/research.md](docs/research.md)):\n\n" + peers_table(pe) + "\n")

@@ -13,6 +13,15 @@ BENCH = os.path.join(ROOT, "benchmarks")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
 
+def on_the_datasets(test):
+    """A benchmark's run on the real datasets: opt-in (-m slow), skipped without them."""
+    for mark in (pytest.mark.slow, pytest.mark.shared_data,
+                 pytest.mark.skipif(not os.path.isdir(SHARED),
+                                    reason="../shared/data not present")):
+        test = mark(test)
+    return test
+
+
 def _bench(name, monkeypatch, tmp_path):
     if BENCH not in sys.path:
         sys.path.insert(0, BENCH)
@@ -48,9 +57,7 @@ def test_pipeline_benchmark_quick(tmp_path, monkeypatch):
     assert rows["video 640x480, 1 face, detect every 3"]["per_s"] > 0
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@on_the_datasets
 def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monkeypatch):
     bench = _bench("bench_accuracy", monkeypatch, tmp_path)
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0
@@ -71,9 +78,7 @@ def test_the_small_data_table_in_the_docs_is_what_the_benchmark_writes():
     assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(result)
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@on_the_datasets
 def test_small_data_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("bench_small_data", monkeypatch, tmp_path)
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0
@@ -84,9 +89,7 @@ def test_small_data_benchmark_quick(tmp_path, monkeypatch):
     assert tuned["gender"] > bundled["gender"] - 0.1
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-@pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
+@on_the_datasets
 def test_loading_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("loading", monkeypatch, tmp_path)
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0

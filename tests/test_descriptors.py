@@ -256,7 +256,7 @@ def test_cli_descriptor_with_another_model_is_asked_for_and_checked(astronaut, t
     assert result.exit_code == 2
     assert "--descriptor: the model has none of the read-out's tasks (gender, age)" in \
         result.output and "Traceback" not in result.output
-    assert "use --no-descriptor" in result.output  # the fix, in the command line's words
+    assert "--no-descriptor on the command line" in result.output  # the fix, named
 
 
 def test_cli_leaves_the_readout_out_of_videos_unless_asked(astronaut, tmp_path):

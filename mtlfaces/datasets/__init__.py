@@ -13,6 +13,8 @@ One module per job: ``_archives`` (reading folders and archives, decoding, label
 ``synthetic`` (:func:`make_shapes`). Every name is importable from here.
 """
 
+import os
+
 from ._archives import COLUMNS, DatasetError, decode_image, resize_uint8, with_age_in_years
 from .ckplus import load_ckplus
 from .csvfile import CSV_COLUMNS, load_csv, write_csv
@@ -27,8 +29,6 @@ FORMATS = ("csv", "utkface", "fer2013", "ckplus")
 def guess_format(path):
     """The dataset format of ``path`` from its name: a ``.csv`` file (other than FER2013's),
     or UTKFace's, FER2013's or CK+'s archive or folder; None when it cannot tell."""
-    import os
-
     low = os.path.basename(os.path.normpath(path)).lower()
     if low.endswith(".csv") and "fer2013" not in low:
         return "csv"
