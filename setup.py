@@ -33,8 +33,11 @@ setup(
         "face_recognition_models>=0.3.0",
         "opencv-python-headless>=4.8",
         "matplotlib>=3.7",
+        # Image headers (size before decoding, for the pixel limit).
+        "pillow>=9.1",
     ],
-    extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6"]},
+    extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6",
+                            "hypothesis>=6.100"]},
     entry_points={"console_scripts": ["mtlfaces=mtlfaces.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _serialization
+from . import _metadata, _serialization
 from . import tasks as _tasks
 from ._losses import MISSING
 from ._network import augmentation_spec
@@ -893,27 +893,25 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         }
 
     @classmethod
-    def _from_metadata(cls, meta, model, path):
-        """An estimator from a model file's metadata and network (see :meth:`load`)."""
-        params = dict(meta["params"])
-        for key in ("filters", "dense_units", "tasks"):
-            if isinstance(params.get(key), list):
-                params[key] = tuple(params[key])
+    def _from_metadata(cls, meta, network, path):
+        """An estimator from a model file's metadata and its network (a Keras model, or a
+        function of no argument that loads it); every field of ``meta`` is checked
+        (:mod:`mtlfaces._metadata`) before the network is loaded."""
+        fields = _metadata.check_metadata(meta, path)
         try:
-            est = cls(**params)
+            est = cls(**fields["params"])
         except TypeError as exc:
-            raise ModelFileError(f"{path}: parameters do not match this mtlfaces version "
-                                 f"({exc})") from None
+            raise ModelFileError(f"{path}: field 'params' of the model file does not match "
+                                 f"this mtlfaces version ({exc})") from None
+        _metadata.check_parameters(est, path)
+        model = network() if callable(network) and not hasattr(network, "layers") else network
+        _metadata.check_network(model, fields["tasks"], fields["classes"], est.get_params(),
+                                path)
         est.model_ = model
-        est.tasks_ = list(meta["tasks"])
-        est._set_classes([np.array(c["values"], dtype=c["dtype"]) for c in meta["classes"]],
-                         bool(meta["single_output"]))
-        est.n_features_in_ = int(meta["n_features_in"])
-        est.history_ = {k: list(v) for k, v in meta.get("history", {}).items()}
-        outputs = model.output.keys() if isinstance(model.output, dict) else model.output_names
-        missing = [t for t in est.tasks_ if t not in outputs]
-        if missing:
-            raise ModelFileError(f"{path}: the network has no output for task(s) {missing}")
+        est.tasks_ = fields["tasks"]
+        est._set_classes(fields["classes"], fields["single"])
+        est.n_features_in_ = fields["n_features_in"]
+        est.history_ = fields["history"]
         est._invalidate()
         return est
 
@@ -931,8 +929,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path):
         """Load an estimator written by :meth:`save` (see :func:`mtlfaces.load_model`)."""
-        meta, model = _serialization.read_model_file(path)
-        return cls._from_metadata(meta, model, path)
+        return cls._from_metadata(_serialization.read_metadata(path),
+                                  lambda: _serialization.read_network(path), path)
 
 
 def load_model(path):
