@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .images import LUMA, resize_square, to_gray  # noqa: F401  (LUMA: 0.3 name)
+from .images import LUMA, check_batch, resize_square, to_gray  # noqa: F401  (LUMA: 0.3 name)
 
 
 class PixelTypeError(TypeError, ValueError):
@@ -50,22 +50,15 @@ def _as_float_images(X):
         raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if X.ndim > 4:
         raise ValueError(f"X has shape {X.shape}; expected at most 4 dimensions (n, h, w, c)")
-    if X.dtype == np.bool_:
-        X = X.astype(np.float32)
-    scale = 1.0
-    if X.dtype.kind in "iu":
-        # Integer pixels: uint8 images are 0-255, uint16 0-65535; other integers are
-        # treated as 0-255 pixel values when they fit, else by their own maximum.
-        if X.dtype == np.uint16:
-            scale = 65535.0
-        else:
-            scale = 255.0
-    X = X.astype(np.float32, copy=False)
-    if not np.isfinite(X).all():
+    if X.ndim == 3:
+        check_batch(X.shape)
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = int((~np.isfinite(X)).sum())
         raise ValueError(
             f"X contains {bad} NaN or infinite pixel value(s); clean or drop those images first"
         )
+    scale = _scales(X)
+    X = X.astype(np.float32, copy=False)
     if X.ndim == 2:
         X = _unflatten(X)
     elif X.ndim == 3:
@@ -78,6 +71,29 @@ def _as_float_images(X):
     if X.shape[-1] == 4:  # RGBA: drop alpha
         X = X[..., :3]
     return X, scale
+
+
+def _scales(X):
+    """The divisor that brings each image of the batch X to [0, 1], decided per image from
+    its dtype and values (never from its neighbours): see :func:`prepare_images`."""
+    n = X.shape[0]
+    if X.dtype == np.uint8:
+        return np.full(n, 255.0, np.float32)
+    if X.dtype == np.uint16:
+        return np.full(n, 65535.0, np.float32)
+    if X.dtype == np.bool_:
+        return np.ones(n, np.float32)
+    flat = X.reshape(n, -1)
+    if X.dtype.kind == "f":
+        return np.where(flat.max(axis=1) <= 1.0, 1.0, 255.0).astype(np.float32)
+    top, low = flat.max(axis=1), flat.min(axis=1)
+    bad = np.flatnonzero((low < 0) | (top > 65535))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"X[{i}] has {X.dtype} values from {low[i]} to {top[i]}: integer images must hold "
+            "8-bit (0-255) or 16-bit (0-65535) pixel values; scale it, or pass uint8/uint16")
+    return np.where(top <= 255, 255.0, 65535.0).astype(np.float32)
 
 
 def _unflatten(X):
@@ -121,9 +137,14 @@ def prepare_images(X, image_size, grayscale):
     Parameters
     ----------
     X : array-like
-        (n, h, w), (n, h, w, c) with c in {1, 3, 4}, or flattened (n, d).
-        uint8 images are 0-255, uint16 0-65535; float images are taken as [0, 1]
-        when their maximum is <= 1, else as 0-255.
+        (n, h, w), (n, h, w, c) with c in {1, 3, 4}, or flattened (n, d). A 3-D array
+        whose last axis is 1, 3 or 4 is refused: it is one image, not a batch (pass
+        ``X[np.newaxis]``).
+        The scale is decided per image, so an image's answer never depends on the rest of
+        its batch: uint8 images are 0-255, uint16 0-65535, bool 0-1; other integer images
+        are 0-255 when their maximum is at most 255, else 0-65535 (negative values or
+        values over 65535 are refused); float images are [0, 1] when their maximum is at
+        most 1, else 0-255.
     image_size : int
         Side of the square network input.
     grayscale : bool
@@ -135,10 +156,7 @@ def prepare_images(X, image_size, grayscale):
     end up in [0, 1] (values are not clipped, so generic features keep their sign).
     """
     images, scale = _as_float_images(X)
-    if scale == 1.0 and images.size and float(images.max()) > 1.0:
-        scale = 255.0
-    if scale != 1.0:
-        images = images / np.float32(scale)
+    images = images / scale.reshape((-1,) + (1,) * (images.ndim - 1))
     if grayscale and images.shape[-1] == 3:
         images = to_grayscale(images)
     elif not grayscale and images.shape[-1] == 1:

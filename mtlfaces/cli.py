@@ -62,7 +62,33 @@ def _load_classifier(model):
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group, with every subcommand's errors in one form:
+    ``mtlfaces: error: MESSAGE`` on stderr (after the usage line for usage mistakes)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            if exc.ctx is not None:
+                click.echo(exc.ctx.get_usage(), err=True)
+                click.echo(f"Try '{exc.ctx.command_path} {exc.ctx.help_option_names[0]}' "
+                           "for help.", err=True)
+            _error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mtlfaces")
 def main():
     """Age group, gender and emotion for every face in images, folders, videos and webcams."""
@@ -148,6 +174,13 @@ def _annotated_path(out_dir, source, ext=None):
               help="Upsample images before detecting (finds smaller faces, slower).")
 @click.option("--threshold", type=float, default=0.2, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones.")
+@click.option("--max-side", type=click.IntRange(min=64), default=None,
+              help="Detect on a copy shrunk to at most this many pixels a side: faster on "
+                   "large photos, but faces under ~80 px in the copy are missed [default: "
+                   "full resolution].")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images with more pixels than this, before decoding [default: "
+                   "50000000].")
 @click.option("--descriptor/--no-descriptor", default=None,
               help="Average the bundled read-out of dlib's face descriptor into age group and "
                    "gender (accuracy gained and time per face: MODEL_CARD.md) [default: on "
@@ -155,7 +188,7 @@ def _annotated_path(out_dir, source, ext=None):
                    "would cost most of the frame rate, and with --model].")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
-            max_frames, detector, upsample, threshold, descriptor, quiet):
+            max_frames, detector, upsample, threshold, max_side, max_pixels, descriptor, quiet):
     """Classify every face in SOURCES: image files, folders, videos or a webcam index (0).
 
     The answers are mtlfaces.analyze()'s: --json writes its records.
@@ -180,7 +213,9 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     try:
         analyzer = Analyzer(model, readout="auto" if descriptor is None else descriptor,
                             detector=detector, upsample=upsample, threshold=threshold,
-                            every=every, smooth=smooth, max_frames=max_frames)
+                            every=every, smooth=smooth, max_frames=max_frames,
+                            max_side=max_side, **({} if max_pixels is None
+                                                  else {"max_pixels": max_pixels}))
     except ModelFileError as exc:
         raise click.ClickException(str(exc)) from None
     if descriptor or (descriptor is None and analyzer.bundled
@@ -230,6 +265,9 @@ def _predict_image(analyzer, item, table, annotate_dir, summary):
         return False
     if summary:
         click.echo(_summary(frame.source, frame.faces))
+        if frame.scale < 1:
+            click.echo(f"  (detected on a copy shrunk to {frame.scale:.0%} by --max-side: "
+                       f"faces under ~{80 / frame.scale:.0f} px are missed)")
     if table is not None:
         for row in frame.records():
             table.write(row)
@@ -278,6 +316,7 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
     tracks = set()
     start = time.perf_counter()
     interrupted = False
+    failed = None
     try:
         with click.progressbar(length=total, label=os.path.basename(item.name), file=sys.stderr,
                                show_pos=True, show_eta=True,
@@ -296,15 +335,22 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
                     bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
+    except VideoError as exc:  # a short read: the frames before it are kept, not passed off
+        failed = str(exc)
     seconds = time.perf_counter() - start
     if writer is not None:
-        if interrupted:
+        if interrupted or failed:
             kept = writer.abort()
-            _error(f"interrupted after {frames} frames; {kept} holds the frames processed so far")
+            what = f"interrupted after {frames} frames" if interrupted else failed
+            _error(f"{what}; {kept} holds the {frames} frames processed")
         else:
             writer.finish()
+    elif failed:
+        _error(failed)
     if interrupted:
         raise KeyboardInterrupt
+    if failed:
+        return False
     if summary:
         click.echo(f"{item.name}: {frames} frames in {seconds:.1f}s "
                    f"({frames / max(seconds, 1e-9):.1f} frames/s), {faces_seen} face "

@@ -5,15 +5,22 @@ package, installed with mtlfaces; nothing is downloaded.
 """
 
 import math
+import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .images import ImageError, as_rgb_uint8, read_image, resize_square, to_gray
+from .images import ImageError, as_rgb_uint8, check_batch, read_image, resize_square, to_gray
 
 DETECTORS = ("hog", "cnn")
+#: Minimum HOG detector score where none is given, everywhere (detect_faces, FaceCropper,
+#: analyze, the CLI). dlib's own default (0) lets through weak false detections, such as the
+#: mission patch of ``skimage.data.astronaut()`` saved as JPEG (score 0.04), or a face in
+#: ``skimage.data.coffee()``; real faces usually score above 0.5.
+DEFAULT_THRESHOLD = 0.2
 _models = {}
 _lock = threading.Lock()
 
@@ -125,8 +132,9 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name}={value!r} is invalid; expected one of {list(choices)}")
 
 
-def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
-                 crop_size=48, crop_padding=0.1, grayscale=True, bgr=False, max_side=1024):
+def detect_faces(image, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD, landmarks=5,
+                 pose=False, crop_size=48, crop_padding=0.1, grayscale=True, bgr=False,
+                 max_side=None):
     """Find every face in one image.
 
     Parameters
@@ -140,8 +148,9 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
     upsample : int, default=0
         Times to upsample before detecting (finds smaller faces; slower; at 1 the
         HOG detector fires on the mission patch in ``skimage.data.astronaut()``).
-    threshold : float, default=0.0
-        Minimum detector score (HOG only; raise it to drop weak detections).
+    threshold : float, default=0.2
+        Minimum detector score (:data:`DEFAULT_THRESHOLD`; dlib's own default is 0, which
+        lets weak false detections through).
     landmarks : {5, 68}, default=5
         Landmark model for alignment; 68 is needed for head pose.
     pose : bool, default=False
@@ -157,9 +166,12 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
         Crops in grayscale (True) or RGB.
     bgr : bool, default=False
         ``image`` is BGR (OpenCV order).
-    max_side : int, default=1024
-        Larger images are detected on a downscaled copy and boxes mapped back;
-        landmarks and crops use the full-resolution image.
+    max_side : int or None, default=None
+        Detect on a copy shrunk to at most this many pixels a side, for speed, and map the
+        boxes back (landmarks and crops use the full image). dlib's HOG detector needs a
+        face of about 80 pixels (40 with ``upsample=1``) *in the image it scans*, so
+        shrinking an 8000-pixel photo to 1024 misses every face under 625 pixels. None
+        (default) detects at full resolution: about 1 s for 12 megapixels on one core.
 
     Returns
     -------
@@ -176,8 +188,8 @@ def detect_faces(image, detector="hog", upsample=0, threshold=0.0, landmarks=5, 
                        max_side=max_side)
 
 
-def _detect_rgb(rgb, detector="hog", upsample=0, threshold=0.0, landmarks=5, pose=False,
-                crop_size=48, crop_padding=0.1, grayscale=True, max_side=1024):
+def _detect_rgb(rgb, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD, landmarks=5,
+                pose=False, crop_size=48, crop_padding=0.1, grayscale=True, max_side=None):
     """:func:`detect_faces` on an image that is RGB uint8 already (the pipeline's path)."""
     import cv2
 
@@ -284,11 +296,15 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Margin around the face (see :func:`detect_faces`).
     detector : {"hog", "cnn"}, default="hog"
     upsample : int, default=0
-    threshold : float, default=0.0
-    on_missing : {"center", "raise"}, default="center"
-        Images with no face (or only non-frontal ones when ``frontal_only``):
-        "center" falls back to the centred square of the image (for inputs that
-        are already face crops), "raise" raises a ValueError naming the image.
+    threshold : float, default=0.2
+        Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`, as everywhere).
+    on_missing : {"raise", "drop", "center"}, default="raise"
+        Images with no face (or only non-frontal ones when ``frontal_only``). "raise":
+        a ValueError naming every such image. "drop": leave them out, with a warning
+        naming them (the output then has fewer rows than X; :meth:`crop` tells which
+        images had a face, so keep it out of a Pipeline that also needs y). "center":
+        use the centred square of the image as if it were the face, only for inputs you
+        know are face crops already; a photo with no face then gets a made-up answer.
     on_multiple : {"largest", "best", "raise"}, default="largest"
         Images with several faces: keep the largest, keep the highest detector
         score, or raise.
@@ -308,13 +324,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     ``transform`` returns a uint8 array (n, size, size) (grayscale) or
     (n, size, size, 3). :meth:`crop` also tells which images had a face.
     Tiny inputs (e.g. 25×25 crops) are too small for dlib's HOG detector: set
-    ``upsample`` or resize them first, or rely on ``on_missing="center"``.
+    ``upsample`` or resize them first, or pass ``on_missing="center"`` when you know
+    they are face crops.
     dlib's models are loaded once per process and are not thread-safe: use
     processes, not threads, to crop in parallel (joblib's default backend does).
     """
 
     def __init__(self, size=48, grayscale=True, padding=0.1, detector="hog", upsample=0,
-                 threshold=0.0, on_missing="center", on_multiple="largest",
+                 threshold=DEFAULT_THRESHOLD, on_missing="raise", on_multiple="largest",
                  frontal_only=False, max_yaw=25.0, max_pitch=30.0, bgr=False):
         self.size = size
         self.grayscale = grayscale
@@ -338,7 +355,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def fit(self, X=None, y=None):
         """Check the parameters; nothing is learned."""
-        _check_choice("on_missing", self.on_missing, ("center", "raise"))
+        _check_choice("on_missing", self.on_missing, ("raise", "drop", "center"))
         _check_choice("on_multiple", self.on_multiple, ("largest", "best", "raise"))
         _check_choice("detector", self.detector, DETECTORS)
         if not isinstance(self.size, (int, np.integer)) or self.size < 8:
@@ -346,10 +363,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         return self
 
     def _one(self, item, index):
-        name = item if isinstance(item, str) or hasattr(item, "__fspath__") else f"image {index}"
+        name = self._name(item, index)
+        is_path = isinstance(item, str) or hasattr(item, "__fspath__")
         try:
-            image = read_image(item) if name is item or hasattr(item, "__fspath__") else item
-            bgr = self.bgr and not (name is item or hasattr(item, "__fspath__"))
+            image = read_image(item) if is_path else item
+            bgr = self.bgr and not is_path
             faces = detect_faces(image, detector=self.detector, upsample=self.upsample,
                                  threshold=self.threshold, pose=self.frontal_only,
                                  crop_size=self.size, crop_padding=self.padding,
@@ -360,10 +378,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         if self.frontal_only:
             faces = [f for f in faces if f.is_frontal(self.max_yaw, self.max_pitch)]
         if not faces:
-            if self.on_missing == "raise":
-                raise ValueError(f"{name}: no face found"
-                                 + (" (frontal_only=True)" if self.frontal_only else ""))
-            return center_crop(image, self.size, self.grayscale, bgr=bgr), None
+            if self.on_missing == "center":
+                return center_crop(image, self.size, self.grayscale, bgr=bgr), None
+            return None, None
         if len(faces) > 1:
             if self.on_multiple == "raise":
                 raise ValueError(f"{name}: {len(faces)} faces found; on_multiple='raise'")
@@ -372,7 +389,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         return faces[0].crop, faces[0]
 
     def crop(self, X):
-        """Crop every image; return (crops, faces) with ``faces[i]`` None where none was found."""
+        """Crop every image: ``(crops, faces)``, ``faces[i]`` the :class:`Face` found in
+        image ``i`` or None. ``crops`` has one row per image, except with
+        ``on_missing="drop"``: one per image whose ``faces[i]`` is not None."""
         self.fit()
         if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
             raise ValueError(f"X is a single path ({X!r}); pass a list of images or paths")
@@ -380,11 +399,35 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             if X.ndim not in (3, 4):
                 raise ValueError(f"X has shape {X.shape}; expected a batch of images (n, h, w) "
                                  "or (n, h, w, c); wrap a single image as [image]")
+            check_batch(X.shape, single="[image]")
         items = list(X)
         if not items:
             raise ValueError("X is empty: no images to crop")
         results = [self._one(item, i) for i, item in enumerate(items)]
-        return np.stack([r[0] for r in results]), [r[1] for r in results]
+        faces = [face for _, face in results]
+        missing = [self._name(item, i) for i, (item, (crop, _)) in
+                   enumerate(zip(items, results)) if crop is None]
+        if missing:
+            where = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more"
+                                              if len(missing) > 5 else "")
+            why = "no frontal face" if self.frontal_only else "no face"
+            if self.on_missing == "raise":
+                raise ValueError(
+                    f"{len(missing)} of {len(items)} image(s) had {why}: {where}; pass "
+                    "on_missing='drop' to leave them out, or on_missing='center' if they "
+                    "are face crops already")
+            warnings.warn(f"FaceCropper: {len(missing)} of {len(items)} image(s) had {why} "
+                          f"and were dropped: {where}", UserWarning, stacklevel=2)
+        crops = [crop for crop, _ in results if crop is not None]
+        if not crops:
+            shape = (0, self.size, self.size) + (() if self.grayscale else (3,))
+            return np.empty(shape, dtype=np.uint8), faces
+        return np.stack(crops), faces
+
+    @staticmethod
+    def _name(item, index):
+        return os.fspath(item) if isinstance(item, str) or hasattr(item, "__fspath__") \
+            else f"image {index}"
 
     def transform(self, X):
         """Aligned face crops, one per input image (uint8)."""

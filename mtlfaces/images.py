@@ -12,19 +12,106 @@ class ImageError(ValueError):
     """An image file is missing or unreadable, or an array is not an image."""
 
 
-def read_image(path):
+def check_batch(shape, single="X[np.newaxis]"):
+    """Refuse a 3-D batch (n, h, w) whose last axis is a channel count (1, 3 or 4).
+
+    Such an array is almost always one image, (h, w, c), that would be read as ``h``
+    grayscale images ``w`` pixels wide and ``c`` tall, with an answer per row: an error
+    that says how to add the batch axis is better than ``h`` wrong answers.
+    """
+    if len(shape) == 3 and shape[-1] in (1, 3, 4):
+        raise ImageError(
+            f"X has shape {tuple(shape)}: one image of {shape[0]}×{shape[1]} pixels with "
+            f"{shape[2]} channel(s), or {shape[0]} images {shape[2]} pixels wide? Images of "
+            f"width {shape[2]} are not faces, so this looks like one image: pass {single} "
+            "for one image, or a 4-D batch (n, h, w, c)")
+
+
+#: Images with more pixels than this are refused before they are decoded (an 8000×6000
+#: photo has 48 million); ``max_pixels`` raises it where more is needed. Decoding costs
+#: 3 bytes a pixel, and detection about 10 more at full resolution.
+MAX_PIXELS = 50_000_000
+
+
+def _header_size(data):
+    """(width, height) from an image file's header without decoding it (height None when
+    Pillow refuses the header as a decompression bomb and gives only the pixel count), or
+    None when Pillow does not know the format (OpenCV's own limit then applies)."""
+    import io
+    import re
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\d+", str(exc))
+        return (int(found.group()) if found else 2**62, None)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def check_pixels(width, height, max_pixels, what):
+    """Raise :class:`ImageError` naming ``what`` when the image is over ``max_pixels``
+    (``height`` None: ``width`` is the pixel count)."""
+    pixels = width if height is None else width * height
+    if max_pixels is not None and pixels > max_pixels:
+        size = "" if height is None else f"{width}×{height} is "
+        raise ImageError(
+            f"{what}: {size}{pixels:,} pixels, over the limit of {max_pixels:,} "
+            "(max_pixels; --max-pixels on the command line raises it)")
+
+
+def decode_bytes(data, name, max_pixels=MAX_PIXELS):
+    """Decode the bytes of an image file to RGB uint8 (h, w, 3); see :func:`read_image`."""
+    import cv2
+
+    data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    if data.size:
+        size = _header_size(data.tobytes())
+        if size is not None:
+            check_pixels(size[0], size[1], max_pixels, name)
+    from ._native import captured_stderr
+
+    # ANYCOLOR | ANYDEPTH keeps 16-bit and gray files as they are and, unlike UNCHANGED,
+    # applies the EXIF orientation: a phone's portrait stored sideways comes out upright.
+    with captured_stderr() as native:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+    if img is None:
+        detail = f"; {native.text}" if native.text else ""
+        raise ImageError(f"{name}: not a readable image (empty, truncated or not an image "
+                         f"format{detail})")
+    check_pixels(img.shape[1], img.shape[0], max_pixels, name)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return as_rgb_uint8(img)
+
+
+def read_image(path, max_pixels=MAX_PIXELS):
     """Read an image file as an RGB uint8 array (h, w, 3).
 
-    16-bit files are reduced to 8 bits, grayscale is expanded to three
-    channels, alpha is dropped.
+    16-bit files are reduced to 8 bits, grayscale is expanded to three channels, alpha is
+    dropped, and the EXIF orientation is applied (the picture comes out as viewers show it).
+
+    Parameters
+    ----------
+    path : str or path
+    max_pixels : int or None, default=MAX_PIXELS
+        Refuse images with more pixels than this (50 million), from the file's header,
+        before decoding; None lifts the limit.
 
     Raises
     ------
     ImageError
-        Naming the file, when it does not exist or is not a readable image.
+        Naming the file, when it does not exist, is not a readable image, or is over
+        ``max_pixels``.
     """
-    import cv2
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
@@ -34,14 +121,7 @@ def read_image(path):
         data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths, unlike imread
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ImageError(f"{path}: not a readable image (empty, truncated or not an image format)")
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    elif img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return as_rgb_uint8(img)
+    return decode_bytes(data, path, max_pixels)
 
 
 def as_rgb_uint8(image, bgr=False):
@@ -50,9 +130,11 @@ def as_rgb_uint8(image, bgr=False):
     Parameters
     ----------
     image : ndarray
-        (h, w) or (h, w, 1) grayscale, (h, w, 3) RGB, (h, w, 4) RGBA; dtype uint8,
-        uint16 (0-65535), bool, or float (taken as [0, 1] when its maximum is
-        at most 1, else as 0-255).
+        (h, w) or (h, w, 1) grayscale, (h, w, 3) RGB, (h, w, 4) RGBA. The scale
+        follows the dtype: uint8 0-255, uint16 0-65535, bool 0-1; other integers
+        0-255 when their maximum is at most 255, else 0-65535 (negative values or
+        values over 65535 are refused); float [0, 1] when its maximum is at most 1,
+        else 0-255 (values outside [0, 255] are refused).
     bgr : bool, default=False
         The colour channels are in OpenCV's BGR order (``cv2.imread``, video frames).
 
@@ -79,11 +161,21 @@ def as_rgb_uint8(image, bgr=False):
         out = (img >> 8).astype(np.uint8)
     elif img.dtype == np.bool_:
         out = img.astype(np.uint8) * 255
+    elif img.dtype.kind in "iu":
+        low, top = int(img.min()), int(img.max())
+        if low < 0 or top > 65535:
+            raise ImageError(f"image has {img.dtype} values from {low} to {top}; integer "
+                             "images must hold 8-bit (0-255) or 16-bit (0-65535) values")
+        out = (img if top <= 255 else img >> 8).astype(np.uint8)
     else:
         f = img.astype(np.float64)
         if not np.isfinite(f).all():
             raise ImageError("image has NaN or infinite pixel values")
-        if f.max() <= 1.0:
+        low, top = float(f.min()), float(f.max())
+        if low < -0.5 or top > 255.5:
+            raise ImageError(f"image has float values from {low:g} to {top:g}; float images "
+                             "must be in [0, 1] or [0, 255]")
+        if top <= 1.0:
             f = f * 255.0
         out = np.clip(np.rint(f), 0, 255).astype(np.uint8)
     if out.ndim == 2:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .faces import _align_rgb, _detect_rgb
-from .images import IMAGE_EXTENSIONS, ImageError, as_rgb_uint8, read_image, to_gray
+from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb
+from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
 from .tasks import classes_by_task
 from .tracking import FaceTracker, relabel, shift_boxes
 from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
@@ -31,11 +31,6 @@ from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
 FIELDS = ["source", "frame", "time", "face", "track", "left", "top", "right", "bottom",
           "detector_score", "yaw", "pitch", "roll", "age", "age_probability", "gender",
           "gender_probability", "emotion", "emotion_probability"]
-
-#: Minimum HOG detector score where none is given. dlib's own default (0) lets through weak
-#: false detections, such as the mission patch of ``skimage.data.astronaut()`` saved as JPEG
-#: (score 0.04); real faces usually score above 0.5.
-DEFAULT_THRESHOLD = 0.2
 
 
 @dataclass
@@ -105,10 +100,14 @@ class FaceAnalyzer:
     readout : DescriptorReadout, optional
         Average this read-out of dlib's face descriptor into the tasks both have
         (see :mod:`mtlfaces.descriptors`). Can be set or cleared between calls.
+    max_side : int, optional
+        Detect on a copy shrunk to at most this many pixels a side (faster on large
+        photos, but faces under about 80 pixels in the shrunk copy are missed); None
+        (default) detects at full resolution. :meth:`scale` tells the factor.
     """
 
     def __init__(self, classifier, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
-                 padding=0.1, pose=True, readout=None):
+                 padding=0.1, pose=True, readout=None, max_side=None):
         self.classifier = classifier
         self.detector = detector
         self.upsample = upsample
@@ -116,6 +115,14 @@ class FaceAnalyzer:
         self.padding = padding
         self.pose = pose
         self.readout = readout
+        if max_side is not None and (not isinstance(max_side, int) or max_side < 64):
+            raise ValueError(f"max_side={max_side!r}; expected None or an integer >= 64")
+        self.max_side = max_side
+
+    def scale(self, shape):
+        """The factor (at most 1) an image of ``shape`` is shrunk by before detection."""
+        side = max(shape[:2])
+        return 1.0 if not self.max_side or side <= self.max_side else self.max_side / side
 
     def _crop_format(self):
         """(side, grayscale) of the network's input."""
@@ -129,7 +136,7 @@ class FaceAnalyzer:
         size, gray = self._crop_format()
         return _detect_rgb(rgb, detector=self.detector, upsample=self.upsample,
                            threshold=self.threshold, pose=self.pose, crop_size=size,
-                           crop_padding=self.padding, grayscale=gray)
+                           crop_padding=self.padding, grayscale=gray, max_side=self.max_side)
 
     def detect(self, image, bgr=False):
         """The faces of ``image`` (RGB unless ``bgr``), cropped for the classifier."""
@@ -190,7 +197,8 @@ class Frame:
     """One analysed image or video frame.
 
     ``image`` is the RGB uint8 picture the faces were found in; ``frame`` and ``time`` are
-    None for still images.
+    None for still images; ``scale`` is below 1 when faces were detected on a shrunk copy
+    (``max_side``), which misses faces under about ``80 / scale`` pixels.
     """
 
     source: str
@@ -198,6 +206,7 @@ class Frame:
     faces: list
     frame: int = None
     time: float = None
+    scale: float = 1.0
 
     def records(self):
         """One dict per face: where it came from, then :meth:`FaceResult.row`."""
@@ -219,21 +228,25 @@ class Input:
     name: str
 
 
-def _folder_images(folder):
+def _folder_media(folder):
+    """The images and videos under ``folder`` (recursively, sorted), as :class:`Input`."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         for f in sorted(files):
+            path = os.path.join(root, f)
             if f.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(root, f))
+                found.append(Input("image", path, path))
+            elif f.lower().endswith(VIDEO_EXTENSIONS):
+                found.append(Input("video", path, path))
     return found
 
 
 def expand(source):
     """The :class:`Input` items of one source, or raise ValueError naming it.
 
-    A folder gives its images (recursively, sorted); a path with a video extension a
-    video; a string of digits that is no file a webcam; an array an image, or a stack
+    A folder gives its images and videos (recursively, sorted); a path with a video
+    extension a video; a string of digits that is no file a webcam; an array an image, or a stack
     (n, h, w, c) of images.
     """
     if isinstance(source, np.ndarray):
@@ -247,10 +260,10 @@ def expand(source):
                          f"image array, not {type(source).__name__}")
     path = os.fspath(source)
     if os.path.isdir(path):
-        images = _folder_images(path)
-        if not images:
-            raise ValueError(f"{path}: no images in this folder")
-        return [Input("image", p, p) for p in images]
+        media = _folder_media(path)
+        if not media:
+            raise ValueError(f"{path}: no images or videos in this folder")
+        return media
     if os.path.exists(path):
         kind = "video" if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS else "image"
         return [Input(kind, path, path)]
@@ -283,16 +296,24 @@ class Analyzer:
         Video: weight of the past in each track's smoothed predictions (0 = none).
     max_frames : int, optional
         Video and webcam: stop after this many frames.
+    max_side : int, optional
+        Detect on a copy shrunk to at most this many pixels a side (see
+        :class:`FaceAnalyzer`); None (default) detects at full resolution.
+    max_pixels : int or None, default=50_000_000
+        Refuse image files with more pixels than this, before decoding
+        (:data:`mtlfaces.images.MAX_PIXELS`); None lifts the limit.
     """
 
     def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
                  threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-                 max_frames=None):
+                 max_frames=None, max_side=None, max_pixels=MAX_PIXELS):
         FaceTracker(smoothing=smooth)  # checks smooth here, before any input is read
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r}; expected a positive integer")
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
             raise ValueError(f"max_frames={max_frames!r}; expected None or a positive integer")
+        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 1):
+            raise ValueError(f"max_pixels={max_pixels!r}; expected None or a positive integer")
         if not (readout in ("auto", True, False) or hasattr(readout, "predict_proba")):
             raise ValueError(f"readout={readout!r}; expected 'auto', True, False or a "
                              "DescriptorReadout")
@@ -302,8 +323,10 @@ class Analyzer:
         self.every = every
         self.smooth = smooth
         self.max_frames = max_frames
+        self.max_pixels = max_pixels
         self.faces = FaceAnalyzer(self.classifier, detector=detector, upsample=upsample,
-                                  threshold=threshold, padding=padding, pose=pose)
+                                  threshold=threshold, padding=padding, pose=pose,
+                                  max_side=max_side)
         self._bundled_readout = None  # loaded and checked on first use
 
     def _readout_for(self, kind):
@@ -322,11 +345,11 @@ class Analyzer:
     def image(self, image, name="array"):
         """The :class:`Frame` of one image: a path, or an array (RGB, gray or RGBA)."""
         if isinstance(image, (str, os.PathLike)):
-            rgb, name, kind = read_image(image), os.fspath(image), "image"
+            rgb, name, kind = read_image(image, self.max_pixels), os.fspath(image), "image"
         else:
             rgb, kind = as_rgb_uint8(image), "array"
         self.faces.readout = self._readout_for(kind)
-        return Frame(name, rgb, self.faces._analyze(rgb))
+        return Frame(name, rgb, self.faces._analyze(rgb), scale=self.faces.scale(rgb.shape))
 
     def video(self, source, name=None):
         """The :class:`Frame` of each frame of a video file or webcam, tracked and smoothed.
@@ -357,7 +380,8 @@ class Analyzer:
                     faces = self.faces._follow(rgb, shift_boxes(previous, gray, boxes))
                 previous = gray
                 relabel(tracker.update(faces), classes)
-                yield Frame(name, rgb, faces, frame=index, time=t)
+                yield Frame(name, rgb, faces, frame=index, time=t,
+                            scale=self.faces.scale(rgb.shape))
         finally:
             reader.close()
 
@@ -435,7 +459,7 @@ def _checked_readout(classifier):
 
 def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
             threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-            max_frames=None, as_frame=False):
+            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, as_frame=False):
     """Age group, gender and emotion of every face in ``source``.
 
     The same answers as ``mtlfaces predict``: its ``--json`` lines are these records.
@@ -443,12 +467,14 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
     Parameters
     ----------
     source : str, path, int, ndarray, or a list of them
-        An image file, a folder (its images, recursively), a video file, a webcam index,
+        An image file, a folder (its images and videos, recursively), a video file, a webcam index,
         an image array (RGB, grayscale or RGBA; uint8, uint16 or float in [0, 1]) or a
         stack (n, h, w, c) of them.
     model : MultiTaskFaceClassifier, str or None, default=None
         A fitted estimator, a model file, or None for the bundled model.
-    readout, detector, upsample, threshold, padding, pose, every, smooth, max_frames
+    readout, detector, upsample, threshold, padding, pose
+        See :class:`Analyzer`.
+    every, smooth, max_frames, max_side, max_pixels
         See :class:`Analyzer`.
     as_frame : bool, default=False
         Return a pandas DataFrame (columns :data:`FIELDS`) instead of a list of dicts.
@@ -478,7 +504,8 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
     """
     analyzer = Analyzer(model, readout=readout, detector=detector, upsample=upsample,
                         threshold=threshold, padding=padding, pose=pose, every=every,
-                        smooth=smooth, max_frames=max_frames)
+                        smooth=smooth, max_frames=max_frames, max_side=max_side,
+                        max_pixels=max_pixels)
     return analyzer.analyze(source, as_frame=as_frame)
 
 

@@ -2,6 +2,8 @@
 
 import os
 
+from ._native import captured_stderr
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # The OpenCV wheels here write mp4v (.mp4) and MJPG (.avi); H.264 (avc1) is not available.
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
@@ -24,33 +26,51 @@ class VideoReader:
         import cv2
 
         self.source = source
+        self.frames_read = 0
+        if isinstance(source, os.PathLike):
+            source = self.source = os.fspath(source)
         if isinstance(source, str) and not os.path.exists(source):
             raise VideoError(f"{source}: no such file")
-        self._cap = cv2.VideoCapture(source)
+        with captured_stderr() as native:
+            self._cap = cv2.VideoCapture(source)
         if not self._cap.isOpened():
             what = f"webcam {source}" if isinstance(source, int) else source
-            raise VideoError(f"{what}: cannot open as a video")
+            detail = f" ({native.text})" if native.text else ""
+            raise VideoError(f"{what}: cannot open as a video{detail}")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 and fps < 1000 else 25.0
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 and not isinstance(source, int) else None
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        ok, first = self._cap.read()
-        if not ok or first is None:
+        first, native = self._read()
+        if first is None:
             self._cap.release()
-            raise VideoError(f"{source}: no frame could be decoded (truncated or not a video)")
+            detail = f" ({native})" if native else ""
+            raise VideoError(f"{source}: no frame could be decoded (truncated or not a "
+                             f"video){detail}")
         self._first = first
 
+    def _read(self):
+        """(next BGR frame or None, what the decoder printed)."""
+        with captured_stderr() as native:
+            ok, frame = self._cap.read()
+        return (frame if ok else None), native.text
+
     def __iter__(self):
+        """Yield every frame; raise :class:`VideoError` after the last one read when the
+        file ended before the frame count its container declares (a truncated file)."""
         index = 0
-        frame = self._first
+        frame, native = self._first, ""
         while frame is not None:
             yield index, index / self.fps, frame
             index += 1
-            ok, frame = self._cap.read()
-            if not ok:
-                frame = None
+            self.frames_read = index
+            frame, native = self._read()
+        if self.frame_count and index < self.frame_count - max(1, self.frame_count // 100):
+            detail = f"; the decoder said: {native}" if native else ""
+            raise VideoError(f"{self.source}: truncated: {index} of the {self.frame_count} "
+                             f"frames its container declares could be decoded{detail}")
 
     def close(self):
         self._cap.release()

@@ -128,7 +128,7 @@ def test_analyze_names_what_it_cannot_read(tmp_path, analyzer):
     with pytest.raises(ValueError, match="nowhere.jpg: no such file or folder"):
         analyzer.analyze(str(tmp_path / "nowhere.jpg"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no images in this folder"):
+    with pytest.raises(ValueError, match="no images or videos in this folder"):
         analyzer.analyze(str(tmp_path / "empty"))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")

@@ -120,7 +120,7 @@ def test_folder_reports_bad_files_and_processes_the_rest(model_file, media, tmp_
 
 @pytest.mark.parametrize("args,message", [
     (["predict", "nowhere.jpg"], "nowhere.jpg: no such file or folder"),
-    (["predict", "{empty}"], "no images in this folder"),
+    (["predict", "{empty}"], "no images or videos in this folder"),
     (["predict", "{fake}"], "fake.mp4: "),
     (["predict", "{truncated}"], "truncated.mp4: "),
     (["predict", "{png}", "--model", "{notes}"], "not a readable mtlfaces model file"),

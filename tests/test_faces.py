@@ -32,7 +32,7 @@ def test_astronaut_has_exactly_one_face_on_her_face(astronaut):
 
 
 def test_upsample_one_also_finds_the_mission_patch_and_threshold_drops_it(astronaut):
-    assert len(detect_faces(astronaut, upsample=1)) == 2
+    assert len(detect_faces(astronaut, upsample=1, threshold=0.0)) == 2
     assert len(detect_faces(astronaut, upsample=1, threshold=0.5)) == 1
 
 
@@ -104,17 +104,22 @@ def test_bad_arrays_raise_image_errors():
 
 def test_face_cropper_policies(astronaut, tmp_path):
     blank = np.zeros((200, 200, 3), np.uint8)
-    crops, faces = FaceCropper(size=48).crop([astronaut, blank])
+    # By default a missing face is an error naming the image, never a made-up face.
+    with pytest.raises(ValueError, match="1 of 2 image.*no face: image 1; pass on_missing"):
+        FaceCropper().transform([astronaut, blank])
+    crops, faces = FaceCropper(size=48, on_missing="center").crop([astronaut, blank])
     assert crops.shape == (2, 48, 48) and faces[0] is not None and faces[1] is None
     np.testing.assert_array_equal(crops[1], center_crop(blank, 48))
-    with pytest.raises(ValueError, match="image 1: no face found"):
-        FaceCropper(on_missing="raise").transform([astronaut, blank])
-    two = FaceCropper(upsample=1, on_multiple="raise")
+    with pytest.warns(UserWarning, match="1 of 3 image.*dropped: image 1"):
+        crops, faces = FaceCropper(on_missing="drop").crop([astronaut, blank, astronaut])
+    assert crops.shape == (2, 48, 48) and [f is None for f in faces] == [False, True, False]
+    np.testing.assert_array_equal(crops[0], crops[1])
+    two = FaceCropper(upsample=1, threshold=0.0, on_multiple="raise")  # her face and the patch
     with pytest.raises(ValueError, match="2 faces found"):
         two.transform([astronaut])
     # "largest" and "best" both keep her face, not the patch.
     for policy in ("largest", "best"):
-        _, f = FaceCropper(upsample=1, on_multiple=policy).crop([astronaut])
+        _, f = FaceCropper(upsample=1, threshold=0.0, on_multiple=policy).crop([astronaut])
         assert f[0].box[1] < 200
     path = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
@@ -131,7 +136,7 @@ def test_face_cropper_policies(astronaut, tmp_path):
 def test_frontal_only_filters_turned_faces(astronaut):
     cropper = FaceCropper(frontal_only=True, on_missing="raise")
     assert cropper.transform([astronaut]).shape == (1, 48, 48)
-    with pytest.raises(ValueError, match="frontal_only"):
+    with pytest.raises(ValueError, match="no frontal face"):
         FaceCropper(frontal_only=True, max_yaw=1.0, max_pitch=1.0,
                     on_missing="raise").transform([astronaut])
 
