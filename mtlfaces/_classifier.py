@@ -751,10 +751,15 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             import tensorflow as tf
 
             spec = tf.TensorSpec((None,) + shape, tf.float32)
-            fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+            # The traced function refers to the model weakly: a strong reference from the
+            # map's value to its key would keep every model ever predicted with alive.
+            network = weakref.ref(model)
+            fn = tf.function(lambda x: network()(x, training=False), input_signature=[spec])
         else:  # other Keras backends: no tracing, still batched
+            network = weakref.ref(model)
+
             def fn(x):
-                return model(x, training=False)
+                return network()(x, training=False)
         _TRACED[model] = fn
         return fn
 
@@ -898,11 +903,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         function of no argument that loads it); every field of ``meta`` is checked
         (:mod:`mtlfaces._metadata`) before the network is loaded."""
         fields = _metadata.check_metadata(meta, path)
-        try:
-            est = cls(**fields["params"])
-        except TypeError as exc:
-            raise ModelFileError(f"{path}: field 'params' of the model file does not match "
-                                 f"this mtlfaces version ({exc})") from None
+        unknown = sorted(k for k in fields["params"] if k not in cls._get_param_names())
+        if unknown:
+            raise ModelFileError(f"{path}: field 'params' of the model file has parameters "
+                                 f"this mtlfaces version does not know: {unknown!r:.200}")
+        est = cls(**fields["params"])
         _metadata.check_parameters(est, path)
         model = network() if callable(network) and not hasattr(network, "layers") else network
         _metadata.check_network(model, fields["tasks"], fields["classes"], est.get_params(),

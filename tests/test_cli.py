@@ -364,3 +364,53 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronau
     # The table is left under its .partial name too, never looking complete.
     assert not out.exists() and (tmp_path / "rows.jsonl.partial").exists()
     assert "incomplete results left in" in result.stderr
+
+
+def test_a_truncated_video_fails_its_input_and_keeps_the_partial_name(model_file, tmp_path):
+    writer = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"),
+                             10.0, (160, 120))
+    for i in range(40):
+        writer.write(np.full((120, 160, 3), 3 * i, np.uint8))
+    writer.release()
+    whole = (tmp_path / "whole.avi").read_bytes()
+    (tmp_path / "half.avi").write_bytes(whole[: len(whole) // 2])
+    result = CliRunner().invoke(main, ["predict", str(tmp_path / "half.avi"), "--model",
+                                       model_file, "--annotate", str(tmp_path / "ann"),
+                                       "--video-format", "avi"])
+    assert result.exit_code == 1
+    assert "half.avi: truncated:" in result.stderr and "of the 40 frames" in result.stderr
+    assert not (tmp_path / "ann" / "half.annotated.avi").exists()
+    assert (tmp_path / "ann" / "half.annotated.partial.avi").exists()
+
+
+def test_a_folder_runs_its_videos_too(model_file, astronaut, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    make_video(folder / "clip.mp4", astronaut, frames=3)
+    out = tmp_path / "rows.jsonl"
+    result = CliRunner().invoke(main, ["predict", str(folder), "--model", model_file,
+                                       "--json", str(out)])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {os.path.basename(r["source"]) for r in rows} == {"photo.png", "clip.mp4"}
+    assert sorted(r["frame"] for r in rows if r["source"].endswith("clip.mp4")) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "{missing}", "--out", "{out}"],
+    ["evaluate", "{missing}"],
+    ["predict", "{missing}"],
+    ["predict", "x.png", "--every", "0"],
+    ["build-dataset", "--data-dir", "{tmp}", "--out", "{out}"],
+    ["benchmark", "--model", "{missing}"],
+], ids=["train", "evaluate", "predict", "usage", "build-dataset", "benchmark"])
+def test_every_subcommand_errors_with_one_prefix(tmp_path, args):
+    subst = {"{missing}": str(tmp_path / "missing.csv"), "{out}": str(tmp_path / "o"),
+             "{tmp}": str(tmp_path)}
+    result = CliRunner().invoke(main, [subst.get(a, a) for a in args])
+    assert result.exit_code in (1, 2)
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("mtlfaces: error: ")
+    assert not any(line.startswith("Error:") for line in lines)
+    assert "Traceback" not in result.stderr + result.output

@@ -4,11 +4,14 @@ Every file here is built by the test from the small fitted model; none is commit
 """
 
 import json
+import os
 import math
 import tracemalloc
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mtlfaces._serialization as ser
 from mtlfaces import ModelFileError, load_model
@@ -188,3 +191,68 @@ def test_int_labels_load_as_ints(good, tmp_path, fitted, shapes_test):
     model = load_model(_with_meta(good, tmp_path, to_ints))
     assert model.classes_[0].dtype.kind == "i"
     assert model.predict(shapes_test[0][:3]).shape == (3, len(fitted.tasks_))
+
+
+# ------------------------------------------------------------ property-based
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=10)
+
+
+@st.composite
+def _mutations(draw):
+    kind = draw(st.sampled_from(["truncate", "flip", "swap", "field", "param"]))
+    if kind in ("truncate", "flip"):
+        return kind, draw(st.floats(0, 1, exclude_max=True)), draw(st.integers(1, 255))
+    if kind == "swap":
+        return kind, None, None
+    return kind, draw(st.text(min_size=1, max_size=3) | st.sampled_from(
+        ["tasks", "classes", "single_output", "n_features_in", "params", "preprocessing",
+         "history", "format_version", "image_size", "filters", "batch_size", "tasks",
+         "grayscale", "dense_units"])), draw(_json_values)
+
+
+@settings(max_examples=int(os.environ.get("MTLFACES_FUZZ_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_mutations())
+def test_mutated_model_files_fail_in_one_line_within_bounded_memory(good, tmp_path_factory,
+                                                                    shapes_test, mutation):
+    kind, where, value = mutation
+    path, meta, network = good
+    target = tmp_path_factory.mktemp("mutant") / "mutant.mtlfaces"
+    if kind == "truncate":
+        raw = path.read_bytes()
+        target.write_bytes(raw[: int(where * len(raw))])
+    elif kind == "flip":
+        raw = bytearray(path.read_bytes())
+        raw[int(where * len(raw))] ^= value
+        target.write_bytes(bytes(raw))
+    elif kind == "swap":
+        _write(target, network, json.dumps(meta).encode())
+    else:
+        changed = json.loads(json.dumps(meta))
+        (changed if kind == "field" else changed["params"])[where] = value
+        _write(target, json.dumps(changed), network)
+    before = _rss()
+    tracemalloc.start()
+    try:
+        try:
+            model = load_model(target)
+        except ModelFileError as exc:
+            assert "\n" not in str(exc) and str(target) in str(exc)
+        else:  # a harmless change: the model must then work
+            assert model.predict(shapes_test[0][:2]).shape[0] == 2
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * MiB
+    assert _rss() - before < 256 * MiB
+
+
+def _rss():
+    """This process's resident memory now, in bytes (Linux)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS"))
