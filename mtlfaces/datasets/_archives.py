@@ -90,7 +90,16 @@ def decode_image(data, image_size, grayscale, name="<bytes>"):
     """Decode encoded image bytes into a uint8 (size, size[, 3]) array; raises DatasetError."""
     import cv2
 
+    from ..images import MAX_PIXELS, ImageError, _header_size, check_pixels
+
     buf = np.frombuffer(data, dtype=np.uint8)
+    size = _header_size(data) if buf.size else None
+    if size is not None:
+        try:
+            check_pixels(size[0], size[1], MAX_PIXELS, name)
+        except ImageError as exc:
+            raise DatasetError(str(exc)) from None
+    # Both flags apply the EXIF orientation, as mtlfaces.images.read_image does.
     flag = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
     img = cv2.imdecode(buf, flag) if buf.size else None
     if img is None:
