@@ -63,11 +63,15 @@ def _check_members(zf, source, what, limits):
         if limit is None:
             continue
         total += info.file_size
-        if info.file_size > limit or total > limits.get("total", total):
+        if info.file_size > limit:
             raise ModelFileError(
                 f"{source}: {what} member {info.filename!r} unpacks to {info.file_size:,} "
                 f"bytes, over the {limit:,}-byte limit of a model file; it is corrupt or "
                 "not a model file")
+        if total > limits.get("total", total):
+            raise ModelFileError(
+                f"{source}: {what} members unpack to over {limits['total']:,} bytes in all, "
+                "the limit of a model file; it is corrupt or not a model file")
         if (info.file_size > _RATIO_FROM
                 and info.file_size > MAX_EXPANSION * max(info.compress_size, 1)):
             raise ModelFileError(
