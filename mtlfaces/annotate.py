@@ -2,16 +2,16 @@
 
 import numpy as np
 
-_SHORT = {"Middle Age": "Middle", "Very Old": "V.Old"}
 _COLOURS = [(66, 135, 245), (245, 130, 48), (60, 180, 75), (230, 25, 75), (145, 30, 180)]
 
 
 def label_line(result):
-    """'Young, Female, Happy 0.91' style text for one face."""
+    """'Middle Age, Female, Happy': one face's labels, named as in the table (never
+    shortened)."""
     parts = []
     for task in ("age", "gender", "emotion"):
         if task in result.labels:
-            parts.append(f"{_SHORT.get(result.labels[task], result.labels[task])}")
+            parts.append(str(result.labels[task]))
     extra = [t for t in result.labels if t not in ("age", "gender", "emotion")]
     parts += [str(result.labels[t]) for t in extra]
     return ", ".join(parts)

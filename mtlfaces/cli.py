@@ -13,6 +13,8 @@ import time
 
 import click
 
+from ._defaults import DEFAULT_THRESHOLD, MAX_PIXELS
+
 EXIT_FAILED = 1  # some inputs failed (others may have been processed)
 
 
@@ -96,11 +98,22 @@ def main():
 
 # --------------------------------------------------------------------- predict
 class _Table:
-    """JSON-lines or CSV rows, written to a temporary name and renamed when complete."""
+    """JSON-lines or CSV rows, written to a temporary name and renamed when complete.
 
-    def __init__(self, path, fmt):
+    JSON lines are the records as :func:`mtlfaces.analyze` gives them (distributions
+    included); CSV has the :data:`~mtlfaces.pipeline.FIELDS` columns, each other task's,
+    and with ``probabilities`` one ``TASK.CLASS`` column per class.
+    """
+
+    def __init__(self, path, fmt, classes, probabilities=False):
+        from .pipeline import FIELDS
+
         self.path, self.fmt = path, fmt
         self.rows = 0
+        extra = [c for t in classes if t not in FIELDS for c in (t, f"{t}_probability")]
+        if probabilities:
+            extra += [f"{t}.{c}" for t, labels in classes.items() for c in labels]
+        self.columns = FIELDS + extra
         if path == "-":
             self._fh = sys.stdout
             self._tmp = None
@@ -109,19 +122,18 @@ class _Table:
             self._tmp = path + ".partial"
             self._fh = open(self._tmp, "w", newline="")
         self._csv = None
+        if fmt == "csv":
+            self._csv = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="ignore")
+            self._csv.writeheader()
 
     def write(self, row):
-        from .pipeline import FIELDS
-
         if self.fmt == "json":
             self._fh.write(json.dumps(row) + "\n")
         else:
-            if self._csv is None:
-                extra = [k for k in row if k not in FIELDS]
-                self._csv = csv.DictWriter(self._fh, fieldnames=FIELDS + extra,
-                                           extrasaction="ignore")
-                self._csv.writeheader()
-            self._csv.writerow(row)
+            flat = dict(row)
+            for task, dist in (flat.pop("distributions", None) or {}).items():
+                flat.update({f"{task}.{label}": p for label, p in dist.items()})
+            self._csv.writerow(flat)
         self.rows += 1
 
     def close(self, complete=True):
@@ -142,7 +154,7 @@ def _summary(where, results):
     for i, r in enumerate(results):
         labels = ", ".join(f"{t} {r.labels[t]} ({r.probabilities[t]:.2f})" for t in r.labels)
         pose = "" if r.pose is None else f" yaw {r.pose[0]:+.0f} pitch {r.pose[1]:+.0f}"
-        lines.append(f"  face {i + 1} at {tuple(int(v) for v in r.box)}{pose}: {labels}")
+        lines.append(f"  face {i} at {tuple(int(v) for v in r.box)}{pose}: {labels}")
     return "\n".join(lines)
 
 
@@ -172,39 +184,52 @@ def _annotated_path(out_dir, source, ext=None):
               help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,
               help="Upsample images before detecting (finds smaller faces, slower).")
-@click.option("--threshold", type=float, default=0.2, show_default=True,
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones.")
 @click.option("--max-side", type=click.IntRange(min=64), default=None,
               help="Detect on a copy shrunk to at most this many pixels a side: faster on "
                    "large photos, but faces under ~80 px in the copy are missed [default: "
                    "full resolution].")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Refuse images with more pixels than this, before decoding [default: "
-                   "50000000].")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS,
+              show_default=True, help="Refuse images with more pixels than this, before "
+                                      "decoding.")
 @click.option("--descriptor/--no-descriptor", default=None,
               help="Average the bundled read-out of dlib's face descriptor into age group and "
                    "gender (accuracy gained and time per face: MODEL_CARD.md) [default: on "
                    "for images with the bundled model; off for videos and webcams, where it "
                    "would cost most of the frame rate, and with --model].")
+@click.option("--probabilities", is_flag=True,
+              help="CSV: add one TASK.CLASS column per class with its probability (JSON "
+                   "lines always carry the distributions).")
+@click.option("--require-face", is_flag=True,
+              help="Exit 1 when an image (or a whole video) has no face. Without it, inputs "
+                   "with no face get a 'no_face' row and the run exits 0.")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
-            max_frames, detector, upsample, threshold, max_side, max_pixels, descriptor, quiet):
+            max_frames, detector, upsample, threshold, max_side, max_pixels, descriptor,
+            probabilities, require_face, quiet):
     """Classify every face in SOURCES: image files, folders, videos or a webcam index (0).
 
-    The answers are mtlfaces.analyze()'s: --json writes its records.
+    The answers are mtlfaces.analyze()'s: --json writes its records, one per face, with
+    each task's full distribution. Every input gets a row: status "ok" per face, "no_face"
+    for an image or frame without one, "error" (and the message) for one that could not
+    be read. Exit code 0 unless an input could not be read (or, with --require-face, had
+    no face).
     """
-    from .pipeline import Analyzer, expand
+    from .pipeline import Analyzer, error_record, expand
 
     if json_out and csv_out:
         raise click.UsageError("choose one of --json and --csv")
-    inputs = []
-    failures = 0
+    if probabilities and not csv_out:
+        raise click.UsageError("--probabilities adds columns to --csv (--json always has the "
+                               "distributions)")
+    inputs, unread = [], []
     for source in sources:
         try:
             inputs.extend(expand(source))
         except ValueError as exc:
             _error(str(exc))
-            failures += 1
+            unread.append(error_record(source, exc))
     if not inputs:
         sys.exit(EXIT_FAILED)
     _quiet_tensorflow()
@@ -214,8 +239,7 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
         analyzer = Analyzer(model, readout="auto" if descriptor is None else descriptor,
                             detector=detector, upsample=upsample, threshold=threshold,
                             every=every, smooth=smooth, max_frames=max_frames,
-                            max_side=max_side, **({} if max_pixels is None
-                                                  else {"max_pixels": max_pixels}))
+                            max_side=max_side, max_pixels=max_pixels)
     except ModelFileError as exc:
         raise click.ClickException(str(exc)) from None
     if descriptor or (descriptor is None and analyzer.bundled
@@ -228,19 +252,29 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
             raise click.ClickException(f"{exc}; --no-descriptor predicts without it") from None
         except ValueError as exc:
             raise click.UsageError(f"--descriptor: {exc}") from None
+    from .tasks import classes_by_task
+
     table = None
     if json_out or csv_out:
-        table = _Table(json_out or csv_out, "json" if json_out else "csv")
+        table = _Table(json_out or csv_out, "json" if json_out else "csv",
+                       {t: [str(c) for c in v] for t, v in
+                        classes_by_task(analyzer.classifier).items()}, probabilities)
+        for row in unread:
+            table.write(row)
     to_stdout = (json_out == "-" or csv_out == "-")
     summary = not quiet and not to_stdout
     complete = False
+    failures, faceless = len(unread), []
     try:
         for item in inputs:
             if item.kind in ("video", "webcam"):
-                ok = _predict_video(analyzer, item, table, annotate_dir, video_format, summary)
+                ok, found = _predict_video(analyzer, item, table, annotate_dir, video_format,
+                                           summary)
             else:
-                ok = _predict_image(analyzer, item, table, annotate_dir, summary)
+                ok, found = _predict_image(analyzer, item, table, annotate_dir, summary)
             failures += not ok
+            if ok and not found:
+                faceless.append(item.name)
         complete = True
     except KeyboardInterrupt:
         _error("interrupted")
@@ -250,26 +284,33 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
             written = table.close(complete=complete)
             if written and not complete:
                 _error(f"incomplete results left in {written}")
-    sys.exit(EXIT_FAILED if failures else 0)
+    if require_face:
+        for name in faceless:
+            _error(f"{name}: no face found (--require-face)")
+    sys.exit(EXIT_FAILED if failures or (require_face and faceless) else 0)
 
 
 def _predict_image(analyzer, item, table, annotate_dir, summary):
+    """Classify one image; (read, faces found)."""
     import cv2
 
     from .images import ImageError
+    from .pipeline import error_record
 
     try:
         frame = analyzer.image(item.value, item.name)
     except ImageError as exc:
         _error(str(exc))
-        return False
+        if table is not None:
+            table.write(error_record(item.name, exc))
+        return False, False
     if summary:
         click.echo(_summary(frame.source, frame.faces))
         if frame.scale < 1:
             click.echo(f"  (detected on a copy shrunk to {frame.scale:.0%} by --max-side: "
                        f"faces under ~{80 / frame.scale:.0f} px are missed)")
     if table is not None:
-        for row in frame.records():
+        for row in frame.records(status_rows=True):
             table.write(row)
     if annotate_dir:
         from .annotate import annotate
@@ -281,11 +322,8 @@ def _predict_image(analyzer, item, table, annotate_dir, summary):
         drawn = annotate(frame.image, frame.faces)
         if not cv2.imwrite(out, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
             _error(f"{out}: could not write the annotated image")
-            return False
-    if not frame.faces:
-        _error(f"{frame.source}: no face found")
-        return False
-    return True
+            return False, bool(frame.faces)
+    return True, bool(frame.faces)
 
 
 def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
@@ -294,11 +332,15 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
     from .annotate import annotate
     from .video import VideoError, VideoReader, VideoWriter
 
+    from .pipeline import error_record
+
     try:
         reader = VideoReader(item.value)
     except VideoError as exc:
         _error(str(exc))
-        return False
+        if table is not None:
+            table.write(error_record(item.name, exc))
+        return False, False
     writer = None
     if annotate_dir:
         target = _annotated_path(annotate_dir, f"webcam{item.value}" if item.kind == "webcam"
@@ -308,7 +350,7 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
         except VideoError as exc:
             _error(str(exc))
             reader.close()
-            return False
+            return False, False
     max_frames = analyzer.max_frames
     total = reader.frame_count if max_frames is None else min(
         max_frames, reader.frame_count or max_frames)
@@ -325,7 +367,7 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
                 faces_seen += len(frame.faces)
                 tracks.update(f.track for f in frame.faces)
                 if table is not None:
-                    for row in frame.records():
+                    for row in frame.records(status_rows=True):
                         table.write(row)
                 if writer is not None:
                     writer.write(cv2.cvtColor(annotate(frame.image, frame.faces),
@@ -350,12 +392,14 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
     if interrupted:
         raise KeyboardInterrupt
     if failed:
-        return False
+        if table is not None:
+            table.write(error_record(item.name, failed))
+        return False, faces_seen > 0
     if summary:
         click.echo(f"{item.name}: {frames} frames in {seconds:.1f}s "
                    f"({frames / max(seconds, 1e-9):.1f} frames/s), {faces_seen} face "
                    f"detections, {len(tracks)} tracked face(s)")
-    return True
+    return True, faces_seen > 0
 
 
 # ----------------------------------------------------------------------- train

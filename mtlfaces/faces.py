@@ -13,14 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._defaults import DEFAULT_THRESHOLD
 from .images import ImageError, as_rgb_uint8, check_batch, read_image, resize_square, to_gray
 
 DETECTORS = ("hog", "cnn")
-#: Minimum HOG detector score where none is given, everywhere (detect_faces, FaceCropper,
-#: analyze, the CLI). dlib's own default (0) lets through weak false detections, such as the
-#: mission patch of ``skimage.data.astronaut()`` saved as JPEG (score 0.04), or a face in
-#: ``skimage.data.coffee()``; real faces usually score above 0.5.
-DEFAULT_THRESHOLD = 0.2
 _models = {}
 _lock = threading.Lock()
 

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from ._defaults import MAX_PIXELS
+
 #: File extensions treated as images when scanning folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -27,10 +29,6 @@ def check_batch(shape, single="X[np.newaxis]"):
             "for one image, or a 4-D batch (n, h, w, c)")
 
 
-#: Images with more pixels than this are refused before they are decoded (an 8000×6000
-#: photo has 48 million); ``max_pixels`` raises it where more is needed. Decoding costs
-#: 3 bytes a pixel, and detection about 10 more at full resolution.
-MAX_PIXELS = 50_000_000
 
 
 def _header_size(data):

@@ -26,11 +26,15 @@ from .tasks import classes_by_task
 from .tracking import FaceTracker, relabel, shift_boxes
 from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
 
-#: Keys of a face record, in the order ``mtlfaces predict --csv`` writes them; a model
-#: with other tasks adds ``TASK`` and ``TASK_probability`` after these.
-FIELDS = ["source", "frame", "time", "face", "track", "left", "top", "right", "bottom",
-          "detector_score", "yaw", "pitch", "roll", "age", "age_probability", "gender",
-          "gender_probability", "emotion", "emotion_probability"]
+#: Keys of a record, in the order ``mtlfaces predict --csv`` writes them; a model with other
+#: tasks adds ``TASK`` and ``TASK_probability`` after these. ``status`` is "ok" for a face,
+#: "no_face" for an image or frame without one, "error" (with ``error``, the message) for an
+#: input that could not be read.
+FIELDS = ["source", "frame", "time", "status", "face", "track", "left", "top", "right",
+          "bottom", "detector_score", "yaw", "pitch", "roll", "age", "age_probability",
+          "gender", "gender_probability", "emotion", "emotion_probability", "error"]
+#: Statuses of a record.
+STATUSES = ("ok", "no_face", "error")
 
 
 @dataclass
@@ -53,6 +57,8 @@ class FaceResult:
         Track id in a video.
     distributions : dict
         task -> full probability vector, in the model's class order.
+    classes : dict
+        task -> the model's classes, in that order.
     """
 
     box: tuple
@@ -62,11 +68,13 @@ class FaceResult:
     probabilities: dict
     track: int = None
     distributions: dict = field(default=None, repr=False)
+    classes: dict = field(default=None, repr=False)
 
     def row(self):
-        """The face's part of a record (box, score, pose, labels, probabilities, track)."""
+        """The face's part of a record (box, score, pose, labels, probabilities, track, and
+        ``distributions``: task -> {class: probability} over all classes)."""
         left, top, right, bottom = self.box
-        out = {"left": left, "top": top, "right": right, "bottom": bottom,
+        out = {"status": "ok", "left": left, "top": top, "right": right, "bottom": bottom,
                "detector_score": round(self.score, 4)}
         if self.pose is not None:
             out.update({"yaw": round(self.pose[0], 1), "pitch": round(self.pose[1], 1),
@@ -76,6 +84,10 @@ class FaceResult:
             out[f"{task}_probability"] = round(float(self.probabilities[task]), 4)
         if self.track is not None:
             out["track"] = self.track
+        if self.distributions is not None and self.classes is not None:
+            out["distributions"] = {
+                task: {str(c): round(float(p), 4) for c, p in zip(self.classes[task], dist)}
+                for task, dist in self.distributions.items()}
         return out
 
 
@@ -170,7 +182,7 @@ class FaceAnalyzer:
             labels = {t: str(classes[t][int(np.argmax(d))]) for t, d in dist.items()}
             probs = {t: float(np.max(d)) for t, d in dist.items()}
             out.append(FaceResult(face.box, face.score, face.pose, labels, probs,
-                                  distributions=dist))
+                                  distributions=dist, classes={t: classes[t] for t in dist}))
         return out
 
     def _follow(self, rgb, boxes):
@@ -208,11 +220,20 @@ class Frame:
     time: float = None
     scale: float = 1.0
 
-    def records(self):
-        """One dict per face: where it came from, then :meth:`FaceResult.row`."""
-        return [{"source": self.source, "frame": self.frame,
-                 "time": None if self.time is None else round(self.time, 3), "face": i,
-                 **face.row()} for i, face in enumerate(self.faces)]
+    def records(self, status_rows=False):
+        """One dict per face: where it came from, then :meth:`FaceResult.row`. With
+        ``status_rows``, an image or frame without a face gives one ``no_face`` record."""
+        where = {"source": self.source, "frame": self.frame,
+                 "time": None if self.time is None else round(self.time, 3)}
+        if not self.faces and status_rows:
+            return [{**where, "status": "no_face"}]
+        return [{**where, "face": i, **face.row()} for i, face in enumerate(self.faces)]
+
+
+def error_record(source, error):
+    """The record of an input that could not be read: status "error" and the message."""
+    return {"source": str(source), "frame": None, "time": None, "status": "error",
+            "error": str(error)}
 
 
 @dataclass
@@ -389,14 +410,38 @@ class Analyzer:
         """Every :class:`Frame` of ``source`` (a path, folder, video, webcam index or array,
         or a list of them), in order; raises on the first input that cannot be read."""
         for item in _inputs(source):
-            if item.kind in ("video", "webcam"):
-                yield from self.video(item.value, item.name)
-            else:
-                yield self.image(item.value, item.name)
+            yield from self.frames_of(item)
 
-    def analyze(self, source, as_frame=False):
+    def frames_of(self, item):
+        """The :class:`Frame` objects of one :class:`Input`."""
+        if item.kind in ("video", "webcam"):
+            yield from self.video(item.value, item.name)
+        else:
+            yield self.image(item.value, item.name)
+
+    def analyze(self, source, as_frame=False, status_rows=False, on_error="raise"):
         """Records of every face of ``source`` (see :func:`analyze`)."""
-        records = [r for frame in self.frames(source) for r in frame.records()]
+        if on_error not in ("raise", "record"):
+            raise ValueError(f"on_error={on_error!r}; expected 'raise' or 'record'")
+        records = []
+        sources = source if isinstance(source, (list, tuple)) else [source]
+        for one in sources:
+            try:
+                items = expand(one)
+            except ValueError as exc:
+                if on_error == "raise":
+                    raise
+                records.append(error_record(one if isinstance(one, (str, os.PathLike, int))
+                                            else type(one).__name__, exc))
+                continue
+            for item in items:
+                try:
+                    for frame in self.frames_of(item):
+                        records.extend(frame.records(status_rows))
+                except (ImageError, VideoError) as exc:
+                    if on_error == "raise":
+                        raise
+                    records.append(error_record(item.name, exc))
         return to_frame(records) if as_frame else records
 
 
@@ -407,11 +452,18 @@ def _inputs(source):
 
 
 def to_frame(records):
-    """Records as a DataFrame with the columns of :data:`FIELDS` (plus any other tasks')."""
+    """Records as a DataFrame: the columns of :data:`FIELDS` (plus any other tasks'), then
+    one ``TASK.CLASS`` column per class with its probability (the ``distributions``)."""
     import pandas as pd
 
-    extra = [k for r in records for k in r if k not in FIELDS]
-    return pd.DataFrame(records, columns=FIELDS + list(dict.fromkeys(extra)))
+    flat = []
+    for record in records:
+        row = {k: v for k, v in record.items() if k != "distributions"}
+        for task, dist in (record.get("distributions") or {}).items():
+            row.update({f"{task}.{label}": p for label, p in dist.items()})
+        flat.append(row)
+    extra = [k for r in flat for k in r if k not in FIELDS]
+    return pd.DataFrame(flat, columns=FIELDS + list(dict.fromkeys(extra)))
 
 
 def _classifier(model):
@@ -459,7 +511,8 @@ def _checked_readout(classifier):
 
 def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
             threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, as_frame=False):
+            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, as_frame=False,
+            status_rows=False, on_error="raise"):
     """Age group, gender and emotion of every face in ``source``.
 
     The same answers as ``mtlfaces predict``: its ``--json`` lines are these records.
@@ -477,15 +530,25 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
     every, smooth, max_frames, max_side, max_pixels
         See :class:`Analyzer`.
     as_frame : bool, default=False
-        Return a pandas DataFrame (columns :data:`FIELDS`) instead of a list of dicts.
+        Return a pandas DataFrame (columns :data:`FIELDS`, then ``TASK.CLASS`` probability
+        columns) instead of a list of dicts.
+    status_rows : bool, default=False
+        Give an image or video frame with no face one record of status "no_face", so a
+        table tells "processed, no face" from "never processed" (as ``mtlfaces predict
+        --json/--csv`` does).
+    on_error : {"raise", "record"}, default="raise"
+        An input that cannot be read (a missing path, a corrupt image or video) raises, or
+        becomes a record of status "error" with the message in ``error`` while the others
+        are processed.
 
     Returns
     -------
     list of dict, or DataFrame
-        One record per face: ``source``, ``frame`` and ``time`` (videos), ``face`` (0-based
-        within its image or frame, largest first), ``track`` (videos), the box ``left``,
-        ``top``, ``right``, ``bottom``, ``detector_score``, head pose ``yaw``, ``pitch``,
-        ``roll``, and per task its label and ``TASK_probability``.
+        One record per face: ``source``, ``frame`` and ``time`` (videos), ``status`` ("ok"),
+        ``face`` (0-based within its image or frame, largest first), ``track`` (videos), the
+        box ``left``, ``top``, ``right``, ``bottom``, ``detector_score``, head pose ``yaw``,
+        ``pitch``, ``roll``, per task its label and ``TASK_probability``, and
+        ``distributions``: task -> {class: probability} over all classes.
 
     Raises
     ------
@@ -506,8 +569,9 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
                         threshold=threshold, padding=padding, pose=pose, every=every,
                         smooth=smooth, max_frames=max_frames, max_side=max_side,
                         max_pixels=max_pixels)
-    return analyzer.analyze(source, as_frame=as_frame)
+    return analyzer.analyze(source, as_frame=as_frame, status_rows=status_rows,
+                            on_error=on_error)
 
 
-__all__ = ["analyze", "Analyzer", "FaceAnalyzer", "FaceResult", "Frame", "FIELDS", "expand",
-           "to_frame", "ImageError", "VideoError"]
+__all__ = ["analyze", "Analyzer", "FaceAnalyzer", "FaceResult", "Frame", "FIELDS", "STATUSES",
+           "error_record", "expand", "to_frame", "ImageError", "VideoError"]

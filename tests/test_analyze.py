@@ -112,8 +112,27 @@ def test_the_cli_writes_analyzes_records_for_a_video(tmp_path, astronaut):
 def test_analyze_as_frame_has_the_csv_columns(astronaut, analyzer):
     frame = analyzer.analyze([astronaut, np.zeros((120, 160, 3), np.uint8)], as_frame=True)
     assert isinstance(frame, pd.DataFrame)
-    assert list(frame.columns) == FIELDS
+    classes = {"age": mtlfaces.AGE_GROUPS, "gender": mtlfaces.GENDERS,
+               "emotion": mtlfaces.EMOTIONS}
+    assert list(frame.columns) == FIELDS + [f"{t}.{c}" for t, cs in classes.items() for c in cs]
     assert list(frame["source"]) == ["array"]  # the blank image has no face, so no row
+    assert frame[[f"age.{c}" for c in mtlfaces.AGE_GROUPS]].sum(axis=1)[0] == pytest.approx(1, abs=1e-3)
+
+
+def test_status_rows_and_recorded_errors_match_the_cli(tmp_path, astronaut, analyzer):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "b_blank.png"), np.zeros((100, 100, 3), np.uint8))
+    (folder / "c_bad.jpg").write_bytes(b"not an image")
+    code, rows = _cli_records(folder)
+    assert code == 1  # c_bad.jpg
+    assert rows == analyzer.analyze(str(folder), status_rows=True, on_error="record")
+    assert [r["status"] for r in rows] == ["ok", "no_face", "error"]
+    with pytest.raises(ValueError, match="c_bad.jpg"):
+        analyzer.analyze(str(folder))
+    missing = analyzer.analyze([str(tmp_path / "nowhere.png")], on_error="record")
+    assert missing[0]["status"] == "error" and "no such file" in missing[0]["error"]
 
 
 def test_a_stack_of_arrays_names_each_image(astronaut, analyzer):
@@ -154,3 +173,16 @@ def test_crops_follow_the_model_in_use(astronaut, tmp_path):
     faces = FaceAnalyzer(clf).detect(astronaut)
     assert faces[0].crop.shape == (32, 32)
     assert mtlfaces.analyze(astronaut, clf)[0]["face"] == 0
+
+
+def test_annotations_use_the_tables_names():
+    from mtlfaces.annotate import annotate, label_line
+    from mtlfaces.pipeline import FaceResult
+
+    face = FaceResult((10, 10, 90, 90), 1.0, None,
+                      {"age": "Very Old", "gender": "Male", "emotion": "Neutral"}, {})
+    assert label_line(face) == "Very Old, Male, Neutral"
+    face.labels["age"] = "Middle Age"
+    assert label_line(face).startswith("Middle Age, ")
+    drawn = annotate(np.zeros((100, 100, 3), np.uint8), [face])
+    assert drawn.any() and drawn.shape == (100, 100, 3)

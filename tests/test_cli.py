@@ -100,7 +100,7 @@ def test_predict_csv_to_stdout(model_file, media):
     result = run("predict", media / "astronaut.png", "--model", model_file, "--csv", "-")
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert lines[0].startswith("source,frame,time,face,track,left")
+    assert lines[0].startswith("source,frame,time,status,face,track,left")
     assert len(lines) == 2 and "astronaut.png" in lines[1]
 
 
@@ -108,14 +108,60 @@ def test_folder_reports_bad_files_and_processes_the_rest(model_file, media, tmp_
     out = tmp_path / "rows.csv"
     result = CliRunner().invoke(main, ["predict", str(media / "folder"), "--model", model_file,
                                        "--csv", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1  # the corrupt file; the faceless one is no failure
     err = result.stderr
     assert "corrupt.jpg: not a readable image" in err
-    assert "blank.png: no face found" in err
+    assert "blank.png: no face found" in result.stdout and "blank.png" not in err
     assert "notes.txt" not in err  # not an image extension: not part of the folder run
     assert "Traceback" not in result.output + err
     table = pd.read_csv(out)
-    assert sorted(os.path.basename(s) for s in table["source"]) == ["good.png", "good2.jpg"]
+    status = dict(zip((os.path.basename(s) for s in table["source"]), table["status"]))
+    assert status == {"good.png": "ok", "good2.jpg": "ok", "blank.png": "no_face",
+                      "corrupt.jpg": "error"}
+    assert "not a readable image" in table.set_index("status").loc["error", "error"]
+
+
+def test_a_photo_without_a_face_is_a_row_not_a_failure(model_file, media, tmp_path):
+    blank = str(media / "folder" / "blank.png")
+    result = CliRunner().invoke(main, ["predict", blank, "--model", model_file, "--json", "-"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows == [{"source": blank, "frame": None, "time": None, "status": "no_face"}]
+    result = CliRunner().invoke(main, ["predict", blank, "--model", model_file, "--json", "-",
+                                       "--require-face"])
+    assert result.exit_code == 1 and "blank.png: no face found (--require-face)" in result.stderr
+
+
+def test_distributions_in_json_and_as_csv_columns(model_file, media, tmp_path):
+    png = str(media / "astronaut.png")
+    result = CliRunner().invoke(main, ["predict", png, "--model", model_file, "--json", "-"])
+    row = json.loads(result.stdout.splitlines()[0])
+    for task in ("age", "gender", "emotion"):
+        dist = row["distributions"][task]
+        assert abs(sum(dist.values()) - 1) < 1e-3
+        assert max(dist, key=dist.get) == row[task]
+        assert dist[row[task]] == pytest.approx(row[f"{task}_probability"], abs=1e-4)
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(main, ["predict", png, "--model", model_file, "--csv", str(out),
+                                       "--probabilities"])
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(out)
+    for task in ("age", "gender", "emotion"):
+        cols = [c for c in table.columns if c.startswith(f"{task}.")]
+        assert [c.split(".", 1)[1] for c in cols] == list(row["distributions"][task])
+        assert table[cols].sum(axis=1).iloc[0] == pytest.approx(1, abs=1e-3)
+    plain = CliRunner().invoke(main, ["predict", png, "--model", model_file, "--csv", "-"])
+    assert not any("." in c for c in plain.stdout.splitlines()[0].split(",") if c != "source")
+    result = CliRunner().invoke(main, ["predict", png, "--json", "-", "--probabilities"])
+    assert result.exit_code == 2 and "--probabilities adds columns to --csv" in result.stderr
+
+
+def test_summary_and_records_number_faces_alike(model_file, media):
+    png = str(media / "astronaut.png")
+    text = CliRunner().invoke(main, ["predict", png, "--model", model_file]).stdout
+    row = json.loads(CliRunner().invoke(main, ["predict", png, "--model", model_file,
+                                               "--json", "-"]).stdout.splitlines()[0])
+    assert row["face"] == 0 and "  face 0 at" in text
 
 
 @pytest.mark.parametrize("args,message", [

@@ -1,0 +1,13 @@
+"""Defaults shared by the library and the command line (light: no heavy imports, so
+``mtlfaces --help`` shows them without loading NumPy's neighbours)."""
+
+#: Minimum HOG detector score where none is given, everywhere (detect_faces, FaceCropper,
+#: analyze, the CLI). dlib's own default (0) lets through weak false detections, such as the
+#: mission patch of ``skimage.data.astronaut()`` saved as JPEG (score 0.04), or a face in
+#: ``skimage.data.coffee()``; real faces usually score above 0.5.
+DEFAULT_THRESHOLD = 0.2
+
+#: Images with more pixels than this are refused before they are decoded (an 8000×6000
+#: photo has 48 million); ``max_pixels`` raises it where more is needed. Decoding costs
+#: 3 bytes a pixel, and detection about 10 more at full resolution.
+MAX_PIXELS = 50_000_000
