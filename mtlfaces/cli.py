@@ -198,6 +198,10 @@ def _annotated_path(out_dir, source, ext=None):
                    "gender (accuracy gained and time per face: MODEL_CARD.md) [default: on "
                    "for images with the bundled model; off for videos and webcams, where it "
                    "would cost most of the frame rate, and with --model].")
+@click.option("--crops", is_flag=True,
+              help="Each image is one face crop (dataset crops, another tool's export): one "
+                   "answer per image, aligned on landmarks where no face is detected, else "
+                   "the image as given; the 'located' column says which.")
 @click.option("--probabilities", is_flag=True,
               help="CSV: add one TASK.CLASS column per class with its probability (JSON "
                    "lines always carry the distributions).")
@@ -207,7 +211,7 @@ def _annotated_path(out_dir, source, ext=None):
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
             max_frames, detector, upsample, threshold, max_side, max_pixels, descriptor,
-            probabilities, require_face, quiet):
+            crops, probabilities, require_face, quiet):
     """Classify every face in SOURCES: image files, folders, videos or a webcam index (0).
 
     The answers are mtlfaces.analyze()'s: --json writes its records, one per face, with
@@ -239,7 +243,7 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
         analyzer = Analyzer(model, readout="auto" if descriptor is None else descriptor,
                             detector=detector, upsample=upsample, threshold=threshold,
                             every=every, smooth=smooth, max_frames=max_frames,
-                            max_side=max_side, max_pixels=max_pixels)
+                            max_side=max_side, max_pixels=max_pixels, crops=crops)
     except ModelFileError as exc:
         raise click.ClickException(str(exc)) from None
     if descriptor or (descriptor is None and analyzer.bundled

@@ -68,6 +68,9 @@ class Face:
         The aligned face chip (eyes level, ``dlib.get_face_chip``), uint8.
     pose : tuple of float or None
         (yaw, pitch, roll) in degrees, from 68 landmarks; None without them.
+    located : {"detector", "landmarks", "whole"}
+        How the face was found: by the detector; in crops mode, by landmarks fitted to
+        the whole image (no detection); or not at all (the whole image, resized).
     """
 
     box: tuple
@@ -75,6 +78,7 @@ class Face:
     landmarks: np.ndarray = field(repr=False)
     crop: np.ndarray = field(default=None, repr=False)
     pose: tuple = None
+    located: str = "detector"
 
     @property
     def area(self):
@@ -263,6 +267,36 @@ def _align_rgb(rgb, boxes, scores=None, landmarks=5, pose=False, crop_size=48,
                           pose=head_pose(points, rgb.shape) if use68 else None))
     faces.sort(key=lambda f: f.area, reverse=True)
     return faces
+
+
+def _plausible_eyes(points, width, height):
+    """Do 5-point landmarks fitted to a whole image look like a face filling it? (Eye
+    distance 15-70 % of the width, both eyes in the image's upper 70 %, the nose below
+    them, the eye line within 30 degrees of level.)"""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3), (xn, yn) = points[:5]
+    a, b = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), np.array([(x2 + x3) / 2, (y2 + y3) / 2])
+    dist = float(np.hypot(*(a - b)))
+    inside = all(0 <= p[0] < width and 0 <= p[1] < 0.7 * height for p in (a, b))
+    level = abs(math.degrees(math.atan2(abs(a[1] - b[1]), abs(a[0] - b[0]) + 1e-9))) < 30
+    return inside and level and 0.15 * width < dist < 0.7 * width and yn > max(a[1], b[1])
+
+
+def _whole_face(rgb, crop_size=48, crop_padding=0.1, grayscale=True, pose=False):
+    """The face of an image that is a face crop already (crops mode, no face detected):
+    aligned on landmarks fitted to the whole image where they look like a face, else the
+    whole image resized. One :class:`Face` with ``located`` "landmarks" or "whole"."""
+    h, w = rgb.shape[:2]
+    face = _align_rgb(rgb, [(0, 0, w - 1, h - 1)], [float("nan")], pose=pose,
+                      crop_size=crop_size, crop_padding=crop_padding, grayscale=grayscale)[0]
+    five = face.landmarks if len(face.landmarks) == 5 else face.landmarks[[36, 39, 45, 42, 33]]
+    if _plausible_eyes(five, w, h):
+        face.located = "landmarks"
+        return face
+    crop = resize_square(rgb, int(crop_size)) if crop_size else None
+    if crop is not None and grayscale:
+        crop = to_gray(crop)
+    return Face(box=(0, 0, w, h), score=float("nan"), landmarks=face.landmarks, crop=crop,
+                pose=face.pose, located="whole")
 
 
 def center_crop(image, size, grayscale=True, bgr=False):

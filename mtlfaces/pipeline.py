@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb
+from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb, _whole_face
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
 from .tasks import classes_by_task
 from .tracking import FaceTracker, relabel, shift_boxes
@@ -31,8 +31,12 @@ from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
 #: "no_face" for an image or frame without one, "error" (with ``error``, the message) for an
 #: input that could not be read.
 FIELDS = ["source", "frame", "time", "status", "face", "track", "left", "top", "right",
-          "bottom", "detector_score", "yaw", "pitch", "roll", "age", "age_probability",
-          "gender", "gender_probability", "emotion", "emotion_probability", "error"]
+          "bottom", "detector_score", "located", "yaw", "pitch", "roll", "age",
+          "age_probability", "gender", "gender_probability", "emotion", "emotion_probability",
+          "error"]
+#: Still images with no face found whose longer side is at most this are searched again
+#: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels).
+RETRY_SIDE = 512
 #: Statuses of a record.
 STATUSES = ("ok", "no_face", "error")
 
@@ -55,6 +59,8 @@ class FaceResult:
         task -> probability of that label.
     track : int or None
         Track id in a video.
+    located : str
+        "detector", or in crops mode "landmarks" / "whole" (see :class:`mtlfaces.faces.Face`).
     distributions : dict
         task -> full probability vector, in the model's class order.
     classes : dict
@@ -69,13 +75,15 @@ class FaceResult:
     track: int = None
     distributions: dict = field(default=None, repr=False)
     classes: dict = field(default=None, repr=False)
+    located: str = "detector"
 
     def row(self):
         """The face's part of a record (box, score, pose, labels, probabilities, track, and
         ``distributions``: task -> {class: probability} over all classes)."""
         left, top, right, bottom = self.box
+        score = None if self.score is None or np.isnan(self.score) else round(self.score, 4)
         out = {"status": "ok", "left": left, "top": top, "right": right, "bottom": bottom,
-               "detector_score": round(self.score, 4)}
+               "detector_score": score, "located": self.located}
         if self.pose is not None:
             out.update({"yaw": round(self.pose[0], 1), "pitch": round(self.pose[1], 1),
                         "roll": round(self.pose[2], 1)})
@@ -116,10 +124,15 @@ class FaceAnalyzer:
         Detect on a copy shrunk to at most this many pixels a side (faster on large
         photos, but faces under about 80 pixels in the shrunk copy are missed); None
         (default) detects at full resolution. :meth:`scale` tells the factor.
+    crops : bool, default=False
+        Each still image is one face crop (a dataset's, another tool's export): the
+        largest face the detector finds, else the face aligned on landmarks fitted to the
+        whole image, else the whole image resized (``located`` tells which). Every image
+        then gets one answer. Video frames are always searched.
     """
 
     def __init__(self, classifier, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
-                 padding=0.1, pose=True, readout=None, max_side=None):
+                 padding=0.1, pose=True, readout=None, max_side=None, crops=False):
         self.classifier = classifier
         self.detector = detector
         self.upsample = upsample
@@ -130,6 +143,7 @@ class FaceAnalyzer:
         if max_side is not None and (not isinstance(max_side, int) or max_side < 64):
             raise ValueError(f"max_side={max_side!r}; expected None or an integer >= 64")
         self.max_side = max_side
+        self.crops = bool(crops)
 
     def scale(self, shape):
         """The factor (at most 1) an image of ``shape`` is shrunk by before detection."""
@@ -144,11 +158,17 @@ class FaceAnalyzer:
             return int(height), int(channels) == 1
         return int(self.classifier.image_size), bool(self.classifier.grayscale)
 
-    def _detect(self, rgb):
+    def _detect(self, rgb, still=False):
+        """The faces of ``rgb``; a small still image with none is searched again at
+        upsample 1 (:data:`RETRY_SIDE`)."""
         size, gray = self._crop_format()
-        return _detect_rgb(rgb, detector=self.detector, upsample=self.upsample,
-                           threshold=self.threshold, pose=self.pose, crop_size=size,
-                           crop_padding=self.padding, grayscale=gray, max_side=self.max_side)
+        options = dict(detector=self.detector, threshold=self.threshold, pose=self.pose,
+                       crop_size=size, crop_padding=self.padding, grayscale=gray,
+                       max_side=self.max_side)
+        faces = _detect_rgb(rgb, upsample=self.upsample, **options)
+        if not faces and still and self.upsample == 0 and max(rgb.shape[:2]) <= RETRY_SIDE:
+            faces = _detect_rgb(rgb, upsample=1, **options)
+        return faces
 
     def detect(self, image, bgr=False):
         """The faces of ``image`` (RGB unless ``bgr``), cropped for the classifier."""
@@ -166,12 +186,20 @@ class FaceAnalyzer:
 
     def _classify_faces(self, rgb, faces):
         proba = self.classify([f.crop for f in faces])
-        if self.readout is None or not faces:
+        # The read-out needs landmarks that fit a face: not for a whole image used as given.
+        keep = [i for i, f in enumerate(faces) if f.located != "whole"]
+        if self.readout is None or not keep:
             return proba
         from .descriptors import _descriptors_rgb, mean_with
 
-        return mean_with(proba, classes_by_task(self.classifier),
-                         self.readout.predict_proba(_descriptors_rgb(rgb, faces)), self.readout)
+        classes = classes_by_task(self.classifier)
+        kept = {t: p[keep] for t, p in proba.items()}
+        mixed = mean_with(kept, classes, self.readout.predict_proba(
+            _descriptors_rgb(rgb, [faces[i] for i in keep])), self.readout)
+        out = {t: np.array(p, dtype=np.float64) for t, p in proba.items()}
+        for t in out:
+            out[t][keep] = mixed[t]
+        return out
 
     def results(self, faces, proba):
         """:class:`FaceResult` per face from the task probabilities of its crop."""
@@ -182,7 +210,8 @@ class FaceAnalyzer:
             labels = {t: str(classes[t][int(np.argmax(d))]) for t, d in dist.items()}
             probs = {t: float(np.max(d)) for t, d in dist.items()}
             out.append(FaceResult(face.box, face.score, face.pose, labels, probs,
-                                  distributions=dist, classes={t: classes[t] for t in dist}))
+                                  distributions=dist, classes={t: classes[t] for t in dist},
+                                  located=getattr(face, "located", "detector")))
         return out
 
     def _follow(self, rgb, boxes):
@@ -195,13 +224,20 @@ class FaceAnalyzer:
         """Classify faces at known boxes (between detections in a video)."""
         return self._follow(as_rgb_uint8(image, bgr=bgr), boxes)
 
-    def _analyze(self, rgb):
-        faces = self._detect(rgb)
+    def _analyze(self, rgb, still=False):
+        if self.crops and still:
+            size, gray = self._crop_format()
+            faces = self._detect(rgb, still=True)[:1] or [_whole_face(
+                rgb, crop_size=size, crop_padding=self.padding, grayscale=gray,
+                pose=self.pose)]
+        else:
+            faces = self._detect(rgb, still)
         return self.results(faces, self._classify_faces(rgb, faces))
 
     def analyze(self, image, bgr=False):
-        """All faces of one image, classified: a list of :class:`FaceResult`, largest first."""
-        return self._analyze(as_rgb_uint8(image, bgr=bgr))
+        """All faces of one still image, classified: a list of :class:`FaceResult`, largest
+        first."""
+        return self._analyze(as_rgb_uint8(image, bgr=bgr), still=True)
 
 
 @dataclass
@@ -323,11 +359,13 @@ class Analyzer:
     max_pixels : int or None, default=50_000_000
         Refuse image files with more pixels than this, before decoding
         (:data:`mtlfaces.images.MAX_PIXELS`); None lifts the limit.
+    crops : bool, default=False
+        Each image is one face crop: one answer per image (see :class:`FaceAnalyzer`).
     """
 
     def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
                  threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-                 max_frames=None, max_side=None, max_pixels=MAX_PIXELS):
+                 max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False):
         FaceTracker(smoothing=smooth)  # checks smooth here, before any input is read
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r}; expected a positive integer")
@@ -347,7 +385,7 @@ class Analyzer:
         self.max_pixels = max_pixels
         self.faces = FaceAnalyzer(self.classifier, detector=detector, upsample=upsample,
                                   threshold=threshold, padding=padding, pose=pose,
-                                  max_side=max_side)
+                                  max_side=max_side, crops=crops)
         self._bundled_readout = None  # loaded and checked on first use
 
     def _readout_for(self, kind):
@@ -370,7 +408,8 @@ class Analyzer:
         else:
             rgb, kind = as_rgb_uint8(image), "array"
         self.faces.readout = self._readout_for(kind)
-        return Frame(name, rgb, self.faces._analyze(rgb), scale=self.faces.scale(rgb.shape))
+        return Frame(name, rgb, self.faces._analyze(rgb, still=True),
+                     scale=self.faces.scale(rgb.shape))
 
     def video(self, source, name=None):
         """The :class:`Frame` of each frame of a video file or webcam, tracked and smoothed.
@@ -511,8 +550,8 @@ def _checked_readout(classifier):
 
 def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
             threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, as_frame=False,
-            status_rows=False, on_error="raise"):
+            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False,
+            as_frame=False, status_rows=False, on_error="raise"):
     """Age group, gender and emotion of every face in ``source``.
 
     The same answers as ``mtlfaces predict``: its ``--json`` lines are these records.
@@ -529,6 +568,10 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
         See :class:`Analyzer`.
     every, smooth, max_frames, max_side, max_pixels
         See :class:`Analyzer`.
+    crops : bool, default=False
+        Each image is one face crop (a folder of dataset crops, another tool's export): one
+        answer per image, aligned on landmarks where the detector finds no face, else the
+        image as given, resized; ``located`` says which.
     as_frame : bool, default=False
         Return a pandas DataFrame (columns :data:`FIELDS`, then ``TASK.CLASS`` probability
         columns) instead of a list of dicts.
@@ -568,7 +611,7 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
     analyzer = Analyzer(model, readout=readout, detector=detector, upsample=upsample,
                         threshold=threshold, padding=padding, pose=pose, every=every,
                         smooth=smooth, max_frames=max_frames, max_side=max_side,
-                        max_pixels=max_pixels)
+                        max_pixels=max_pixels, crops=crops)
     return analyzer.analyze(source, as_frame=as_frame, status_rows=status_rows,
                             on_error=on_error)
 

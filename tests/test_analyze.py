@@ -186,3 +186,38 @@ def test_annotations_use_the_tables_names():
     assert label_line(face).startswith("Middle Age, ")
     drawn = annotate(np.zeros((100, 100, 3), np.uint8), [face])
     assert drawn.any() and drawn.shape == (100, 100, 3)
+
+
+def test_a_small_photo_is_searched_again_at_upsample_1(astronaut, monkeypatch):
+    from mtlfaces import pipeline
+
+    small = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)  # face ~45 px
+    clf = mtlfaces.load_pretrained()
+    assert len(mtlfaces.analyze(small, clf)) == 1
+    monkeypatch.setattr(pipeline, "RETRY_SIDE", 0)
+    assert mtlfaces.analyze(small, clf) == []
+
+
+def test_crops_mode_answers_every_image_once(astronaut, analyzer):
+    rng = np.random.RandomState(0)
+    texture = rng.randint(0, 255, (120, 120, 3)).astype(np.uint8)
+    tight = np.ascontiguousarray(astronaut[70:190, 160:290])
+    clf = analyzer.classifier
+    rows = mtlfaces.analyze([tight, texture], clf, crops=True, readout=False)
+    assert [r["source"] for r in rows] == ["array", "array"]
+    assert rows[0]["located"] == "detector" and rows[0]["gender"] == "Female"
+    # Crops mode trusts that each image is a face: it answers even for noise.
+    assert rows[1]["located"] in ("landmarks", "whole") and rows[1]["detector_score"] is None
+    assert rows[1]["left"] == 0 and rows[1]["right"] in (119, 120)
+    assert mtlfaces.analyze(texture, clf, readout=False) == []  # photo mode: no face there
+    # A face crop the detector misses is aligned on landmarks fitted to the whole image...
+    from mtlfaces.faces import _plausible_eyes, _whole_face
+
+    face = _whole_face(tight)
+    assert face.located == "landmarks" and face.crop.shape == (48, 48)
+    # ...unless they do not look like a face filling it: then the image is used as given.
+    eyes = np.array([[80, 40], [70, 40], [30, 40], [40, 40], [55, 70]], float)
+    assert _plausible_eyes(eyes, 100, 100)
+    assert not _plausible_eyes(eyes, 400, 100)  # eyes 5 % of the width apart... in 400 px
+    assert not _plausible_eyes(eyes[:, ::-1], 100, 100)  # a face on its side
+    assert not _plausible_eyes(np.vstack([eyes[:4], [[55, 10]]]), 100, 100)  # nose above

@@ -78,6 +78,32 @@ def test_the_small_data_table_in_the_docs_is_what_the_benchmark_writes():
     assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(result)
 
 
+def test_the_crops_table_in_the_readme_is_what_the_benchmark_writes():
+    bench = load_script("benchmarks", "bench_crops")
+    card = load_script("recipes", "model_card")
+    with open(os.path.join(BENCH, "results", "crops.json")) as fh:
+        result = json.load(fh)
+    assert result["quick"] is False
+    assert card.committed_block(bench.README, bench.MARKERS) == bench.render(result)
+
+
+@on_the_datasets
+def test_crops_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("bench_crops", monkeypatch, tmp_path)
+    bench.main(["--quick", "--data", SHARED])
+    rows = {r["mode"]: r for r in _result(tmp_path, "crops")["rows"]}
+    assert rows["crops"]["answered"] == 1.0
+    assert rows["crops"]["answered"] >= rows["photo (retry at upsample 1)"]["answered"]
+
+
+def test_bad_inputs_benchmark_builds_its_corpus(tmp_path):
+    """The corpus builds (the full run, which takes minutes, is the benchmark's own)."""
+    bench = load_script("benchmarks", "bench_bad_inputs")
+    images = bench.build_images(str(tmp_path), quick=True)
+    assert {c["expect"] for c in images} == {"faces:1", "error", "no_face"}
+    assert all(os.path.exists(c["path"]) for c in images)
+
+
 @on_the_datasets
 def test_small_data_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("bench_small_data", monkeypatch, tmp_path)
