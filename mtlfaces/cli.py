@@ -47,6 +47,12 @@ def _error(message):
     click.echo(f"mtlfaces: error: {message}", err=True)
 
 
+def _deprecated(old, new):
+    """Say once that option ``old`` is now ``new`` (the old spelling goes in 0.5)."""
+    click.echo(f"mtlfaces: warning: {old} is deprecated and will be removed in mtlfaces 0.5; "
+               f"use {new}", err=True)
+
+
 def _load_classifier(model):
     """The model at ``model``, or the bundled one; exits with a clear line on failure."""
     _quiet_tensorflow()
@@ -407,15 +413,37 @@ def _predict_video(analyzer, item, table, annotate_dir, video_format, summary):
 
 
 # ----------------------------------------------------------------------- train
-def _load_data(path, image_size, grayscale, fmt, limit=None):
+def _load_data(path, image_size, grayscale, fmt):
     """(X, y) from a CSV or a dataset path, with one clear error."""
     from . import datasets as D
 
     try:
         return D.load(path, format=fmt, image_size=image_size, grayscale=grayscale,
-                      limit=limit, random_state=0)
+                      random_state=0)
     except (D.DatasetError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _held_back(y):
+    """Rows not to train on: the fixed validation splits (the CSV's ``validation`` rows
+    included) and any test split."""
+    from . import datasets as D
+
+    mask = D.validation_mask(y)
+    if "split" in y:
+        mask |= y["split"].astype(str).str.lower().isin(["test", "privatetest",
+                                                          "publictest"]).to_numpy()
+    return mask
+
+
+def _subset(X, y, limit, seed=0):
+    """At most ``limit`` rows, a seeded random subset in the original order."""
+    import numpy as np
+
+    if limit is None or limit >= len(X):
+        return X, y
+    keep = np.sort(np.random.RandomState(seed).permutation(len(X))[:limit])
+    return X[keep], y.iloc[keep].reset_index(drop=True)
 
 
 STAGES = {"joint": ("age", "gender", "emotion"), "age_gender": ("age", "gender"),
@@ -464,15 +492,27 @@ def _augment_settings(pairs):
               help="joint: all tasks with masked labels (recommended); age_gender: the "
                    "reference's first stage; age_gender_emotion: grow the emotion head on "
                    "the trunk of --from.")
-@click.option("--from", "from_model", type=click.Path(dir_okay=False), default=None,
-              help="Continue from this model file (required for age_gender_emotion).")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
-@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True)
+@click.option("--model", "from_model", type=click.Path(dir_okay=False), default=None,
+              help="Continue training this model file (required for age_gender_emotion).")
+@click.option("--from", "from_old", type=click.Path(dir_okay=False), default=None,
+              hidden=True, help="Deprecated spelling of --model.")
+@click.option("--include-validation", is_flag=True,
+              help="Also train on the validation rows (the CSV's split column, or the fixed "
+                   "validation splits of the datasets), which are held back by default so "
+                   "that `mtlfaces evaluate --split validation` scores unseen faces.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Passes over the training images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Images per optimizer step.")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True,
+              help="Adam's step size.")
+@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True,
+              help="Side of the network's square input, in pixels (the bundled model's: 48).")
 @click.option("--validation-fraction", type=click.FloatRange(0.01, 0.5), default=0.1,
-              show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True)
+              show_default=True,
+              help="Share of the training rows set aside to monitor training and stop early.")
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Epochs without improvement of the monitored loss before stopping.")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Random flips, rotations and whole-pixel shifts of the training images.")
 @click.option("--augment-with", "augment_with", multiple=True, metavar="NAME=VALUE",
@@ -480,7 +520,8 @@ def _augment_settings(pairs):
                    "contrast, erase (numbers), flip (true/false), shift_interpolation "
                    "(nearest/bilinear); e.g. --augment-with zoom=0.1 --augment-with erase=0.25.")
 @click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
-              show_default=True)
+              show_default=True, help="balanced: weight each class by the inverse of its "
+                                      "frequency in the training rows.")
 @click.option("--age-sigma", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="YEARS",
               help="Spread each face's age target over the age groups by a normal "
@@ -493,13 +534,23 @@ def _augment_settings(pairs):
                    "0 turns it off, 0.2 is mild).")
 @click.option("--mixed-precision/--no-mixed-precision", default=False, show_default=True,
               help="bfloat16 compute (faster on CPUs with AMX/AVX-512 BF16).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use at most N images.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True)
-def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_rate, image_size,
-          validation_fraction, patience, augment, augment_with, class_weight, age_sigma,
-          mixup, mixed_precision, limit, seed, verbose):
-    """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path)."""
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use at most N images (a seeded random subset of the training rows).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights, shuffling, augmentation and --limit.")
+@click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True,
+              help="Keras's progress: 0 none, 1 a bar per epoch, 2 a line per epoch.")
+def train(data, fmt, out_dir, stage, from_model, from_old, include_validation, epochs,
+          batch_size, learning_rate, image_size, validation_fraction, patience, augment,
+          augment_with, class_weight, age_sigma, mixup, mixed_precision, limit, seed, verbose):
+    """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path).
+
+    Validation rows (the CSV's split column, or the datasets' fixed validation splits) are
+    held back unless --include-validation is given.
+    """
+    if from_old:
+        _deprecated("--from", "--model")
+        from_model = from_model or from_old
     _quiet_tensorflow()
     if augment_with:
         if not augment:
@@ -507,14 +558,24 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
                                    "turns off; give one or the other")
         augment = _augment_settings(augment_with)
     if stage == "age_gender_emotion" and not from_model:
-        raise click.UsageError("--stage age_gender_emotion needs --from MODEL (the age_gender "
-                               "stage's model)")
+        raise click.UsageError("--stage age_gender_emotion needs --model MODEL (the "
+                               "age_gender stage's model)")
     base = _load_classifier(from_model) if from_model else None
     if base is not None:
         image_size, grayscale = base.image_size, base.grayscale
     else:
         grayscale = True
-    X, y = _load_data(data, image_size, grayscale, fmt, limit)
+    X, y = _load_data(data, image_size, grayscale, fmt)
+    if not include_validation:
+        held = _held_back(y)
+        if held.any():
+            click.echo(f"holding back {int(held.sum())} validation row(s) of {len(y)} "
+                       "(--include-validation trains on them)", err=True)
+            X, y = X[~held], y[~held].reset_index(drop=True)
+        if not len(X):
+            raise click.ClickException(f"{data}: every row is a validation row; "
+                                       "--include-validation trains on them")
+    X, y = _subset(X, y, limit, seed)
     tasks = [t for t in STAGES[stage] if t in y.columns and y[t].notna().any()]
     if not tasks:
         raise click.ClickException(f"{data}: no labels for the tasks of stage {stage} "
@@ -579,18 +640,19 @@ def train(data, fmt, out_dir, stage, from_model, epochs, batch_size, learning_ra
 @click.option("--model", type=click.Path(dir_okay=False), default=None,
               help="Model file (default: the bundled pretrained model).")
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "utkface", "fer2013", "ckplus"]),
-              default="auto", show_default=True)
+              default="auto", show_default=True, help="How to read DATA.")
 @click.option("--split", default=None,
               help="Evaluate one split: 'validation' for the fixed validation splits (UTKFace "
                    "and CK+ hold-out parts, FER2013 PublicTest), a FER2013 Usage (Training...), "
                    "or a value of the CSV's split column.")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Score at most N faces of the split (a seeded random subset).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write report.json, report.txt and confusion.png here.")
 def evaluate(data, model, fmt, split, limit, out_dir):
     """Per-task accuracy, macro accuracy, confusion matrices and per-group breakdowns."""
     clf = _load_classifier(model)
-    X, y = _load_data(data, clf.image_size, clf.grayscale, fmt, limit)
+    X, y = _load_data(data, clf.image_size, clf.grayscale, fmt)
     if split is not None:
         from . import datasets as D
 
@@ -601,6 +663,7 @@ def evaluate(data, model, fmt, split, limit, out_dir):
         if not mask.any():
             raise click.ClickException(f"{data}: no rows in split {split!r}")
         X, y = X[mask], y[mask].reset_index(drop=True)
+    X, y = _subset(X, y, limit)  # after the split: --limit 2000 scores 2000 of its faces
     from .evaluation import evaluate as run, format_report, plot_confusion
 
     report = run(clf, X, y)
@@ -622,39 +685,77 @@ def evaluate(data, model, fmt, split, limit, out_dir):
 
 # ------------------------------------------------------------------- benchmark
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False), default=None)
-@click.option("--batch-sizes", default="1,8,64,256", show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Model file (default: the bundled pretrained model).")
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True,
+              help="Comma-separated batch sizes to time.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed runs per batch size (the median is reported).")
+@click.option("--json", "json_out", metavar="PATH",
+              help="Write one JSON line per batch size ('-' = stdout), as predict --json "
+                   "writes one per face.")
 def benchmark(model, batch_sizes, repeats, json_out):
-    """Classification throughput (faces/s) of a model at several batch sizes."""
+    """Classification throughput (faces/s) of a model at several batch sizes.
+
+    Times the network alone on face crops (no detection, no read-out); with mirror
+    averaging on (the bundled model's default), each face is classified twice.
+    """
     from .evaluation import classification_throughput
 
-    clf = _load_classifier(model)
     try:
         sizes = [int(s) for s in batch_sizes.split(",")]
     except ValueError:
         raise click.BadParameter(f"{batch_sizes!r} is not a comma-separated list of integers",
                                  param_hint="--batch-sizes") from None
+    clf = _load_classifier(model)
+    flip = bool(clf.test_time_flip)
+    click.echo(f"model: {model or 'bundled'}; mirror averaging (test_time_flip): "
+               f"{'on, 2 network passes per face' if flip else 'off'}; input "
+               f"{clf.model_.input_shape[1]}×{clf.model_.input_shape[2]}; median of {repeats}",
+               err=json_out == "-")
     rows = classification_throughput(clf, sizes, repeats)
+    table = None if not json_out else (sys.stdout if json_out == "-" else None)
+    lines = []
     for row in rows:
-        click.echo(f"batch {row['batch']:>4}: {row['median_ms']:8.2f} ms  "
-                   f"{row['faces_per_s']:9.1f} faces/s")
-    if json_out:
-        with open(json_out, "w") as fh:
-            json.dump({"model": model or "bundled", "rows": rows}, fh, indent=1)
+        row = {"model": model or "bundled", "test_time_flip": flip, **row}
+        lines.append(json.dumps(row))
+        if json_out != "-":
+            click.echo(f"batch {row['batch']:>4}: {row['median_ms']:8.2f} ms  "
+                       f"{row['faces_per_s']:9.1f} faces/s")
+    if json_out == "-":
+        table.write("\n".join(lines) + "\n")
+    elif json_out:
+        tmp = json_out + ".partial"
+        with open(tmp, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.replace(tmp, json_out)
 
 
 # --------------------------------------------------------------- build-dataset
 @main.command("build-dataset")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Folder holding UTKFace.tar.gz, fer2013.tar.gz and CK+48.zip (or their "
-                   "extracted folders).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="CSV to write; images go to images/ beside it.")
-@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True)
-def build_dataset(data_dir, out, image_size):
-    """Merge UTKFace + FER2013 + CK+ into one CSV in the sample_dataset.csv format."""
+@click.argument("data", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              hidden=True, help="Deprecated spelling of the DATA argument.")
+@click.option("--out", "out_dir", type=click.Path(), required=True,
+              help="Output folder: dataset.csv and images/ (a path ending in .csv, the old "
+                   "meaning, is deprecated).")
+@click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True,
+              help="Side of the square images written, in pixels (the bundled model's: 48).")
+def build_dataset(data, data_dir, out_dir, image_size):
+    """Merge UTKFace + FER2013 + CK+ from the folder DATA into one CSV (the
+    sample_dataset.csv format) and its images, as `mtlfaces train` reads them."""
+    if data_dir:
+        _deprecated("--data-dir", "the DATA argument")
+        data = data or data_dir
+    if not data:
+        raise click.UsageError("missing the DATA folder (holding UTKFace.tar.gz, "
+                               "fer2013.tar.gz, CK+48.zip or their extracted folders)")
+    data_dir = data
+    if out_dir.lower().endswith(".csv"):
+        _deprecated("--out FILE.csv", "--out FOLDER (dataset.csv is written there)")
+        out = out_dir
+    else:
+        out = os.path.join(out_dir, "dataset.csv")
     import numpy as np
     import pandas as pd
 

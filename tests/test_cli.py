@@ -274,7 +274,7 @@ def test_train_two_stages_then_evaluate(tmp_path):
         assert (stage1 / name).exists(), name
     stage2 = tmp_path / "stage2"
     result = CliRunner().invoke(main, ["train", str(csv_path), "--out", str(stage2), "--stage",
-                                       "age_gender_emotion", "--from",
+                                       "age_gender_emotion", "--model",
                                        str(stage1 / "final.mtlfaces"), "--epochs", "2",
                                        "--augment-with", "zoom=0.1", "--augment-with",
                                        "erase=0.25", "--verbose", "0"])
@@ -368,12 +368,50 @@ def test_evaluate_one_split(tmp_path, model_file):
     result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model", model_file,
                                        "--split", "PublicTest"])
     assert result.exit_code == 1 and "no rows in split 'PublicTest'" in result.stderr
+    # --limit applies after the split: 4 of the 10 validation faces, not 4 of all 30.
+    result = CliRunner().invoke(main, ["evaluate", str(csv_path), "--model", model_file,
+                                       "--split", "validation", "--limit", "4", "--out",
+                                       str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "report.json").read_text())["age"]["n"] == 4
+
+
+def test_train_holds_back_the_validation_rows(tmp_path):
+    from mtlfaces.datasets import write_csv
+
+    X, y = make_shapes(60, size=16, seed=7, missing_gender=0.0)
+    y = y.assign(source="shapes", split=["train", "train", "validation"] * 20)
+    csv_path = tmp_path / "data.csv"
+    write_csv(X, y, csv_path)
+    args = ["train", str(csv_path), "--epochs", "1", "--image-size", "16", "--verbose", "0",
+            "--no-augment"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.stderr
+    assert "holding back 20 validation row(s) of 60" in result.stderr
+    assert "training on 40 images" in result.stderr
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b"),
+                                       "--include-validation"])
+    assert "training on 60 images" in result.stderr and "holding back" not in result.stderr
+
+
+def test_benchmark_says_what_it_timed(model_file, tmp_path):
+    out = tmp_path / "bench.jsonl"
+    result = CliRunner().invoke(main, ["benchmark", "--model", model_file, "--batch-sizes",
+                                       "1,4", "--repeats", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "mirror averaging (test_time_flip): off" in result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["batch"] for r in rows] == [1, 4] and rows[0]["test_time_flip"] is False
 
 
 def test_train_stage_errors(tmp_path, model_file):
     result = CliRunner().invoke(main, ["train", "x.csv", "--out", str(tmp_path), "--stage",
                                        "age_gender_emotion"])
-    assert result.exit_code == 2 and "--from" in result.output + result.stderr
+    assert result.exit_code == 2 and "needs --model MODEL" in result.stderr
+    # The old spelling still works for one release, with a warning.
+    result = CliRunner().invoke(main, ["train", "x.csv", "--out", str(tmp_path), "--stage",
+                                       "age_gender_emotion", "--from", model_file])
+    assert "--from is deprecated" in result.stderr and "use --model" in result.stderr
     result = CliRunner().invoke(main, ["train", str(tmp_path / "none.csv"), "--out",
                                        str(tmp_path / "o")])
     assert result.exit_code == 1 and "none.csv: no such file" in result.stderr
@@ -448,7 +486,7 @@ def test_a_folder_runs_its_videos_too(model_file, astronaut, tmp_path):
     ["evaluate", "{missing}"],
     ["predict", "{missing}"],
     ["predict", "x.png", "--every", "0"],
-    ["build-dataset", "--data-dir", "{tmp}", "--out", "{out}"],
+    ["build-dataset", "{tmp}", "--out", "{out}"],
     ["benchmark", "--model", "{missing}"],
 ], ids=["train", "evaluate", "predict", "usage", "build-dataset", "benchmark"])
 def test_every_subcommand_errors_with_one_prefix(tmp_path, args):
