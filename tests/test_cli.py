@@ -498,3 +498,12 @@ def test_every_subcommand_errors_with_one_prefix(tmp_path, args):
     assert lines and lines[-1].startswith("mtlfaces: error: ")
     assert not any(line.startswith("Error:") for line in lines)
     assert "Traceback" not in result.stderr + result.output
+
+
+def test_the_shipped_sample_trains(tmp_path):
+    sample = os.path.join(os.path.dirname(__file__), "..", "sample_dataset.csv")
+    result = CliRunner().invoke(main, ["train", sample, "--out", str(tmp_path / "m"),
+                                       "--epochs", "1", "--image-size", "32", "--verbose", "0"])
+    assert result.exit_code == 0, result.stderr
+    assert "holding back 6 validation row(s) of 24" in result.stderr
+    assert (tmp_path / "m" / "final.mtlfaces").exists()

@@ -182,18 +182,34 @@ def test_csv_round_trip_and_bad_rows(tmp_path, utk_tar):
         D.load_csv(out, strict=True)
 
 
-def test_sample_dataset_csv_ships_and_loads():
-    path = os.path.join(os.path.dirname(__file__), "..", "sample_dataset.csv")
+def test_sample_dataset_csv_ships_loads_and_is_what_its_recipe_writes(tmp_path):
+    from .conftest import load_script
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    path = os.path.join(root, "sample_dataset.csv")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    assert {"image", "age", "gender", "emotion", "source"} <= set(table.columns)
+    assert {"image", "age", "gender", "emotion", "source", "split"} <= set(table.columns)
     assert (table["age"] == "").any() and table["age"].str.isdigit().any()
     assert table["age"].isin(["Child", "Young", "Middle Age", "Old", "Very Old"]).any()
-    assert {"utkface", "fer2013", "ckplus"} <= set(table["source"])
+    assert {"train", "validation"} == set(table["split"])
     for col in ("age", "gender", "emotion"):
         for value in table[col]:
             from mtlfaces.tasks import normalize_label
 
             normalize_label(col, value)  # every label is valid
+    X, y = D.load_csv(path)  # every image is there: nothing skipped
+    assert len(X) == len(table) == 24
+    recipe = load_script("recipes", "sample_dataset")
+    recipe.write_sample(str(tmp_path))
+    assert (tmp_path / "sample_dataset.csv").read_text() == open(path).read()
+    for name in table["image"]:
+        assert (tmp_path / name).read_bytes() == open(os.path.join(root, name), "rb").read()
+
+
+def test_a_csv_whose_images_are_missing_names_them(tmp_path):
+    (tmp_path / "t.csv").write_text("image,age\nnope/a.png,30\nnope/b.png,40\n")
+    with pytest.raises(D.DatasetError, match=r"missing image file: nope/a.png, nope/b.png"):
+        D.load_csv(tmp_path / "t.csv")
 
 
 def test_hash_holdout_is_stable_and_sized():

@@ -79,10 +79,24 @@ def load_csv(path, image_size=64, grayscale=True, limit=None, random_state=None,
     X, ok, bad = _decode_all(items, image_size, grayscale, strict, n_jobs, crop)
     skipped += bad
     if not ok.any():
-        raise DatasetError(f"{path}: no usable rows ({len(skipped)} skipped)")
+        raise DatasetError(f"{path}: no usable rows ({len(skipped)} skipped: "
+                           f"{_skipped_summary(skipped, root)})")
     df = _frame([r for r, good in zip(rows, ok) if good])
     _report(df, skipped, path)
     return X, df
+
+
+def _skipped_summary(skipped, root, show=3):
+    """'missing image file: a.jpg, b.jpg and 18 more' for each reason of ``skipped``."""
+    by_reason = {}
+    for entry in skipped:
+        by_reason.setdefault(entry["reason"], []).append(
+            os.path.relpath(entry["path"], root) if entry.get("path") else entry["detail"])
+    parts = []
+    for reason, names in by_reason.items():
+        more = f" and {len(names) - show} more" if len(names) > show else ""
+        parts.append(f"{reason}: {', '.join(names[:show])}{more}")
+    return "; ".join(parts)
 
 
 def write_csv(X, y, path, image_dir=None):
