@@ -15,6 +15,7 @@ _LAZY = {
     "analyze": ".pipeline",
     "Analyzer": ".pipeline",
     "MultiTaskFaceClassifier": "._classifier",
+    "ARCHITECTURES": "._classifier",
     "load_model": "._classifier",
     "ModelFileError": "._serialization",
     "load_pretrained": "._pretrained",

@@ -33,6 +33,16 @@ _ARCHITECTURE = ("filters", "convs_per_block", "dense_units")
 MIN_STEPS = 100
 #: A validation split smaller than this is too noisy to stop training on.
 MIN_VALIDATION = 100
+#: Named architectures: ``MultiTaskFaceClassifier(**ARCHITECTURES["bundled"])`` builds the
+#: bundled model's network (recipes/train_pretrained.py trains it; ``mtlfaces train
+#: --architecture bundled``). "default" is the estimator's own defaults: half the
+#: convolutions, quicker to fit on small data.
+ARCHITECTURES = {
+    "bundled": dict(image_size=48, grayscale=True, filters=(32, 64, 128, 256),
+                    convs_per_block=2, dense_units=(256,), dropout=0.4),
+    "default": dict(image_size=48, grayscale=True, filters=(32, 64, 128, 256),
+                    convs_per_block=1, dense_units=(256, 128), dropout=0.3),
+}
 
 
 class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):

@@ -506,6 +506,12 @@ def _augment_settings(pairs):
               help="Images per optimizer step.")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True,
               help="Adam's step size.")
+@click.option("--architecture", type=click.Choice(["bundled", "default"]), default="bundled",
+              show_default=True,
+              help="bundled: the bundled model's network (two convolutions per block, one "
+                   "dense layer of 256; what recipes/train_pretrained.py trains); default: "
+                   "MultiTaskFaceClassifier's defaults (one convolution per block, about "
+                   "half the compute). Ignored with --model, which keeps its network.")
 @click.option("--image-size", type=click.IntRange(min=8), default=48, show_default=True,
               help="Side of the network's square input, in pixels (the bundled model's: 48).")
 @click.option("--validation-fraction", type=click.FloatRange(0.01, 0.5), default=0.1,
@@ -541,7 +547,7 @@ def _augment_settings(pairs):
 @click.option("--verbose", type=click.IntRange(0, 2), default=2, show_default=True,
               help="Keras's progress: 0 none, 1 a bar per epoch, 2 a line per epoch.")
 def train(data, fmt, out_dir, stage, from_model, from_old, include_validation, epochs,
-          batch_size, learning_rate, image_size, validation_fraction, patience, augment,
+          architecture, batch_size, learning_rate, image_size, validation_fraction, patience, augment,
           augment_with, class_weight, age_sigma, mixup, mixed_precision, limit, seed, verbose):
     """Train a model on DATA (a sample_dataset.csv-style CSV or a dataset path).
 
@@ -609,8 +615,13 @@ def train(data, fmt, out_dir, stage, from_model, from_old, include_validation, e
     if base is not None:
         est = base.set_params(warm_start=True, tasks=tuple(tasks), **params)
     else:
-        est = MultiTaskFaceClassifier(tasks=tuple(tasks), image_size=image_size, **params)
-    click.echo(f"training on {len(X)} images, tasks {', '.join(tasks)}, stage {stage}", err=True)
+        from ._classifier import ARCHITECTURES
+
+        net = dict(ARCHITECTURES[architecture], image_size=image_size)
+        est = MultiTaskFaceClassifier(tasks=tuple(tasks), **net, **params)
+    click.echo(f"training on {len(X)} images, tasks {', '.join(tasks)}, stage {stage}, "
+               f"{'the network of ' + from_model if base is not None else architecture + ' architecture'}",
+               err=True)
     start = time.perf_counter()
     try:
         est.fit(X, y)

@@ -63,6 +63,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from mtlfaces._classifier import ARCHITECTURES
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
@@ -82,8 +84,7 @@ def dump_json(path, payload):
 EPOCHS = 32
 
 RECIPE = dict(
-    image_size=48, grayscale=True,
-    filters=(32, 64, 128, 256), convs_per_block=2, dense_units=(256,), dropout=0.4,
+    **ARCHITECTURES["bundled"],  # image_size, grayscale, filters, convs, dense, dropout
     learning_rate=1e-3, lr_schedule="cosine", batch_size=128, epochs=EPOCHS,
     early_stopping=False, mixed_precision=True,
     # Phases 1 and 2 shift with bilinear resampling, as mtlfaces 0.1.0 did (that is how

@@ -506,4 +506,8 @@ def test_the_shipped_sample_trains(tmp_path):
                                        "--epochs", "1", "--image-size", "32", "--verbose", "0"])
     assert result.exit_code == 0, result.stderr
     assert "holding back 6 validation row(s) of 24" in result.stderr
-    assert (tmp_path / "m" / "final.mtlfaces").exists()
+    from mtlfaces import ARCHITECTURES, load_model
+
+    model = load_model(tmp_path / "m" / "final.mtlfaces")  # the bundled network by default
+    bundled = dict(ARCHITECTURES["bundled"], image_size=32)
+    assert {k: model.get_params()[k] for k in bundled} == bundled
