@@ -28,7 +28,8 @@ def main(argv=None):
         again = load_model(path)  # safe: refuses files that would run code
         assert np.array_equal(again.predict(X), model.predict(X))
         again.partial_fit(X, y)  # and it keeps training
-    print("reloaded model predicts the same and keeps training")
+    print("reloaded model predicts the same labels and keeps training (partial_fit "
+          "continues its network)")
     return again
 
 

@@ -27,7 +27,9 @@ def main(argv=None):
     # Stage 1: age group and gender (think UTKFace).
     model = MultiTaskFaceClassifier(epochs=epochs, **small).fit(X, y[["age", "gender"]])
     conv1 = model.model_.get_layer("conv1").get_weights()[0].copy()
-    print("stage 1 tasks:", model.tasks_, "score:", round(model.score(Xt, yt), 3))
+    print("stage 1 tasks:", model.tasks_, "score:", round(model.score(Xt, yt), 3),
+          "(mean accuracy over its tasks on 200 held-out images; chance 0.35 for age "
+          "group's 5 and gender's 2 classes)")
 
     # Stage 2: emotion only (think FER2013). warm_start keeps the trunk and the heads;
     # the new task gets a new head on the trained trunk.
@@ -35,8 +37,12 @@ def main(argv=None):
     model.fit(X, y[["emotion"]])
     moved = np.abs(model.model_.get_layer("conv1").get_weights()[0] - conv1).mean()
     print("stage 2 tasks:", model.tasks_, "score:", round(model.score(Xt, yt), 3),
-          f"(trunk moved by {moved:.4f} on average)")
+          f"(chance 0.34 with emotion's 3 classes; the trunk's first weights moved by "
+          f"{moved:.4f} on average: stage 2 refined the trunk, it did not start over)")
+    print("labels of the first three held-out images (age group, gender, emotion):")
     print(model.predict(Xt[:3]))
+    print("these images are synthetic shapes whose labels are visible structure, so a "
+          "small network learns them fully; real faces are far harder (MODEL_CARD.md)")
     return model
 
 
