@@ -96,6 +96,26 @@ def test_crops_benchmark_quick(tmp_path, monkeypatch):
     assert rows["crops"]["answered"] >= rows["photo (retry at upsample 1)"]["answered"]
 
 
+def test_the_speed_table_in_the_docs_is_what_the_benchmark_writes():
+    bench = load_script("benchmarks", "bench_speed")
+    card = load_script("recipes", "model_card")
+    with open(os.path.join(BENCH, "results", "speed.json")) as fh:
+        result = json.load(fh)
+    assert result["quick"] is False
+    assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(result)
+
+
+@on_the_datasets
+def test_speed_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("bench_speed", monkeypatch, tmp_path)
+    assert bench.main(["--quick", "--data-dir", SHARED]) == 0
+    rows = {r["lever"]: r for r in _result(tmp_path, "speed")["rows"]}
+    now = rows["now: one call for both views, chunks of 64"]
+    old = rows["0.3: two calls (image, then mirror), chunks of 256"]
+    assert now["accuracy"] == old["accuracy"]  # the same answers, one call fewer
+    assert now["latency_ms"] < old["latency_ms"]
+
+
 def test_bad_inputs_benchmark_builds_its_corpus(tmp_path):
     """The corpus builds (the full run, which takes minutes, is the benchmark's own)."""
     bench = load_script("benchmarks", "bench_bad_inputs")
