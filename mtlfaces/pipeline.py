@@ -16,6 +16,7 @@ The records :func:`analyze` returns are the rows ``mtlfaces predict --json`` wri
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,21 +186,37 @@ class FaceAnalyzer:
         return dict(zip(self.classifier.tasks_, proba))
 
     def _classify_faces(self, rgb, faces):
-        proba = self.classify([f.crop for f in faces])
+        return self._classify_later(rgb, faces)()
+
+    def _classify_later(self, rgb, faces, pool=None):
+        """Start classifying ``faces``; returns a function of no argument that gives the
+        probabilities. With a thread ``pool``, the network runs there (TensorFlow releases
+        the GIL) while the caller goes on, e.g. detecting the next video frame. dlib is
+        never called from the pool (its models are not thread-safe): the read-out's
+        descriptors are computed here, now."""
+        crops = [f.crop for f in faces]
+        future = pool.submit(self.classify, crops) if pool is not None else None
         # The read-out needs landmarks that fit a face: not for a whole image used as given.
         keep = [i for i, f in enumerate(faces) if f.located != "whole"]
-        if self.readout is None or not keep:
-            return proba
-        from .descriptors import _descriptors_rgb, mean_with
+        readout = None
+        if self.readout is not None and keep:
+            from .descriptors import _descriptors_rgb
 
-        classes = classes_by_task(self.classifier)
-        kept = {t: p[keep] for t, p in proba.items()}
-        mixed = mean_with(kept, classes, self.readout.predict_proba(
-            _descriptors_rgb(rgb, [faces[i] for i in keep])), self.readout)
-        out = {t: np.array(p, dtype=np.float64) for t, p in proba.items()}
-        for t in out:
-            out[t][keep] = mixed[t]
-        return out
+            readout = self.readout.predict_proba(_descriptors_rgb(rgb, [faces[i] for i in keep]))
+
+        def finish():
+            proba = future.result() if future is not None else self.classify(crops)
+            if readout is None:
+                return proba
+            from .descriptors import mean_with
+
+            kept = {t: p[keep] for t, p in proba.items()}
+            mixed = mean_with(kept, classes_by_task(self.classifier), readout, self.readout)
+            out = {t: np.array(p, dtype=np.float64) for t, p in proba.items()}
+            for t in out:
+                out[t][keep] = mixed[t]
+            return out
+        return finish
 
     def results(self, faces, proba):
         """:class:`FaceResult` per face from the task probabilities of its crop."""
@@ -214,10 +231,13 @@ class FaceAnalyzer:
                                   located=getattr(face, "located", "detector")))
         return out
 
-    def _follow(self, rgb, boxes):
+    def _align(self, rgb, boxes):
         size, gray = self._crop_format()
-        faces = _align_rgb(rgb, boxes, pose=self.pose, crop_size=size,
-                           crop_padding=self.padding, grayscale=gray)
+        return _align_rgb(rgb, boxes, pose=self.pose, crop_size=size,
+                          crop_padding=self.padding, grayscale=gray)
+
+    def _follow(self, rgb, boxes):
+        faces = self._align(rgb, boxes)
         return self.results(faces, self._classify_faces(rgb, faces))
 
     def follow(self, image, boxes, bgr=False):
@@ -427,22 +447,52 @@ class Analyzer:
         classes = classes_by_task(self.classifier)
         tracker = FaceTracker(smoothing=self.smooth)
         previous = None
+        pending = None  # the frame whose faces the network is classifying meanwhile
+
+        def resolve(job):
+            rgb, faces, finish, index, t = job
+            results = self.faces.results(faces, finish())
+            relabel(tracker.update(results), classes)
+            return Frame(name, rgb, results, frame=index, time=t,
+                         scale=self.faces.scale(rgb.shape))
+
+        # Two stages overlap: while the network classifies frame i's faces in a thread,
+        # this thread decodes frame i + 1 and runs dlib on it. Frames still come out in
+        # order, each one frame later.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtlfaces-classify")
+        frames = iter(reader)
         try:
-            for index, t, bgr in reader:
+            while True:
+                try:
+                    index, t, bgr = next(frames)
+                except StopIteration:
+                    break
+                except VideoError:  # a short read: the frames read so far come out first
+                    if pending is not None:
+                        yield resolve(pending)
+                        pending = None
+                    raise
                 if self.max_frames is not None and index >= self.max_frames:
                     break
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # where the frame enters
                 gray = to_gray(rgb)
+                if index % self.every != 0 and pending is not None:
+                    yield resolve(pending)  # following needs the tracks as of this frame
+                    pending = None
                 if index % self.every == 0 or not tracker.tracks:
-                    faces = self.faces._analyze(rgb)
+                    faces = self.faces._detect(rgb)
                 else:
                     boxes = [tr["box"] for tr in tracker.tracks.values() if tr["missed"] == 0]
-                    faces = self.faces._follow(rgb, shift_boxes(previous, gray, boxes))
+                    faces = self.faces._align(rgb, shift_boxes(previous, gray, boxes))
                 previous = gray
-                relabel(tracker.update(faces), classes)
-                yield Frame(name, rgb, faces, frame=index, time=t,
-                            scale=self.faces.scale(rgb.shape))
+                job = (rgb, faces, self.faces._classify_later(rgb, faces, pool), index, t)
+                if pending is not None:
+                    yield resolve(pending)
+                pending = job
+            if pending is not None:
+                yield resolve(pending)
         finally:
+            pool.shutdown(wait=True)
             reader.close()
 
     def frames(self, source):

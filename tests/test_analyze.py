@@ -221,3 +221,22 @@ def test_crops_mode_answers_every_image_once(astronaut, analyzer):
     assert not _plausible_eyes(eyes, 400, 100)  # eyes 5 % of the width apart... in 400 px
     assert not _plausible_eyes(eyes[:, ::-1], 100, 100)  # a face on its side
     assert not _plausible_eyes(np.vstack([eyes[:4], [[55, 10]]]), 100, 100)  # nose above
+
+
+def test_the_pipelined_video_loop_keeps_each_frames_own_answers(tmp_path, astronaut):
+    """Frame i is classified in a thread while frame i + 1 is detected: with no smoothing,
+    every frame's answers must be those of that frame alone, in order."""
+    from mtlfaces.pipeline import FaceAnalyzer
+
+    video = make_video(tmp_path / "walk.mp4", astronaut, frames=6)
+    clf = mtlfaces.load_pretrained()
+    frames = list(mtlfaces.Analyzer(clf, smooth=0.0).video(str(video)))
+    assert [f.frame for f in frames] == list(range(6))
+    single = FaceAnalyzer(clf)
+    for frame in frames:
+        alone = single._analyze(frame.image)
+        assert [r.box for r in frame.faces] == [r.box for r in alone]
+        for got, want in zip(frame.faces, alone):
+            for task in got.distributions:
+                np.testing.assert_allclose(got.distributions[task], want.distributions[task],
+                                           atol=1e-6)

@@ -422,21 +422,22 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronau
     from mtlfaces.pipeline import FaceAnalyzer
 
     video = make_video(tmp_path / "walk.mp4", astronaut, frames=12)
-    real = FaceAnalyzer._analyze
+    real = FaceAnalyzer._detect
     calls = {"n": 0}
 
-    def interrupt_on_fifth(self, rgb):
+    def interrupt_on_fifth(self, rgb, still=False):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real(self, rgb)
+        return real(self, rgb, still)
 
-    monkeypatch.setattr(FaceAnalyzer, "_analyze", interrupt_on_fifth)
+    monkeypatch.setattr(FaceAnalyzer, "_detect", interrupt_on_fifth)
     out = tmp_path / "rows.jsonl"
     result = CliRunner().invoke(main, ["predict", str(video), "--model", model_file,
                                        "--annotate", str(tmp_path / "ann"), "--json", str(out)])
     assert result.exit_code == 1
-    assert "interrupted after 4 frames" in result.stderr
+    # Frame 4 was being classified while frame 5 was detected: 3 frames were finished.
+    assert "interrupted after 3 frames" in result.stderr
     partial = tmp_path / "ann" / "walk.annotated.partial.mp4"
     assert str(partial) in result.stderr
     assert not (tmp_path / "ann" / "walk.annotated.mp4").exists()
@@ -444,7 +445,7 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronau
     count = 0
     while cap.read()[0]:
         count += 1
-    assert count == 4
+    assert count == 3
     # The table is left under its .partial name too, never looking complete.
     assert not out.exists() and (tmp_path / "rows.jsonl.partial").exists()
     assert "incomplete results left in" in result.stderr
