@@ -24,6 +24,7 @@ from ._targets import TargetParser, stack_columns  # noqa: F401  (stack_columns:
 from .tasks import age_distribution, classes_by_task
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> {test_time_flip: traced inference function}
+_INT8 = weakref.WeakKeyDictionary()  # model -> Int8Network of the estimator's int8_
 #: Images per network call at predict time. Throughput peaks near 64 on this CPU (the
 #: bundled model: 1,290 faces/s at 64, 1,010 at 256, mirror averaging on;
 #: benchmarks/bench_classifier.py), so larger batches are classified 64 at a time.
@@ -144,6 +145,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         its weights.
     test_time_flip : bool, default=False
         Average the predictions on each image and its mirror image.
+    inference : {"auto", "keras", "int8"}, default="auto"
+        What classifies at predict time: the Keras network ("keras"), or its 8-bit copy
+        made by :meth:`quantize` ("int8"; several times faster on a CPU, answers within a
+        few tenths of a point: ``docs/speed.md``). "auto" uses the 8-bit copy when there
+        is one. Training always uses the Keras network.
     mixed_precision : bool, default=False
         Compute convolutions and dense layers in bfloat16 (faster on CPUs with
         AMX or AVX-512 BF16); heads' softmax stays float32.
@@ -180,6 +186,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     history_ : dict of str to list of float
         Per-epoch loss and metrics (keys as Keras names them, e.g.
         ``val_gender_accuracy``), accumulated over warm-started fits.
+    int8_ : bytes
+        The 8-bit TensorFlow Lite copy of the network, after :meth:`quantize` (saved in
+        the model file with it). Any fit drops it: it would no longer match the network.
 
     See Also
     --------
@@ -211,7 +220,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
                  age_sigma=None, mixup=0.0, augment=True, test_time_flip=False,
-                 mixed_precision=False,
+                 inference="auto", mixed_precision=False,
                  label_codes=None, callbacks=None, warm_start=False,
                  random_state=None, verbose=0):
         self.tasks = tasks
@@ -235,6 +244,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self.mixup = mixup
         self.augment = augment
         self.test_time_flip = test_time_flip
+        self.inference = inference
         self.mixed_precision = mixed_precision
         self.label_codes = label_codes
         self.callbacks = callbacks
@@ -277,6 +287,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "mixup": [Interval(Real, 0, None, closed="left")],
         "augment": ["boolean", dict],
         "test_time_flip": ["boolean"],
+        "inference": [StrOptions({"auto", "keras", "int8"})],
         "mixed_precision": ["boolean"],
         "label_codes": [None, dict],
         "callbacks": [None, list],
@@ -559,6 +570,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         # Keras seeds, and shuffles with, the global NumPy and Python generators: give them
         # back to the caller as they were.
         numpy_state, python_state = np.random.get_state(), random.getstate()
+        self.__dict__.pop("int8_", None)  # a copy of the network as it was: stale once trained
         try:
             return self._fit_seeded(*args, **kwargs)
         finally:
@@ -786,9 +798,62 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         _TRACED.setdefault(model, {})[flip] = fn
         return fn
 
+    def _int8_network(self):
+        """The :class:`~mtlfaces._int8.Int8Network` of ``int8_`` (cached per blob), or None
+        when predicting with the Keras network."""
+        blob = getattr(self, "int8_", None)
+        if self.inference == "keras" or (blob is None and self.inference == "auto"):
+            return None
+        if blob is None:
+            raise ValueError(f"{type(self).__name__}: inference='int8', but the model has no "
+                             "8-bit copy; call quantize(X) first, or pass inference='auto'")
+        cached = _INT8.get(self.model_)
+        if cached is None or cached.blob is not blob:
+            from ._int8 import Int8Network
+
+            try:
+                cached = Int8Network(blob, self.tasks_,
+                                     [len(c) for c in self._classes_by_task().values()])
+            except ImportError as exc:  # no TensorFlow Lite interpreter in this install
+                if self.inference == "auto":
+                    return None
+                raise ValueError(f"{type(self).__name__}: inference='int8': {exc}") from None
+            _INT8[self.model_] = cached
+        return cached
+
+    def quantize(self, X, max_images=500):
+        """Make the 8-bit copy of the network that predicts when ``inference`` is "auto" or
+        "int8" (see ``docs/speed.md``).
+
+        Parameters
+        ----------
+        X : array-like of images
+            Calibration images, as for :meth:`predict`: faces like those the model will
+            classify (training faces, not the validation faces you score it on). Up to
+            ``max_images``, evenly spread over X, are used.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "model_")
+        from ._int8 import quantize
+
+        images = self._check_X(X)
+        self.int8_ = quantize(self.model_, images, max_images)
+        self._int8_network()  # check it now, not at the first predict
+        return self
+
     def _probabilities(self, images):
         """{task: (n, n_classes) float array} for prepared images."""
-        fn = self._predict_fn()
+        net = self._int8_network()
+        if net is not None:
+            def fn(x):
+                if self.test_time_flip:
+                    x = np.concatenate([x, x[:, :, ::-1]])
+                return net(x)
+        else:
+            fn = self._predict_fn()
         chunks = {t: [] for t in self.tasks_}
         for start in range(0, images.shape[0], PREDICT_CHUNK):
             batch = images[start:start + PREDICT_CHUNK]
@@ -919,7 +984,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         }
 
     @classmethod
-    def _from_metadata(cls, meta, network, path):
+    def _from_metadata(cls, meta, network, path, int8=None):
         """An estimator from a model file's metadata and its network (a Keras model, or a
         function of no argument that loads it); every field of ``meta`` is checked
         (:mod:`mtlfaces._metadata`) before the network is loaded."""
@@ -938,6 +1003,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         est._set_classes(fields["classes"], fields["single"])
         est.n_features_in_ = fields["n_features_in"]
         est.history_ = fields["history"]
+        blob = int8() if callable(int8) else int8
+        if blob is not None:
+            est.int8_ = blob
+            try:
+                net = est._int8_network() if est.inference != "keras" else None
+            except ValueError as exc:
+                raise ModelFileError(f"{path}: the model file's 8-bit network does not "
+                                     f"match it: {exc}") from None
+            if net is not None and net.input_shape != tuple(model.input_shape[1:]):
+                raise ModelFileError(f"{path}: the model file's 8-bit network takes "
+                                     f"{net.input_shape} images, the network "
+                                     f"{tuple(model.input_shape[1:])}")
         est._invalidate()
         return est
 
@@ -949,14 +1026,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         :func:`mtlfaces.load_model` reads it back without running code from it.
         """
         check_is_fitted(self, "model_")
-        _serialization.write_model_file(path, self._metadata(), self.model_)
+        extra = {}
+        if getattr(self, "int8_", None) is not None:
+            extra[_serialization.INT8_ENTRY] = self.int8_
+        _serialization.write_model_file(path, self._metadata(), self.model_, extra)
         return path
 
     @classmethod
     def load(cls, path):
         """Load an estimator written by :meth:`save` (see :func:`mtlfaces.load_model`)."""
         return cls._from_metadata(_serialization.read_metadata(path),
-                                  lambda: _serialization.read_network(path), path)
+                                  lambda: _serialization.read_network(path), path,
+                                  lambda: _serialization.read_int8(path))
 
 
 def load_model(path):

@@ -20,6 +20,8 @@ FORMAT = "mtlfaces-model"
 FORMAT_VERSION = 1
 _MODEL_ENTRY = "model.keras"
 _META_ENTRY = "mtlfaces.json"
+#: Optional: the 8-bit TensorFlow Lite copy of the network (MultiTaskFaceClassifier.quantize).
+INT8_ENTRY = "model.int8.tflite"
 # Parameters that cannot travel as JSON (objects) are not saved.
 UNSAVED_PARAMS = ("callbacks",)
 
@@ -163,8 +165,9 @@ def _versions():
     return out
 
 
-def write_model_file(path, meta, model):
-    """Write ``meta`` (the estimator's JSON part) and ``model`` to ``path``, atomically."""
+def write_model_file(path, meta, model, extra=None):
+    """Write ``meta`` (the estimator's JSON part), ``model`` and the ``extra`` members
+    ({name: bytes}) to ``path``, atomically."""
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta,
             "versions": _versions()}
     data = model_to_bytes(model)
@@ -177,6 +180,8 @@ def write_model_file(path, meta, model):
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr(_META_ENTRY, json.dumps(meta, indent=1))
             zf.writestr(_MODEL_ENTRY, data)
+            for name, content in (extra or {}).items():
+                zf.writestr(name, content)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
@@ -258,6 +263,24 @@ def read_network(path):
         except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, KeyError) as exc:
             raise _corrupt(path, exc) from None
         return _load_keras(network, path)
+
+
+def read_int8(path):
+    """The model file's 8-bit network (bytes), or None when it has none."""
+    path = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if INT8_ENTRY not in zf.namelist():
+                return None
+            _check_members(zf, path, "the model file's", {INT8_ENTRY: MAX_NETWORK_BYTES})
+            with zf.open(INT8_ENTRY) as fh:
+                data = fh.read(MAX_NETWORK_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
+        raise _corrupt(path, exc) from None
+    if len(data) > MAX_NETWORK_BYTES:
+        raise ModelFileError(f"{path}: its {INT8_ENTRY} is over the {MAX_NETWORK_BYTES:,}-byte "
+                             "limit")
+    return data
 
 
 def read_model_file(path):

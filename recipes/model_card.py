@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 VALIDATION = os.path.join(HERE, "results", "pretrained_validation.json")
 PEERS = os.path.join(ROOT, "benchmarks", "results", "peers.json")
+QUANTIZE = os.path.join(HERE, "results", "quantize.json")
 CARD = os.path.join(ROOT, "MODEL_CARD.md")
 README = os.path.join(ROOT, "README.md")
 START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
@@ -147,10 +148,23 @@ def training_line(v):
             f"{v['peak_rss_mb'] / 1024:.1f} GB (`python recipes/train_pretrained.py`).")
 
 
-def block(v, pe=None):
-    """The generated block: the training, validation results, then the comparison with
-    peers."""
+def int8_table(q):
+    """The 8-bit copy against the Keras network (``recipes/results/quantize.json``)."""
+    lines = ["**8-bit inference** (the default; `python recipes/quantize.py`, calibrated on "
+             f"{q['calibration_faces']} training faces): the same validation faces through "
+             "the Keras network and through its 8-bit copy, mirror averaging on.", "",
+             "| task | Keras network | 8-bit copy |", "|---|---|---|"]
+    for task, acc in q["keras"].items():
+        lines.append(f"| {task} | {acc:.1%} | {q['int8'][task]:.1%} |")
+    return "\n".join(lines)
+
+
+def block(v, pe=None, q=None):
+    """The generated block: the training, validation results, the 8-bit copy, then the
+    comparison with peers."""
     text = training_line(v) + "\n\n" + model_card(v, readout_row(pe))
+    if q:
+        text += "\n\n" + int8_table(q)
     if pe:
         text += ("\n\n**Against peers** (`benchmarks/peers.py`; protocols and caveats in "
                  "[docs/research.md](docs/research.md)):\n\n" + peers_table(pe) + "\n")
@@ -162,7 +176,7 @@ def current_block():
     v = _read(VALIDATION)
     if v is None:
         raise SystemExit(f"{VALIDATION}: missing; run recipes/train_pretrained.py first")
-    return block(v, _read(PEERS)).strip("\n")
+    return block(v, _read(PEERS), _read(QUANTIZE)).strip("\n")
 
 
 def current_example():

@@ -110,10 +110,12 @@ def test_speed_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("bench_speed", monkeypatch, tmp_path)
     assert bench.main(["--quick", "--data-dir", SHARED]) == 0
     rows = {r["lever"]: r for r in _result(tmp_path, "speed")["rows"]}
-    now = rows["now: one call for both views, chunks of 64"]
+    now = rows["Keras, one call for both views, chunks of 64"]
     old = rows["0.3: two calls (image, then mirror), chunks of 256"]
     assert now["accuracy"] == old["accuracy"]  # the same answers, one call fewer
     assert now["latency_ms"] < old["latency_ms"]
+    int8 = rows["int8 TensorFlow Lite copy, one call, chunks of 64 (the default)"]
+    assert int8["faces_per_s_256"] > now["faces_per_s_256"]
 
 
 def test_bad_inputs_benchmark_builds_its_corpus(tmp_path):

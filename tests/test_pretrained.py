@@ -14,7 +14,7 @@ def test_bundled_model_is_installed_and_not_pickled():
     assert os.path.exists(PRETRAINED_MODEL_PATH)
     assert os.path.getsize(PRETRAINED_MODEL_PATH) < 30e6
     with zipfile.ZipFile(PRETRAINED_MODEL_PATH) as zf:
-        assert sorted(zf.namelist()) == ["model.keras", "mtlfaces.json"]
+        assert sorted(zf.namelist()) == ["model.int8.tflite", "model.keras", "mtlfaces.json"]
     clf = mtlfaces.load_pretrained()
     assert clf.tasks_ == ["age", "gender", "emotion"]
     assert list(clf.classes_[2]) == list(mtlfaces.EMOTIONS)

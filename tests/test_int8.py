@@ -1,0 +1,65 @@
+"""The 8-bit copy of a network (MultiTaskFaceClassifier.quantize): close answers, saved with
+the model file, dropped by any fit, refused when damaged."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from mtlfaces import ModelFileError, load_model
+
+
+@pytest.fixture()
+def fresh(fitted, tmp_path):
+    """A copy of the session's fitted model that a test may change."""
+    fitted.save(tmp_path / "fresh.mtlfaces")
+    return load_model(tmp_path / "fresh.mtlfaces")
+
+
+def test_the_8_bit_copy_answers_as_the_network_does(fresh, shapes, shapes_test):
+    Xt, yt = shapes_test
+    keras_proba = fresh.predict_proba(Xt)
+    keras_score = fresh.score(Xt, yt)
+    fresh.quantize(shapes[0])
+    assert isinstance(fresh.int8_, bytes) and fresh.inference == "auto"
+    int8_proba = fresh.predict_proba(Xt)
+    for k, q in zip(keras_proba, int8_proba):
+        assert np.abs(k - q).max() < 0.1
+        assert (k.argmax(1) == q.argmax(1)).mean() > 0.95
+    assert fresh.score(Xt, yt) > keras_score - 0.03
+    # "keras" ignores the copy: exactly the network's answers.
+    for k, again in zip(keras_proba, fresh.set_params(inference="keras").predict_proba(Xt)):
+        np.testing.assert_array_equal(k, again)
+    # One image's answer does not depend on its batch.
+    fresh.set_params(inference="int8")
+    alone = fresh.predict_proba(Xt[3:4])
+    for a, b in zip(alone, fresh.predict_proba(Xt[:8])):
+        np.testing.assert_allclose(a[0], b[3], atol=1e-6)
+
+
+def test_the_copy_travels_in_the_model_file_and_any_fit_drops_it(fresh, shapes, shapes_test,
+                                                                 tmp_path):
+    X, y = shapes
+    fresh.quantize(X)
+    fresh.save(tmp_path / "q.mtlfaces")
+    with zipfile.ZipFile(tmp_path / "q.mtlfaces") as zf:
+        assert "model.int8.tflite" in zf.namelist()
+    again = load_model(tmp_path / "q.mtlfaces")
+    assert again.int8_ == fresh.int8_
+    np.testing.assert_array_equal(again.predict(shapes_test[0]), fresh.predict(shapes_test[0]))
+    again.partial_fit(X[:64], y.iloc[:64])
+    assert not hasattr(again, "int8_")  # stale once the network moved
+    with pytest.raises(ValueError, match="no 8-bit copy; call quantize"):
+        again.set_params(inference="int8").predict(shapes_test[0][:2])
+
+
+def test_a_damaged_copy_is_refused_with_the_file_named(fresh, shapes, tmp_path):
+    fresh.quantize(shapes[0])
+    fresh.save(tmp_path / "q.mtlfaces")
+    bad = tmp_path / "bad.mtlfaces"
+    with zipfile.ZipFile(tmp_path / "q.mtlfaces") as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data[: len(data) // 2] if name.endswith(".tflite") else data)
+    with pytest.raises(ModelFileError, match="bad.mtlfaces: the model file's 8-bit network"):
+        load_model(bad)
