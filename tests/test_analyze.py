@@ -17,7 +17,8 @@ from .test_cli import make_video
 # The bundled model's distributions for the astronaut, as mtlfaces 0.3.1 gave them
 # (`mtlfaces predict` on the JPEG below; FaceAnalyzer on the array, read-out on and off).
 # The restructuring must not change the Keras network's (to 1e-4); the 8-bit copy that
-# predicts by default since 0.4 stays within 0.02 of them, with the same labels.
+# predicts by default since 0.4 stays within 0.03 of them (its probabilities come in steps
+# of 1/256), with the same labels.
 PINNED = {
     ("jpeg", True): {"age": [0.028236, 0.541601, 0.386076, 0.042893, 0.001194],
                      "gender": [0.905454, 0.094546],
