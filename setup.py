@@ -16,7 +16,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["mtlfaces", "mtlfaces.*"]),
-    package_data={"mtlfaces": ["models/*.mtlfaces", "models/*.json"]},
+    package_data={"mtlfaces": ["models/*.mtlfaces", "models/*.json", "static/*.html"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",
@@ -35,9 +35,14 @@ setup(
         "matplotlib>=3.7",
         # Image headers (size before decoding, for the pixel limit).
         "pillow>=9.1",
+        # mtlfaces serve: the ASGI app, its server, multipart uploads.
+        "starlette>=0.40",
+        "uvicorn>=0.30",
+        "python-multipart>=0.0.9",
     ],
     extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6",
-                            "hypothesis>=6.100"]},
+                            "hypothesis>=6.100", "httpx>=0.27",
+                            "httpx2>=2.0"]},
     entry_points={"console_scripts": ["mtlfaces=mtlfaces.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,4 +1,4 @@
-"""The ``mtlfaces`` command line: predict, train, evaluate, benchmark, build-dataset.
+"""The ``mtlfaces`` command line: predict, train, evaluate, benchmark, serve, build-dataset.
 
 TensorFlow is imported only inside the commands that need it, so ``mtlfaces --help``
 answers at once. User mistakes (missing files, bad images, bad models) end in one
@@ -740,6 +740,48 @@ def benchmark(model, batch_sizes, repeats, json_out):
         with open(tmp, "w") as fh:
             fh.write("\n".join(lines) + "\n")
         os.replace(tmp, json_out)
+
+
+# ----------------------------------------------------------------------- serve
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 for every interface: mind who can reach it).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Model file (default: the bundled pretrained model).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes, each with its own model and engine thread.")
+@click.option("--token", envvar="MTLFACES_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' on the API (also read from "
+                   "MTLFACES_TOKEN, which keeps it out of the process list).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Let pages from ORIGIN call the API (repeatable; no CORS otherwise).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.001), default=20.0,
+              show_default=True, help="Largest upload accepted.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds a request may take before it gets 504.")
+def serve(host, port, model, workers, token, cors_origins, max_upload_mb, timeout):
+    """Serve the model over HTTP: POST /v1/analyze, a web page at /, docs at /openapi.json.
+
+    The model loads once per worker and stays warm; concurrent requests are classified
+    together. SIGTERM or Ctrl-C finishes the requests in flight, then exits.
+    """
+    _quiet_tensorflow()
+    import uvicorn
+
+    settings = {"model": model, "token": token, "cors_origins": list(cors_origins) or None,
+                "max_upload_bytes": int(max_upload_mb * 2**20), "timeout_s": timeout}
+    click.echo(f"mtlfaces serving on http://{host}:{port}/ ({workers} worker(s)"
+               f"{', token required' if token else ''})", err=True)
+    if workers == 1:
+        from .service import create_app
+
+        uvicorn.run(create_app(**settings), host=host, port=port, log_level="warning")
+    else:
+        os.environ["MTLFACES_SERVE"] = json.dumps(settings)
+        uvicorn.run("mtlfaces.service:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers, log_level="warning")
 
 
 # --------------------------------------------------------------- build-dataset

@@ -204,8 +204,11 @@ class FaceAnalyzer:
 
             readout = self.readout.predict_proba(_descriptors_rgb(rgb, [faces[i] for i in keep]))
 
-        def finish():
-            proba = future.result() if future is not None else self.classify(crops)
+        def finish(proba=None):
+            """The probabilities; ``proba`` when given: the network's, computed elsewhere
+            (the service classifies several requests' faces in one call)."""
+            if proba is None:
+                proba = future.result() if future is not None else self.classify(crops)
             if readout is None:
                 return proba
             from .descriptors import mean_with
@@ -244,14 +247,17 @@ class FaceAnalyzer:
         """Classify faces at known boxes (between detections in a video)."""
         return self._follow(as_rgb_uint8(image, bgr=bgr), boxes)
 
-    def _analyze(self, rgb, still=False):
+    def _find(self, rgb, still=False):
+        """The faces of ``rgb`` to classify (crops mode: exactly one per still image)."""
         if self.crops and still:
             size, gray = self._crop_format()
-            faces = self._detect(rgb, still=True)[:1] or [_whole_face(
+            return self._detect(rgb, still=True)[:1] or [_whole_face(
                 rgb, crop_size=size, crop_padding=self.padding, grayscale=gray,
                 pose=self.pose)]
-        else:
-            faces = self._detect(rgb, still)
+        return self._detect(rgb, still)
+
+    def _analyze(self, rgb, still=False):
+        faces = self._find(rgb, still)
         return self.results(faces, self._classify_faces(rgb, faces))
 
     def analyze(self, image, bgr=False):
