@@ -42,7 +42,7 @@ setup(
     ],
     extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6",
                             "hypothesis>=6.100", "httpx>=0.27",
-                            "httpx2>=2.0"]},
+                            "httpx2>=2.0", "selenium>=4.20"]},
     entry_points={"console_scripts": ["mtlfaces=mtlfaces.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
