@@ -96,6 +96,12 @@ def test_crops_benchmark_quick(tmp_path, monkeypatch):
     assert rows["crops"]["answered"] >= rows["photo (retry at upsample 1)"]["answered"]
 
 
+def test_the_served_headline_accuracy_is_what_the_recipe_measured():
+    card = load_script("recipes", "model_card")
+    with open(card.QUANTIZE) as fh, open(card.HEADLINE) as served:
+        assert json.load(served) == card.headline(json.load(fh))
+
+
 def test_the_speed_table_in_the_docs_is_what_the_benchmark_writes():
     bench = load_script("benchmarks", "bench_speed")
     card = load_script("recipes", "model_card")

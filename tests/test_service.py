@@ -175,4 +175,5 @@ def test_the_bundled_model_over_http(jpeg):
         assert abs(sum(face["distributions"]["emotion"].values()) - 1) < 0.02
         info = c.get("/v1/model").json()
         assert info["model"] == "bundled" and info["inference"] == "int8"
+        assert info["validation_accuracy"]["int8"]["gender (UTKFace)"] > 0.9
         json.dumps(body)
