@@ -110,9 +110,11 @@ class _Gate:
 
     def __init__(self, monkeypatch):
         self.open = threading.Event()
+        self.entered = threading.Event()  # the engine thread is held, its batch taken
         real = Engine._process
 
         def held(engine, jobs):
+            self.entered.set()
             self.open.wait(10)
             return real(engine, jobs)
 
@@ -126,10 +128,7 @@ def test_a_full_queue_is_503_and_a_slow_request_504(tiny, jpeg, monkeypatch):
         engine = app.state.service["engine"]
         rgb = np.zeros((64, 64, 3), np.uint8)
         first = engine.submit(rgb)  # taken by the held engine thread
-        for _ in range(50):
-            if engine.waiting == 0:
-                break
-            threading.Event().wait(0.01)
+        assert gate.entered.wait(10)
         second = engine.submit(rgb)  # waits in the queue, which is now full
         r = c.post("/v1/analyze", content=jpeg)
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
@@ -149,15 +148,15 @@ def test_concurrent_requests_share_one_network_call(tiny, astronaut, monkeypatch
         gate = _Gate(monkeypatch)
         calls = engine.stats["network_calls"]
         blocker = engine.submit(astronaut)
+        assert gate.entered.wait(10)  # the blocker's batch is taken: the five queue behind it
         futures = [engine.submit(np.ascontiguousarray(astronaut[:, ::-1])) for _ in range(5)]
         gate.open.set()
         blocker.result(10)
         results = [f.result(10) for f in futures]
         assert all(len(faces) == 1 for faces, _ in results)
-        # The five waited while the engine was busy, then went through one network call
-        # (with the blocker too, when they arrived within its gathering window).
-        assert min(timings["batch_requests"] for _, timings in results) >= 5
-        assert engine.stats["network_calls"] - calls <= 2
+        # The five waited while the engine was busy, then went through one network call.
+        assert [timings["batch_requests"] for _, timings in results] == [5] * 5
+        assert engine.stats["network_calls"] == calls + 2  # the blocker's, then the five's
 
 
 def test_cors_only_when_asked(tiny):

@@ -129,7 +129,7 @@ def test_grid_search_on_small_data_scores_well_above_chance(small):
     y = y.assign(emotion=corners_and_bars(240, seed=0, missing_emotion=0.0)[1]["emotion"])
     grid = GridSearchCV(MultiTaskFaceClassifier(epochs=10, validation_fraction=0.0,
                                                 random_state=0),
-                        {"learning_rate": [1e-3, 3e-3]}, refit=False,
+                        {"learning_rate": [3e-3]}, refit=False,  # one candidate: the suite's time
                         cv=KFold(2, shuffle=True, random_state=0))
     grid.fit(X, y)
     # Chance: gender 0.5, emotion 0.33, so a mean of 0.42.
