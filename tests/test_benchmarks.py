@@ -124,6 +124,18 @@ def test_speed_benchmark_quick(tmp_path, monkeypatch):
     assert int8["faces_per_s_256"] > now["faces_per_s_256"]
 
 
+@pytest.mark.slow
+def test_service_benchmark_with_two_worker_processes():
+    """Two worker processes each load the model and answer (about 20 s: opt-in)."""
+    import cv2
+    from skimage import data
+
+    bench = load_script("benchmarks", "bench_service")
+    photo = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))[1].tobytes()
+    rows = bench.run(2, photo, 8, (4,))
+    assert rows[0]["ok"] == 8 and rows[0]["requests_per_s"] > 0
+
+
 def test_bad_inputs_benchmark_builds_its_corpus(tmp_path):
     """The corpus builds (the full run, which takes minutes, is the benchmark's own)."""
     bench = load_script("benchmarks", "bench_bad_inputs")
