@@ -511,3 +511,9 @@ def test_the_shipped_sample_trains(tmp_path):
     model = load_model(tmp_path / "m" / "final.mtlfaces")  # the bundled network by default
     bundled = dict(ARCHITECTURES["bundled"], image_size=32)
     assert {k: model.get_params()[k] for k in bundled} == bundled
+
+
+def test_every_option_has_help_text():
+    missing = [(name, p.opts) for name, cmd in main.commands.items() for p in cmd.params
+               if p.param_type_name == "option" and not p.hidden and not p.help]
+    assert missing == []
