@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
 
-README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "README.md")  # the file whose table this script writes
 MARKERS = ("<!-- crops:start -->", "<!-- crops:end -->")
 
 
@@ -125,7 +125,7 @@ def main(argv=None):
         sys.path.insert(0, os.path.join(ROOT, "recipes"))
         from model_card import write_block
 
-        write_block(README, MARKERS, render(result))
+        write_block(DOCS, MARKERS, render(result))
 
 
 if __name__ == "__main__":
