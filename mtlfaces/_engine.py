@@ -119,9 +119,14 @@ class Engine:
 
     def _run(self):
         while True:
-            jobs = self._take()
-            if not jobs:
+            taken = self._take()
+            if not taken:
                 return
+            # A request that timed out while queued was cancelled: skip it. Those taken now
+            # can no longer be cancelled, so completing them cannot fail.
+            jobs = [job for job in taken if job.future.set_running_or_notify_cancel()]
+            if not jobs:
+                continue
             try:
                 self._process(jobs)
             except Exception as exc:  # a bug must fail its requests, not the engine

@@ -138,6 +138,8 @@ def test_a_full_queue_is_503_and_a_slow_request_504(tiny, jpeg, monkeypatch):
         r = c.post("/v1/analyze", content=jpeg)  # held past its 0.2 s
         assert r.status_code == 504 and "over 0.2 s" in r.json()["error"]
         gate.open.set()
+        # The engine survives requests that gave up: the next one is answered.
+        assert c.post("/v1/analyze", content=jpeg).status_code == 200
 
 
 def test_concurrent_requests_share_one_network_call(tiny, astronaut, monkeypatch):
@@ -176,3 +178,18 @@ def test_the_bundled_model_over_http(jpeg):
         assert info["model"] == "bundled" and info["inference"] == "int8"
         assert info["validation_accuracy"]["int8"]["gender (UTKFace)"] > 0.9
         json.dumps(body)
+
+
+def test_a_request_cancelled_in_the_queue_is_skipped(tiny, monkeypatch):
+    app = create_app(tiny)
+    with TestClient(app):
+        engine = app.state.service["engine"]
+        gate = _Gate(monkeypatch)
+        rgb = np.zeros((64, 64, 3), np.uint8)
+        held = engine.submit(rgb)
+        assert gate.entered.wait(10)
+        gone, kept = engine.submit(rgb), engine.submit(rgb)
+        assert gone.cancel()  # as a request that timed out while queued
+        gate.open.set()
+        assert held.result(10)[0] == [] and kept.result(10)[0] == []
+        assert engine.submit(rgb).result(10)[0] == []  # the engine lives on
