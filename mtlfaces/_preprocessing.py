@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from .images import LUMA, check_batch, resize_square, to_gray  # noqa: F401  (LUMA: 0.3 name)
+from .images import LUMA  # noqa: F401  (the 0.3 name)
+from .images import check_batch, pixel_divisors, resize_square, to_gray
 
 
 class PixelTypeError(TypeError, ValueError):
@@ -57,7 +58,7 @@ def _as_float_images(X):
         raise ValueError(
             f"X contains {bad} NaN or infinite pixel value(s); clean or drop those images first"
         )
-    scale = _scales(X)
+    scale = pixel_divisors(X)
     X = X.astype(np.float32, copy=False)
     if X.ndim == 2:
         X = _unflatten(X)
@@ -71,29 +72,6 @@ def _as_float_images(X):
     if X.shape[-1] == 4:  # RGBA: drop alpha
         X = X[..., :3]
     return X, scale
-
-
-def _scales(X):
-    """The divisor that brings each image of the batch X to [0, 1], decided per image from
-    its dtype and values (never from its neighbours): see :func:`prepare_images`."""
-    n = X.shape[0]
-    if X.dtype == np.uint8:
-        return np.full(n, 255.0, np.float32)
-    if X.dtype == np.uint16:
-        return np.full(n, 65535.0, np.float32)
-    if X.dtype == np.bool_:
-        return np.ones(n, np.float32)
-    flat = X.reshape(n, -1)
-    if X.dtype.kind == "f":
-        return np.where(flat.max(axis=1) <= 1.0, 1.0, 255.0).astype(np.float32)
-    top, low = flat.max(axis=1), flat.min(axis=1)
-    bad = np.flatnonzero((low < 0) | (top > 65535))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"X[{i}] has {X.dtype} values from {low[i]} to {top[i]}: integer images must hold "
-            "8-bit (0-255) or 16-bit (0-65535) pixel values; scale it, or pass uint8/uint16")
-    return np.where(top <= 255, 255.0, 65535.0).astype(np.float32)
 
 
 def _unflatten(X):

@@ -29,6 +29,32 @@ def check_batch(shape, single="X[np.newaxis]"):
             "for one image, or a 4-D batch (n, h, w, c)")
 
 
+def pixel_divisors(X, where="X"):
+    """What each image of the batch ``X`` (n, ...) is divided by to reach [0, 1], decided
+    per image from its dtype and values, never from its neighbours: uint8 255, uint16
+    65535, bool 1; other integers 255 when the image's maximum is at most 255, else 65535
+    (negative values or values over 65535 are refused, naming ``where[i]``); float 1 when
+    the image's maximum is at most 1, else 255. The one scale rule of the image path
+    (:func:`as_rgb_uint8`) and the estimator's input (:func:`prepare_images`)."""
+    n = X.shape[0]
+    if X.dtype == np.uint8:
+        return np.full(n, 255.0, np.float32)
+    if X.dtype == np.uint16:
+        return np.full(n, 65535.0, np.float32)
+    if X.dtype == np.bool_:
+        return np.ones(n, np.float32)
+    flat = X.reshape(n, -1)
+    if X.dtype.kind == "f":
+        return np.where(flat.max(axis=1) <= 1.0, 1.0, 255.0).astype(np.float32)
+    top, low = flat.max(axis=1), flat.min(axis=1)
+    bad = np.flatnonzero((low < 0) | (top > 65535))
+    if bad.size:
+        i = int(bad[0])
+        name = where if n == 1 and where != "X" else f"{where}[{i}]"
+        raise ImageError(
+            f"{name} has {X.dtype} values from {low[i]} to {top[i]}: integer images must hold "
+            "8-bit (0-255) or 16-bit (0-65535) pixel values; scale it, or pass uint8/uint16")
+    return np.where(top <= 255, 255.0, 65535.0).astype(np.float32)
 
 
 def _header_size(data):
@@ -157,24 +183,16 @@ def as_rgb_uint8(image, bgr=False):
         out = img
     elif img.dtype == np.uint16:
         out = (img >> 8).astype(np.uint8)
-    elif img.dtype == np.bool_:
-        out = img.astype(np.uint8) * 255
-    elif img.dtype.kind in "iu":
-        low, top = int(img.min()), int(img.max())
-        if low < 0 or top > 65535:
-            raise ImageError(f"image has {img.dtype} values from {low} to {top}; integer "
-                             "images must hold 8-bit (0-255) or 16-bit (0-65535) values")
-        out = (img if top <= 255 else img >> 8).astype(np.uint8)
     else:
         f = img.astype(np.float64)
-        if not np.isfinite(f).all():
-            raise ImageError("image has NaN or infinite pixel values")
-        low, top = float(f.min()), float(f.max())
-        if low < -0.5 or top > 255.5:
-            raise ImageError(f"image has float values from {low:g} to {top:g}; float images "
-                             "must be in [0, 1] or [0, 255]")
-        if top <= 1.0:
-            f = f * 255.0
+        if img.dtype.kind == "f":
+            if not np.isfinite(f).all():
+                raise ImageError("image has NaN or infinite pixel values")
+            low, top = float(f.min()), float(f.max())
+            if low < -0.5 or top > 255.5:
+                raise ImageError(f"image has float values from {low:g} to {top:g}; float "
+                                 "images must be in [0, 1] or [0, 255]")
+        f *= 255.0 / float(pixel_divisors(img[np.newaxis], "image")[0])
         out = np.clip(np.rint(f), 0, 255).astype(np.uint8)
     if out.ndim == 2:
         out = np.repeat(out[:, :, np.newaxis], 3, axis=2)
