@@ -984,10 +984,11 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         }
 
     @classmethod
-    def _from_metadata(cls, meta, network, path, int8=None):
-        """An estimator from a model file's metadata and its network (a Keras model, or a
-        function of no argument that loads it); every field of ``meta`` is checked
-        (:mod:`mtlfaces._metadata`) before the network is loaded."""
+    def _from_metadata(cls, meta, load_network, load_int8, path):
+        """An estimator from a model file's metadata, its network and its optional 8-bit
+        copy (``load_network`` and ``load_int8`` read them). Every field of ``meta`` is
+        checked (:mod:`mtlfaces._metadata`) before the network is loaded, then the network
+        and the copy against the fields."""
         fields = _metadata.check_metadata(meta, path)
         unknown = sorted(k for k in fields["params"] if k not in cls._get_param_names())
         if unknown:
@@ -995,7 +996,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                  f"this mtlfaces version does not know: {unknown!r:.200}")
         est = cls(**fields["params"])
         _metadata.check_parameters(est, path)
-        model = network() if callable(network) and not hasattr(network, "layers") else network
+        model = load_network()
         _metadata.check_network(model, fields["tasks"], fields["classes"], est.get_params(),
                                 path)
         est.model_ = model
@@ -1003,18 +1004,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         est._set_classes(fields["classes"], fields["single"])
         est.n_features_in_ = fields["n_features_in"]
         est.history_ = fields["history"]
-        blob = int8() if callable(int8) else int8
+        blob = load_int8()
         if blob is not None:
+            net = _metadata.check_int8(blob, fields["tasks"], fields["classes"],
+                                       tuple(model.input_shape[1:]), path)
             est.int8_ = blob
-            try:
-                net = est._int8_network() if est.inference != "keras" else None
-            except ValueError as exc:
-                raise ModelFileError(f"{path}: the model file's 8-bit network does not "
-                                     f"match it: {exc}") from None
-            if net is not None and net.input_shape != tuple(model.input_shape[1:]):
-                raise ModelFileError(f"{path}: the model file's 8-bit network takes "
-                                     f"{net.input_shape} images, the network "
-                                     f"{tuple(model.input_shape[1:])}")
+            if net is not None:
+                _INT8[model] = net  # checked: predict uses it as it is
         est._invalidate()
         return est
 
@@ -1036,8 +1032,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, path):
         """Load an estimator written by :meth:`save` (see :func:`mtlfaces.load_model`)."""
         return cls._from_metadata(_serialization.read_metadata(path),
-                                  lambda: _serialization.read_network(path), path,
-                                  lambda: _serialization.read_int8(path))
+                                  lambda: _serialization.read_network(path),
+                                  lambda: _serialization.read_int8(path), path)
 
 
 def load_model(path):

@@ -185,3 +185,23 @@ def check_network(model, tasks, classes, params, path):
         raise ModelFileError(f"{path}: field 'params' of the model file says image_size="
                              f"{size!r}, grayscale={gray!r}, but the network takes "
                              f"{shape[1]}×{shape[2]}×{shape[3]} images")
+
+
+def check_int8(blob, tasks, classes, input_shape, path):
+    """The 8-bit copy inside agrees with the document and the network: one output per task
+    as wide as its classes, and the network's input shape. Without a TensorFlow Lite
+    interpreter it cannot be read, and is left to ``inference="auto"``'s fallback (None).
+    Returns the :class:`~mtlfaces._int8.Int8Network`, so that it is built once."""
+    from ._int8 import Int8Network
+
+    try:
+        net = Int8Network(blob, tasks, [len(c) for c in classes])
+    except ImportError:
+        return None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: the model file's 8-bit network does not match it: "
+                             f"{exc}") from None
+    if net.input_shape != tuple(input_shape):
+        raise ModelFileError(f"{path}: the model file's 8-bit network takes {net.input_shape} "
+                             f"images, the network {tuple(input_shape)}")
+    return net

@@ -281,8 +281,3 @@ def read_int8(path):
         raise ModelFileError(f"{path}: its {INT8_ENTRY} is over the {MAX_NETWORK_BYTES:,}-byte "
                              "limit")
     return data
-
-
-def read_model_file(path):
-    """``(metadata, keras_model)`` of a model file; raises ModelFileError."""
-    return read_metadata(path), read_network(path)

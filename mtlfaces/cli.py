@@ -136,10 +136,9 @@ class _Table:
         if self.fmt == "json":
             self._fh.write(json.dumps(row) + "\n")
         else:
-            flat = dict(row)
-            for task, dist in (flat.pop("distributions", None) or {}).items():
-                flat.update({f"{task}.{label}": p for label, p in dist.items()})
-            self._csv.writerow(flat)
+            from .pipeline import flat_record
+
+            self._csv.writerow(flat_record(row))
         self.rows += 1
 
     def close(self, complete=True):

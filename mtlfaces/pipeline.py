@@ -38,8 +38,6 @@ FIELDS = ["source", "frame", "time", "status", "face", "track", "left", "top", "
 #: Still images with no face found whose longer side is at most this are searched again
 #: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels).
 RETRY_SIDE = 512
-#: Statuses of a record.
-STATUSES = ("ok", "no_face", "error")
 
 
 @dataclass
@@ -231,7 +229,7 @@ class FaceAnalyzer:
             probs = {t: float(np.max(d)) for t, d in dist.items()}
             out.append(FaceResult(face.box, face.score, face.pose, labels, probs,
                                   distributions=dist, classes={t: classes[t] for t in dist},
-                                  located=getattr(face, "located", "detector")))
+                                  located=face.located))
         return out
 
     def _align(self, rgb, boxes):
@@ -546,17 +544,21 @@ def _inputs(source):
         yield from expand(s)
 
 
+def flat_record(record):
+    """``record`` with its ``distributions`` as one ``TASK.CLASS`` key per class (the CSV's
+    and the DataFrame's columns)."""
+    row = {k: v for k, v in record.items() if k != "distributions"}
+    for task, dist in (record.get("distributions") or {}).items():
+        row.update({f"{task}.{label}": p for label, p in dist.items()})
+    return row
+
+
 def to_frame(records):
     """Records as a DataFrame: the columns of :data:`FIELDS` (plus any other tasks'), then
     one ``TASK.CLASS`` column per class with its probability (the ``distributions``)."""
     import pandas as pd
 
-    flat = []
-    for record in records:
-        row = {k: v for k, v in record.items() if k != "distributions"}
-        for task, dist in (record.get("distributions") or {}).items():
-            row.update({f"{task}.{label}": p for label, p in dist.items()})
-        flat.append(row)
+    flat = [flat_record(r) for r in records]
     extra = [k for r in flat for k in r if k not in FIELDS]
     return pd.DataFrame(flat, columns=FIELDS + list(dict.fromkeys(extra)))
 
@@ -672,5 +674,5 @@ def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
                             on_error=on_error)
 
 
-__all__ = ["analyze", "Analyzer", "FaceAnalyzer", "FaceResult", "Frame", "FIELDS", "STATUSES",
+__all__ = ["analyze", "Analyzer", "FaceAnalyzer", "FaceResult", "Frame", "FIELDS",
            "error_record", "expand", "to_frame", "ImageError", "VideoError"]
