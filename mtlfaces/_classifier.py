@@ -840,7 +840,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         from ._int8 import quantize
 
         images = self._check_X(X)
-        self.int8_ = quantize(self.model_, images, max_images)
+        self.int8_ = quantize(self.model_, self.tasks_, images, max_images)
         self._int8_network()  # check it now, not at the first predict
         return self
 

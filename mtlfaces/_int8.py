@@ -29,9 +29,10 @@ def _float32_config(obj):
     return obj
 
 
-def quantize(model, images, max_calibration=500):
+def quantize(model, tasks, images, max_calibration=500):
     """The int8 TFLite flatbuffer (bytes) of ``model``, calibrated on ``images`` (float32
-    batches as the network takes them, (n, h, w, c) in [0, 1])."""
+    batches as the network takes them, (n, h, w, c) in [0, 1]). Its outputs are the
+    ``tasks``' probabilities, in that order."""
     import keras
     import tensorflow as tf
 
@@ -40,7 +41,9 @@ def quantize(model, images, max_calibration=500):
     copy = keras.Model.from_config(_float32_config(model.get_config()))
     copy.set_weights(model.get_weights())
     spec = tf.TensorSpec((None,) + tuple(int(d) for d in model.input_shape[1:]), tf.float32)
-    fn = tf.function(lambda x: copy(x, training=False), input_signature=[spec])
+    # A tuple in the tasks' order: a dict's outputs would come out sorted by name.
+    fn = tf.function(lambda x: tuple(copy(x, training=False)[t] for t in tasks),
+                     input_signature=[spec])
     pick = np.linspace(0, len(images) - 1, min(max_calibration, len(images))).astype(int)
 
     def representative():
@@ -95,8 +98,8 @@ class Int8Network:
     blob : bytes
         The flatbuffer, as :func:`quantize` writes it.
     tasks, widths : sequence
-        The estimator's tasks and their class counts: outputs are matched to tasks by width
-        (and by order among outputs of one width).
+        The estimator's tasks, in the order of the network's outputs (:func:`quantize`
+        writes them so), and their class counts, which the outputs must have.
     """
 
     def __init__(self, blob, tasks, widths):
@@ -111,15 +114,10 @@ class Int8Network:
             raise ValueError(f"not a readable TensorFlow Lite network ({exc})") from None
         shapes = [int(o["shape"][-1]) for o in interp.get_output_details()]
         self.input_shape = tuple(int(d) for d in interp.get_input_details()[0]["shape"][1:])
-        if sorted(shapes) != sorted(self.widths):
-            raise ValueError(f"the int8 network's outputs are {sorted(shapes)} classes wide; "
-                             f"the tasks have {sorted(self.widths)}")
-        remaining = list(range(len(shapes)))
-        self.order = {}
-        for task, width in zip(self.tasks, self.widths):
-            k = next(i for i in remaining if shapes[i] == width)
-            remaining.remove(k)
-            self.order[task] = k
+        if shapes != self.widths:
+            raise ValueError(f"the int8 network's outputs are {shapes} classes wide; the "
+                             f"tasks {self.tasks} have {self.widths}")
+        self.order = dict(zip(self.tasks, range(len(shapes))))
 
     def _interpreter(self):
         """This thread's interpreter (TensorFlow Lite interpreters are not thread-safe)."""

@@ -63,3 +63,27 @@ def test_a_damaged_copy_is_refused_with_the_file_named(fresh, shapes, tmp_path):
             dst.writestr(name, data[: len(data) // 2] if name.endswith(".tflite") else data)
     with pytest.raises(ModelFileError, match="bad.mtlfaces: the model file's 8-bit network"):
         load_model(bad)
+
+
+def test_tasks_of_one_width_keep_their_own_outputs(shapes):
+    """Three two-class tasks, not in alphabetical order: each must read its own output
+    (TensorFlow Lite would list a dict's outputs by name)."""
+    from mtlfaces import MultiTaskFaceClassifier
+
+    from .conftest import TINY
+
+    X, y = shapes
+    # Learnable two-class tasks from the shapes' visible structure.
+    y = y.assign(smile=np.where(y["emotion"] == "Happy", "yes", "no"),
+                 old=np.where(y["age"] >= 50, "yes", "no"))
+    tasks = ("smile", "gender", "old")
+    clf = MultiTaskFaceClassifier(tasks=tasks, **TINY, epochs=12).fit(X, y[list(tasks)])
+    keras_proba = clf.predict_proba(X[:100])
+    clf.quantize(X)
+    int8_proba = clf.predict_proba(X[:100])
+    for i in range(3):
+        own = np.abs(keras_proba[i] - int8_proba[i]).max()
+        assert own < 0.05, tasks[i]
+        for j in range(3):  # any other task's output would be far off
+            if j != i:
+                assert np.abs(keras_proba[i] - int8_proba[j]).mean() > 4 * own, (i, j)
