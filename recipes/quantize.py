@@ -18,46 +18,35 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 ROOT = os.path.dirname(HERE)
 DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "data")
 RESULT = os.path.join(HERE, "results", "quantize.json")
 MAX_LOSS = 0.003  # accuracy a task may lose to the 8-bit copy
-SETS = (("UTKFace", "load_utkface", "UTKFace.tar.gz", ("age", "gender")),
-        ("FER2013", "load_fer2013", "fer2013.tar.gz", ("emotion",)),
-        ("CK+", "load_ckplus", "CK+48.zip", ("emotion",)))
+#: The recipe's validation summary keys, as the model card and /v1/model name them.
+NAMES = {"age": "age (UTKFace)", "gender": "gender (UTKFace)",
+         "emotion": "emotion (FER2013)", "ckplus_emotion": "emotion (CK+)"}
 
 
-def load(data_dir):
-    """{name: (X, y, validation mask)} at the bundled model's 48×48 grayscale."""
+def calibration_faces(datasets, n=500, seed=0):
+    """``n`` training faces, a seeded sample spread over the datasets (never validation)."""
     from mtlfaces import datasets as D
 
-    out = {}
-    for name, loader, file, _ in SETS:
-        X, y = getattr(D, loader)(os.path.join(data_dir, file), image_size=48)
-        out[name] = (X, y, D.validation_mask(y))
-    return out
-
-
-def calibration_faces(sets, n=500, seed=0):
     rng = np.random.RandomState(seed)
     parts = []
-    for name, (X, _, val) in sets.items():
-        train = X[~val]
-        parts.append(train[rng.permutation(len(train))[: n // len(sets) + 1]])
+    for X, y in datasets.values():
+        train = X[~D.validation_mask(y)]
+        parts.append(train[rng.permutation(len(train))[: n // len(datasets) + 1]])
     faces = np.concatenate(parts)
     return faces[rng.permutation(len(faces))[:n]]
 
 
-def scores(clf, sets):
-    from mtlfaces.evaluation import evaluate
+def scores(clf, val):
+    """The recipe's four headline accuracies of ``clf``, named as the model card shows them."""
+    from train_pretrained import validate, validation_summary
 
-    out = {}
-    for name, _, _, tasks in SETS:
-        X, y, val = sets[name]
-        report = evaluate(clf, X[val], y[val].reset_index(drop=True))
-        for task in tasks:
-            out[f"{task} ({name})"] = report[task]["accuracy"]
-    return out
+    summary = validation_summary(validate(clf, val))
+    return {name: summary[key] for key, name in NAMES.items()}
 
 
 def main(argv=None):
@@ -71,10 +60,13 @@ def main(argv=None):
 
     path = args.model or PRETRAINED_MODEL_PATH
     clf = mtlfaces.load_model(path)
-    sets = load(args.data_dir)
-    keras_scores = scores(clf.set_params(inference="keras"), sets)
-    clf.quantize(calibration_faces(sets))
-    int8_scores = scores(clf.set_params(inference="int8"), sets)
+    from train_pretrained import load_datasets, split
+
+    datasets = load_datasets(args.data_dir, 48, cache_dir=None)  # the recipe's own loading
+    _, val = split(datasets)
+    keras_scores = scores(clf.set_params(inference="keras"), val)
+    clf.quantize(calibration_faces(datasets))
+    int8_scores = scores(clf.set_params(inference="int8"), val)
     loss = {t: keras_scores[t] - int8_scores[t] for t in keras_scores}
     ok = all(v <= MAX_LOSS for v in loss.values())
     for task in keras_scores:
