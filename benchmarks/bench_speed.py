@@ -28,20 +28,15 @@ MARKERS = ("<!-- speed:start -->", "<!-- speed:end -->")
 
 
 def validation_sets(data_dir, limit=None):
-    """{name: (images (n, 48, 48) uint8, labels DataFrame)} of the fixed validation splits."""
-    from mtlfaces import datasets as D
+    """{name: (images (n, 48, 48) uint8, labels)} of the fixed validation splits, loaded as
+    the recipe loads them (at most ``limit`` faces each)."""
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    from train_pretrained import load_datasets, split
 
-    out = {}
-    for name, loader, file in (("UTKFace", D.load_utkface, "UTKFace.tar.gz"),
-                               ("FER2013", D.load_fer2013, "fer2013.tar.gz"),
-                               ("CK+", D.load_ckplus, "CK+48.zip")):
-        X, y = loader(os.path.join(data_dir, file), image_size=48)
-        mask = D.validation_mask(y)
-        X, y = X[mask], y[mask].reset_index(drop=True)
-        if limit:
-            X, y = X[:limit], y.iloc[:limit].reset_index(drop=True)
-        out[name] = (X, y)
-    return out
+    _, val = split(load_datasets(data_dir, 48, cache_dir=None))
+    names = {"utkface": "UTKFace", "fer2013_publictest": "FER2013", "ckplus": "CK+"}
+    return {names[k]: (X[:limit], y.iloc[:limit].reset_index(drop=True))
+            for k, (X, y) in val.items()}
 
 
 def runners(clf):
