@@ -316,8 +316,10 @@ def _predict_image(analyzer, item, table, annotate_dir, summary):
     if summary:
         click.echo(_summary(frame.source, frame.faces))
         if frame.scale < 1:
+            from .faces import HOG_MIN_FACE
+
             click.echo(f"  (detected on a copy shrunk to {frame.scale:.0%} by --max-side: "
-                       f"faces under ~{80 / frame.scale:.0f} px are missed)")
+                       f"faces under ~{HOG_MIN_FACE / frame.scale:.0f} px are missed)")
     if table is not None:
         for row in frame.records(status_rows=True):
             table.write(row)

@@ -17,6 +17,9 @@ from ._defaults import DEFAULT_THRESHOLD
 from .images import ImageError, as_rgb_uint8, check_batch, read_image, resize_square, to_gray
 
 DETECTORS = ("hog", "cnn")
+#: Side in pixels (about) of the smallest face dlib's HOG detector finds at upsample 0, in
+#: the image it scans (half that at upsample 1).
+HOG_MIN_FACE = 80
 _models = {}
 _lock = threading.Lock()
 

@@ -270,7 +270,8 @@ class Frame:
 
     ``image`` is the RGB uint8 picture the faces were found in; ``frame`` and ``time`` are
     None for still images; ``scale`` is below 1 when faces were detected on a shrunk copy
-    (``max_side``), which misses faces under about ``80 / scale`` pixels.
+    (``max_side``), which misses faces under about ``HOG_MIN_FACE / scale`` pixels
+    (:data:`mtlfaces.faces.HOG_MIN_FACE`).
     """
 
     source: str
