@@ -25,9 +25,9 @@ from .tasks import age_distribution, classes_by_task
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> {test_time_flip: traced inference function}
 _INT8 = weakref.WeakKeyDictionary()  # model -> Int8Network of the estimator's int8_
-#: Images per network call at predict time. Throughput peaks near 64 on this CPU (the
-#: bundled model: 1,290 faces/s at 64, 1,010 at 256, mirror averaging on;
-#: benchmarks/bench_classifier.py), so larger batches are classified 64 at a time.
+#: Images per network call at predict time: larger batches are classified 64 at a time,
+#: where the bundled network's throughput peaked on the 2-core machine it was tuned on
+#: (``mtlfaces benchmark --batch-sizes`` shows it on yours).
 PREDICT_CHUNK = 64
 _POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
 _FRACTION = [Interval(Real, 0, 1, closed="left")]
@@ -766,8 +766,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         With ``test_time_flip``, one call classifies the batch and its mirror images
         together (the first half of each output is the batch's, the second its mirrors'):
         one call instead of two halves the per-call overhead, which dominates small batches
-        (batch 1: 9.1 ms with two calls, about 5 ms with one, measured by
-        ``benchmarks/bench_classifier.py``). Kept in a module-level weak map rather than on
+        (``docs/speed.md``, written by ``benchmarks/bench_speed.py``, compares the two).
+        Kept in a module-level weak map rather than on
         the estimator, so predicting leaves the estimator's ``__dict__`` unchanged.
         """
         model = self.model_

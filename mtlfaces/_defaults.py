@@ -9,5 +9,5 @@ DEFAULT_THRESHOLD = 0.2
 
 #: Images with more pixels than this are refused before they are decoded (an 8000×6000
 #: photo has 48 million); ``max_pixels`` raises it where more is needed. Decoding costs
-#: 3 bytes a pixel, and detection about 10 more at full resolution.
+#: 3 bytes a pixel, and detection at full resolution several times that.
 MAX_PIXELS = 50_000_000

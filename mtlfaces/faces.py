@@ -174,7 +174,7 @@ def detect_faces(image, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
         boxes back (landmarks and crops use the full image). dlib's HOG detector needs a
         face of about 80 pixels (40 with ``upsample=1``) *in the image it scans*, so
         shrinking an 8000-pixel photo to 1024 misses every face under 625 pixels. None
-        (default) detects at full resolution: about 1 s for 12 megapixels on one core.
+        (default) detects at full resolution, which takes seconds on a large photo.
 
     Returns
     -------
