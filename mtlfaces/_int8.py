@@ -13,6 +13,9 @@ import threading
 import numpy as np
 
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
+#: Threads each interpreter uses: two, the cores of the machine this was measured on
+#: (docs/speed.md); a Dask worker sets its own share (mtlfaces.distributed.limit_threads).
+NUM_THREADS = 2
 
 
 def _float32_config(obj):
@@ -128,7 +131,7 @@ class Int8Network:
             interp = self._interpreters.get(thread)
         if interp is None:
             with captured_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
-                interp = interpreter_class()(model_content=self.blob, num_threads=2)
+                interp = interpreter_class()(model_content=self.blob, num_threads=NUM_THREADS)
                 interp.allocate_tensors()
             with self._lock:
                 self._interpreters[thread] = interp

@@ -45,3 +45,36 @@ def captured_stderr():
                 sink.seek(0)
                 lines = sink.read(4096).decode("utf-8", "replace").splitlines()
                 out.text = "; ".join(line.strip() for line in lines if line.strip())
+
+
+def quiet_tensorflow(threads=None):
+    """Import TensorFlow and Keras without their start-up log lines on the terminal.
+
+    TensorFlow 2.21 prints oneDNN/CUDA notices through absl before any log level
+    applies, so file descriptor 2 is pointed at /dev/null for the import and the
+    first device set-up. Python exceptions are unaffected (they are raised later).
+    With ``threads``, TensorFlow's thread pools get that many threads, set between the
+    import and the set-up that fixes them (a no-op if TensorFlow was imported before).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    quiet = not os.environ.get("MTLFACES_TF_LOGS")
+    saved = os.dup(2) if quiet else None
+    devnull = os.open(os.devnull, os.O_WRONLY) if quiet else None
+    try:
+        if quiet:
+            os.dup2(devnull, 2)
+        import keras
+        import tensorflow as tf
+
+        if threads is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        tf.config.list_logical_devices()  # device discovery logs here too
+        del keras
+    finally:
+        if quiet:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)

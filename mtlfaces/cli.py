@@ -19,28 +19,9 @@ EXIT_FAILED = 1  # some inputs failed (others may have been processed)
 
 
 def _quiet_tensorflow():
-    """Import TensorFlow and Keras without their start-up log lines on the terminal.
+    from ._native import quiet_tensorflow
 
-    TensorFlow 2.21 prints oneDNN/CUDA notices through absl before any log level
-    applies, so file descriptor 2 is pointed at /dev/null for the import and the
-    first device set-up. Python exceptions are unaffected (they are raised later).
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules or os.environ.get("MTLFACES_TF_LOGS"):
-        return
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()  # device discovery logs here too
-        del keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    quiet_tensorflow()
 
 
 def _error(message):

@@ -327,8 +327,9 @@ def _folder_media(folder):
 def expand(source):
     """The :class:`Input` items of one source, or raise ValueError naming it.
 
-    A folder gives its images and videos (recursively, sorted); a path with a video
-    extension a video; a string of digits that is no file a webcam; an array an image, or a stack
+    A folder gives its images and videos (recursively, sorted); a glob pattern
+    (``photos/**/*.jpg``) that names no file the images and videos it matches, sorted; a path
+    with a video extension a video; a string of digits that is no file a webcam; an array an image, or a stack
     (n, h, w, c) of images.
     """
     if isinstance(source, np.ndarray):
@@ -351,7 +352,27 @@ def expand(source):
         return [Input(kind, path, path)]
     if path.isdigit():
         return [Input("webcam", int(path), f"webcam {path}")]
+    if any(c in path for c in "*?["):
+        return _matches(path)
     raise ValueError(f"{path}: no such file or folder")
+
+
+def _matches(pattern):
+    """The images and videos a glob pattern matches (``**`` spans folders), sorted; matched
+    folders give their media."""
+    import glob
+
+    found = []
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        if os.path.isdir(path):
+            found.extend(_folder_media(path))
+        elif path.lower().endswith(IMAGE_EXTENSIONS):
+            found.append(Input("image", path, path))
+        elif path.lower().endswith(VIDEO_EXTENSIONS):
+            found.append(Input("video", path, path))
+    if not found:
+        raise ValueError(f"{pattern}: no images or videos match this pattern")
+    return found
 
 
 class Analyzer:
@@ -391,16 +412,8 @@ class Analyzer:
     def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
                  threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
                  max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False):
-        FaceTracker(smoothing=smooth)  # checks smooth here, before any input is read
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every={every!r}; expected a positive integer")
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
-            raise ValueError(f"max_frames={max_frames!r}; expected None or a positive integer")
-        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 1):
-            raise ValueError(f"max_pixels={max_pixels!r}; expected None or a positive integer")
-        if not (readout in ("auto", True, False) or hasattr(readout, "predict_proba")):
-            raise ValueError(f"readout={readout!r}; expected 'auto', True, False or a "
-                             "DescriptorReadout")
+        self.check_options(readout=readout, every=every, smooth=smooth,
+                           max_frames=max_frames, max_pixels=max_pixels)
         self.bundled = model is None
         self.classifier = _classifier(model)
         self.readout = readout
@@ -412,6 +425,25 @@ class Analyzer:
                                   threshold=threshold, padding=padding, pose=pose,
                                   max_side=max_side, crops=crops)
         self._bundled_readout = None  # loaded and checked on first use
+
+    @staticmethod
+    def check_options(*, readout="auto", every=1, smooth=0.7, max_frames=None,
+                      max_pixels=MAX_PIXELS, **others):
+        """Raise ValueError naming the first bad option, before a model or input is read
+        (the detector's options are checked where the detector is made)."""
+        FaceTracker(smoothing=smooth)
+        detector = others.get("detector", "hog")
+        if detector not in ("hog", "cnn"):
+            raise ValueError(f"detector={detector!r}; expected 'hog' or 'cnn'")
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every={every!r}; expected a positive integer")
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+            raise ValueError(f"max_frames={max_frames!r}; expected None or a positive integer")
+        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 1):
+            raise ValueError(f"max_pixels={max_pixels!r}; expected None or a positive integer")
+        if not (readout in ("auto", True, False) or hasattr(readout, "predict_proba")):
+            raise ValueError(f"readout={readout!r}; expected 'auto', True, False or a "
+                             "DescriptorReadout")
 
     def _readout_for(self, kind):
         """The read-out for an input of ``kind`` ("image", "array", "video", "webcam")."""
