@@ -1,5 +1,6 @@
 """The scikit-learn estimator around the multi-task Keras network."""
 
+import contextlib
 import copy
 import numbers
 import random
@@ -702,12 +703,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                         float(self.mixup), seed))
         else:
             data = dict(x=images, y=targets, batch_size=batch_size, shuffle=True)
-        hist = self.model_.fit(**data, epochs=epochs, validation_data=val,
-                               verbose=self.verbose, callbacks=callbacks)
+        with _multi_worker_build(self.model_, (images[:2], {t: v[:2] for t, v in
+                                                          targets.items()})):
+            hist = self.model_.fit(**data, epochs=epochs, validation_data=val,
+                                   verbose=self.verbose, callbacks=callbacks)
         for key, values in hist.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         made = steps * len(next(iter(hist.history.values()), []))
-        if int(self.model_.optimizer.iterations) < MIN_STEPS:
+        if _read_int(self.model_.optimizer.iterations) < MIN_STEPS:
             # Steps since this optimizer began: partial_fit's calls add up, so a stream of
             # small calls recalibrates only until the running averages have settled.
             self._recalibrate_batchnorm(images)
@@ -1034,6 +1037,56 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return cls._from_metadata(_serialization.read_metadata(path),
                                   lambda: _serialization.read_network(path),
                                   lambda: _serialization.read_int8(path), path)
+
+
+@contextlib.contextmanager
+def _multi_worker_build(model, batch):
+    """Let ``model.fit`` run under a ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+    Keras 3 builds a model's loss and metrics from a first batch that, under a strategy,
+    it averages across replicas with ``strategy.reduce``; the collective strategy cannot
+    reduce a nested batch and fit fails with "Attempt to convert a value (PerReplica...)"
+    (keras-team/keras#20585, open). Only the batch's shapes and dtypes are used, so during
+    this fit the build is given ``batch``, a slice of this worker's own data; and the
+    logs are reduced as "first" (below). Without that strategy, nothing changes.
+    """
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    original = model._maybe_symbolic_build
+
+    def build(iterator=None, data_batch=None):
+        return original(data_batch=batch if data_batch is None else data_batch)
+
+    object.__setattr__(model, "_maybe_symbolic_build", build)
+    # Each step's logs are then reduced with "mean" along axis 0, which fails on the
+    # scalars (same issue): "first" returns them as they are. Gradients are all-reduced
+    # by the strategy either way; the logged loss and metrics are this worker's.
+    from keras.src.backend.tensorflow import trainer
+
+    reduce = trainer.reduce_per_replica
+
+    def reduce_first(values, strategy, reduction="auto"):
+        return reduce(values, strategy, "first" if reduction == "auto" else reduction)
+
+    trainer.reduce_per_replica = reduce_first
+    try:
+        yield
+    finally:
+        trainer.reduce_per_replica = reduce
+        del model.__dict__["_maybe_symbolic_build"]
+
+
+def _read_int(variable):
+    """A scalar Keras variable's value as an int, also when a ``tf.distribute`` strategy
+    holds it (a mirrored variable, whose ``int()`` fails)."""
+    value = variable.value
+    if hasattr(value, "read_value"):
+        value = value.read_value()
+    return int(np.asarray(value))
 
 
 def load_model(path):
