@@ -39,10 +39,17 @@ setup(
         "starlette>=0.40",
         "uvicorn>=0.30",
         "python-multipart>=0.0.9",
+        # Past one process (mtlfaces.distributed, predict --parquet): Dask's scheduler and
+        # workers, and Parquet for the output.
+        "dask[dataframe]>=2024.8",
+        "distributed>=2024.8",
+        "pyarrow>=14",
     ],
     extras_require={"dev": ["pytest>=7.4", "pytest-xdist>=3.5", "pytest-cov>=5", "pooch>=1.6",
                             "hypothesis>=6.100", "httpx>=0.27",
-                            "httpx2>=2.0", "selenium>=4.20"]},
+                            "httpx2>=2.0", "selenium>=4.20",
+                            # ParallelPostFit over dask arrays of crops (tested; pulls numba).
+                            "dask-ml>=2024.4"]},
     entry_points={"console_scripts": ["mtlfaces=mtlfaces.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -194,10 +194,29 @@ def _annotated_path(out_dir, source, ext=None):
 @click.option("--require-face", is_flag=True,
               help="Exit 1 when an image (or a whole video) has no face. Without it, inputs "
                    "with no face get a 'no_face' row and the run exits 0.")
+@click.option("--parquet", "parquet_out", metavar="DIR", type=click.Path(file_okay=False),
+              help="Run on a Dask cluster and write one Parquet file per partition of "
+                   "inputs plus manifest.json into DIR (the columns of --csv "
+                   "--probabilities). Running the same command again resumes: finished "
+                   "partitions are kept.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="With --parquet: worker processes of the local Dask cluster [default: "
+                   "one per core].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="With --parquet: use the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://host:8786) instead of a local one; its workers must read the "
+                   "same paths.")
+@click.option("--partition-size", type=click.IntRange(min=1), default=None,
+              help="With --parquet: inputs per partition [default: about an eighth of a "
+                   "worker's share, 8 to 256].")
+@click.option("--overwrite", is_flag=True,
+              help="With --parquet: replace a run of other inputs or options in DIR instead "
+                   "of refusing.")
 @click.option("--quiet", "-q", is_flag=True, help="No human summary on stdout.")
 def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every, smooth,
             max_frames, detector, upsample, threshold, max_side, max_pixels, descriptor,
-            crops, probabilities, require_face, quiet):
+            crops, probabilities, require_face, parquet_out, workers, scheduler,
+            partition_size, overwrite, quiet):
     """Classify every face in SOURCES: image files, folders, videos or a webcam index (0).
 
     The answers are mtlfaces.analyze()'s: --json writes its records, one per face, with
@@ -208,6 +227,23 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
     """
     from .pipeline import Analyzer, error_record, expand
 
+    cluster = {"--workers": workers, "--scheduler": scheduler,
+               "--partition-size": partition_size, "--overwrite": overwrite or None}
+    if parquet_out:
+        _predict_parquet(sources, parquet_out, model, workers, scheduler, partition_size,
+                         overwrite, quiet, dict(
+                             readout="auto" if descriptor is None else descriptor,
+                             detector=detector, upsample=upsample, threshold=threshold,
+                             every=every, smooth=smooth, max_frames=max_frames,
+                             max_side=max_side, max_pixels=max_pixels, crops=crops),
+                         {"--json": json_out, "--csv": csv_out, "--annotate": annotate_dir,
+                          "--probabilities": probabilities or None,
+                          "--require-face": require_face or None})
+        return
+    given = [name for name, value in cluster.items() if value is not None]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --parquet DIR (a run on a "
+                               "Dask cluster, written as Parquet partitions)")
     if json_out and csv_out:
         raise click.UsageError("choose one of --json and --csv")
     if probabilities and not csv_out:
@@ -278,6 +314,43 @@ def predict(sources, model, json_out, csv_out, annotate_dir, video_format, every
         for name in faceless:
             _error(f"{name}: no face found (--require-face)")
     sys.exit(EXIT_FAILED if failures or (require_face and faceless) else 0)
+
+
+def _predict_parquet(sources, out, model, workers, scheduler, partition_size, overwrite,
+                     quiet, options, others):
+    """``predict --parquet``: :func:`mtlfaces.distributed.analyze_to_parquet`."""
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot go with --parquet (its output is "
+                               "the Parquet partitions, with every column of --csv "
+                               "--probabilities)")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("choose one of --workers (a local cluster) and --scheduler "
+                               "(an existing one)")
+    from . import distributed
+    from ._serialization import ModelFileError
+
+    try:
+        manifest = distributed.analyze_to_parquet(
+            list(sources), out, model, scheduler=scheduler, workers=workers,
+            partition_size=partition_size or "auto", overwrite=overwrite,
+            progress=not quiet and sys.stdout.isatty(), **options)
+    except (ValueError, ModelFileError, distributed.DistributedError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        _error(f"interrupted; the finished partitions are in {out}: run the same command "
+               "again to resume")
+        sys.exit(EXIT_FAILED)
+    parts = manifest["partitions"]
+    resumed = sum(bool(p.get("resumed")) for p in parts)
+    if not quiet:
+        click.echo(f"{out}: {manifest['inputs']} inputs in {len(parts)} partitions"
+                   + (f" ({resumed} kept from an earlier run)" if resumed else "")
+                   + f": {manifest['faces']} faces, {manifest['no_face']} without a face, "
+                   f"{manifest['errors']} errors")
+    for row in distributed.read_results(out).query("status == 'error'").itertuples():
+        _error(str(row.error))
+    sys.exit(EXIT_FAILED if manifest["errors"] else 0)
 
 
 def _predict_image(analyzer, item, table, annotate_dir, summary):

@@ -34,7 +34,9 @@ import tempfile
 import threading
 import time
 
+import numpy as np
 from distributed import WorkerPlugin
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ._defaults import DEFAULT_THRESHOLD, MAX_PIXELS
 
@@ -383,27 +385,6 @@ def _dashboard():
     return ":0" if importlib.util.find_spec("bokeh") is not None else None
 
 
-def _client(client, scheduler, workers):
-    """(client, whether this call made it)."""
-    if client is not None:
-        if scheduler is not None or workers is not None:
-            raise ValueError("give client=, or scheduler= / workers=, not both")
-        return client, False
-    if scheduler is not None:
-        if workers is not None:
-            raise ValueError("workers= starts a local cluster; scheduler= uses an existing "
-                             "one: give one of them")
-        from distributed import Client
-
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise DistributedError(f"scheduler {scheduler}: cannot connect ({exc})") from None
-        client.register_plugin(ThreadLimit())
-        return client, True
-    return local_cluster(workers), True
-
-
 def _close(client):
     cluster = getattr(client, "_mtlfaces_owns_cluster", None)
     client.close()
@@ -556,27 +537,56 @@ max_side, max_pixels, crops
         raise ValueError("no inputs: the sources hold no images or videos")
     key, blob, classes, model_name = _model_key(model)
     columns = columns_for(classes)
-    client, owned = _client(client, scheduler, workers)
+    if client is not None and (scheduler is not None or workers is not None):
+        raise ValueError("give client=, or scheduler= / workers=, not both")
+    if scheduler is not None and workers is not None:
+        raise ValueError("workers= starts a local cluster; scheduler= uses an existing one: "
+                         "give one of them")
+    owned = False
+    if scheduler is not None:
+        client, owned = _connect(scheduler), True
     try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        if client is not None:
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        else:
+            n_workers = workers or os.cpu_count() or 1
         size = _partition_size(partition_size, len(plan), n_workers)
         manifest, size = _start_manifest(out, plan, size, key, model_name, options, columns,
                                          overwrite)
-        return _run(client, out, plan, size, key, blob, options, columns, manifest, progress)
+        parts = [plan[i:i + size] for i in range(0, len(plan), size)]
+        done = {}
+        for index, part in enumerate(parts):
+            figures = _figures_of(os.path.join(out, _partition_file(index)))
+            if figures is not None and figures.get("inputs") == len(part):
+                done[index] = {**figures, "resumed": True}
+        if len(done) == len(parts):  # nothing left: no cluster needed
+            manifest = _with_partitions(manifest, parts, done, {})
+            _write_json(os.path.join(out, MANIFEST), manifest)
+            return manifest
+        if client is None:
+            client, owned = local_cluster(workers), True
+        return _run(client, out, parts, done, key, blob, options, columns, manifest,
+                    progress)
     finally:
         if owned:
             _close(client)
 
 
-def _run(client, out, plan, size, key, blob, options, columns, manifest, progress):
+def _connect(scheduler):
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise DistributedError(f"scheduler {scheduler}: cannot connect ({exc})") from None
+    client.register_plugin(ThreadLimit())
+    return client
+
+
+def _run(client, out, parts, figures, key, blob, options, columns, manifest, progress):
     from distributed import as_completed
 
-    parts = [plan[i:i + size] for i in range(0, len(plan), size)]
-    figures = {}
-    for index in range(len(parts)):
-        done = _figures_of(os.path.join(out, _partition_file(index)))
-        if done is not None and done.get("inputs") == len(parts[index]):
-            figures[index] = {**done, "resumed": True}
+    figures = dict(figures)
     if blob is not None:
         client.register_plugin(ModelFiles(key, blob))
     todo = [i for i in range(len(parts)) if i not in figures]
@@ -689,7 +699,9 @@ def analyze_column(column, model=None, **options):
     ----------
     column : dask.dataframe.Series or pandas.Series
         File paths (str) or the bytes of image files; a row that is neither, or that
-        cannot be read, is an error row.
+        cannot be read, is an error row. Dask turns object columns into Arrow strings
+        when it makes a DataFrame, which bytes are not: build a column of bytes under
+        ``dask.config.set({"dataframe.convert-string": False})``.
     model : MultiTaskFaceClassifier, str or None, default=None
         As in :func:`analyze_to_parquet`. With a distributed client, a model other than
         the bundled one is sent to its workers once.
@@ -748,6 +760,68 @@ def _analyze_series(series, key, options, columns):
     return frame
 
 
+# ---------------------------------------------------------------------------- arrays
+class SingleTask(ClassifierMixin, BaseEstimator):
+    """One task of a multi-task estimator as a plain single-output classifier.
+
+    Tools written for single-output estimators, such as
+    :class:`dask_ml.wrappers.ParallelPostFit` (which expects ``predict`` to give one label
+    per row), take the multi-task :class:`~mtlfaces.MultiTaskFaceClassifier` through this:
+    ``predict`` gives the task's labels (n,), ``predict_proba`` its probabilities
+    (n, n_classes) and ``classes_`` its classes. Each task asked for runs the network
+    once.
+
+    Parameters
+    ----------
+    estimator : MultiTaskFaceClassifier
+        A fitted estimator (or one that :meth:`fit` fits).
+    task : str
+        One of its ``tasks_``.
+
+    Examples
+    --------
+    >>> import dask.array as da, mtlfaces
+    >>> from dask_ml.wrappers import ParallelPostFit
+    >>> crops = da.from_array(flat_crops, chunks=(1000, 48 * 48))  # doctest: +SKIP
+    >>> emotion = ParallelPostFit(SingleTask(mtlfaces.load_pretrained(), "emotion"))
+    >>> emotion.predict(crops).compute()  # doctest: +SKIP
+    """
+
+    def __init__(self, estimator=None, task=None):
+        self.estimator = estimator
+        self.task = task
+
+    def fit(self, X, y, **fit_params):
+        """Fit the estimator on all its tasks (y as for it); this then serves ``task``."""
+        self.estimator.fit(X, y, **fit_params)
+        return self
+
+    def _column(self):
+        from .tasks import classes_by_task
+
+        if not hasattr(self.estimator, "tasks_"):
+            raise ValueError("SingleTask: the estimator is not fitted; fit it first")
+        classes = classes_by_task(self.estimator)
+        if self.task not in classes:
+            raise ValueError(f"SingleTask: task={self.task!r} is not one of the estimator's "
+                             f"tasks {list(classes)}")
+        return list(classes).index(self.task), classes[self.task]
+
+    @property
+    def classes_(self):
+        return np.asarray(self._column()[1])
+
+    def predict_proba(self, X):
+        """The task's class probabilities, shape (n, n_classes)."""
+        index, _ = self._column()
+        proba = self.estimator.predict_proba(X)
+        return proba[index] if isinstance(proba, list) else proba
+
+    def predict(self, X):
+        """The task's most probable label per row, shape (n,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
 __all__ = ["analyze_to_parquet", "analyze_column", "read_results", "read_manifest",
            "local_cluster", "limit_threads", "worker_stats", "columns_for", "ThreadLimit",
-           "ModelFiles", "DistributedError", "MANIFEST"]
+           "ModelFiles", "SingleTask", "DistributedError", "MANIFEST"]
