@@ -24,7 +24,7 @@ def fit_toy(multi_worker):
     X_test, y_test = make_shapes(200, seed=1, missing_gender=0.0)
     params = dict(image_size=32, filters=(8, 16), dense_units=(32,), dropout=0.0,
                   batch_size=32, augment=False, validation_fraction=0.0, random_state=0,
-                  epochs=10)
+                  epochs=6)
     if multi_worker:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         with strategy.scope():
