@@ -1,6 +1,7 @@
 """mtlfaces.analyze(): the one route from media to labels, and the answers it pins."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -165,6 +166,20 @@ def test_analyze_names_what_it_cannot_read(tmp_path, analyzer):
         mtlfaces.Analyzer(every=0)
     with pytest.raises(ValueError, match="readout='sometimes'"):
         mtlfaces.Analyzer(readout="sometimes")
+
+
+def test_glob_patterns_expand_to_the_media_they_match(tmp_path):
+    from mtlfaces.pipeline import expand
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/1.jpg", "a/b/2.png", "a/b/3.avi", "a/notes.txt", "4.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    found = expand(str(tmp_path / "a" / "**" / "*.*"))
+    assert [(i.kind, os.path.relpath(i.value, tmp_path)) for i in found] == [
+        ("image", "a/1.jpg"), ("image", "a/b/2.png"), ("video", "a/b/3.avi")]
+    assert [i.name for i in expand(str(tmp_path / "*.jpg"))] == [str(tmp_path / "4.jpg")]
+    with pytest.raises(ValueError, match=r"\*.gif: no images or videos match this pattern"):
+        expand(str(tmp_path / "*.gif"))
 
 
 def test_crops_follow_the_model_in_use(astronaut, tmp_path):

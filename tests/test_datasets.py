@@ -219,6 +219,7 @@ def test_hash_holdout_is_stable_and_sized():
     np.testing.assert_array_equal(D.hash_holdout(keys[::-1], 0.15), mask[::-1])
 
 
+@pytest.mark.slow  # reads every face of the three archives (about 13 s): opt-in
 @pytest.mark.shared_data
 @pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/data not present")
 def test_real_archives_counts():
