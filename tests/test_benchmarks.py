@@ -71,7 +71,8 @@ def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monke
 
 @pytest.mark.parametrize("script, result", [("bench_small_data", "small_data"),
                                             ("bench_crops", "crops"),
-                                            ("bench_speed", "speed")])
+                                            ("bench_speed", "speed"),
+                                            ("bench_distributed", "distributed")])
 def test_each_generated_table_is_what_its_benchmark_writes(script, result):
     """The docs' tables are the committed full runs' output, rendered by the script."""
     bench = load_script("benchmarks", script)
@@ -120,6 +121,21 @@ def test_service_benchmark_with_two_worker_processes():
     photo = cv2.imencode(".jpg", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))[1].tobytes()
     rows = bench.run(2, photo, 8, (4,))
     assert rows[0]["ok"] == 8 and rows[0]["requests_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_distributed_benchmark_quick(tmp_path, monkeypatch):
+    """Clusters of 1 and 2 workers, read-out off and on (about a minute: opt-in)."""
+    bench = _bench("bench_distributed", monkeypatch, tmp_path)
+    assert bench.main(["--quick"]) == 0
+    result = _result(tmp_path, "distributed")
+    runs = result["runs"]
+    assert len(runs) == 6 and all(r["images_per_s"] > 0 for r in runs.values())
+    assert runs["2 workers, read-out off"]["speedup"] > 1.0
+    assert len(runs["2 workers, read-out on"]["worker_peak_mb"]) == 2
+    rows = bench.cost_model(result)
+    assert rows and all(r["hours"] > 0 for r in rows)
+    assert "| read-out | workers | hours | core-hours |" in bench.render(result)
 
 
 def test_bad_inputs_benchmark_builds_its_corpus(tmp_path):

@@ -46,6 +46,10 @@ def server(tmp_path):
             if proc.poll() is not None:
                 raise RuntimeError((tmp_path / "server.log").read_text())
             time.sleep(0.25)
+    else:
+        proc.kill()
+        raise RuntimeError(f"the server did not answer /v1/health within a minute: "
+                           f"{(tmp_path / 'server.log').read_text()}")
     yield url, proc
     if proc.poll() is None:
         proc.kill()
@@ -69,7 +73,8 @@ def test_the_page_shows_a_real_face_and_the_server_stops_cleanly(server, astrona
     browser = webdriver.Chrome(service=Service(DRIVER), options=options)
     try:
         browser.get(url + "/")
-        assert "mtlfaces" in browser.title
+        # On a loaded machine Chromium may hand back control before the page has parsed.
+        WebDriverWait(browser, 30).until(lambda b: "mtlfaces" in b.title)
         # The controls are labelled for keyboard and screen-reader users.
         assert browser.find_element(By.CSS_SELECTOR, "label[for=file]").text
         browser.find_element(By.ID, "file").send_keys(str(photo))

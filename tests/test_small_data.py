@@ -79,7 +79,7 @@ def test_warm_start_keeps_learning(small):
     model = MultiTaskFaceClassifier(epochs=3, validation_fraction=0.0, random_state=1)
     with pytest.warns(UserWarning, match="optimizer steps"):
         model.fit(X, y)  # 45 steps: too few, and it says so
-    model.set_params(warm_start=True, epochs=10).fit(X, y)
+    model.set_params(warm_start=True, epochs=6).fit(X, y)
     scores = accuracy(model, Xt, yt)
     assert min(scores.values()) >= 0.9, scores
 
@@ -87,7 +87,7 @@ def test_warm_start_keeps_learning(small):
 def test_partial_fit_keeps_learning(small):
     (X, y), (Xt, yt) = small
     stream = MultiTaskFaceClassifier(random_state=2)
-    for _ in range(10):
+    for _ in range(6):
         stream.partial_fit(X, y)
     scores = accuracy(stream, Xt, yt)
     assert min(scores.values()) >= 0.9, scores
