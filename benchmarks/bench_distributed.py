@@ -8,7 +8,9 @@ unpacked to a temporary folder (``--quick``: 40 copies of scikit-image's astrona
 several sizes, no data needed). Each is run with the read-out off and on: once by one
 process (``Analyzer.analyze``, what ``mtlfaces predict`` does), then by
 ``mtlfaces.distributed.analyze_to_parquet`` on a local cluster of 1 and of 2 worker
-processes (one thread each), started and warmed up before the clock starts. Per run:
+processes (one thread each), started and warmed up before the clock starts; with the
+read-out off, also by 1 and 2 separate processes without Dask (the machine's own ceiling
+for two processes). Each time is the best of two runs. Per run:
 images/s, faces/s, the speed-up of 2 workers over 1, peak memory per worker. Also measured:
 the time a worker takes to load the model (its first task), the scheduler's overhead per
 task, and the client's time to write a partition. Writes
@@ -67,15 +69,54 @@ def _noop(i):
     return i
 
 
-def single_process(folder, readout):
-    """``mtlfaces predict``'s route in this process: (seconds, rows)."""
+#: Each timing is the best of this many runs (the machine is shared).
+REPEATS = 2
+
+#: One process of the ceiling's: limits itself to one thread, analyses the paths in a JSON
+#: file and prints its seconds.
+_ALONE = """
+import json, sys, time
+from mtlfaces.distributed import limit_threads
+limit_threads(1)
+from mtlfaces import Analyzer
+files = json.load(open(sys.argv[1]))
+analyzer = Analyzer(readout=False)
+analyzer.analyze(files[0])
+start = time.perf_counter()
+analyzer.analyze(files, status_rows=True, on_error="record")
+print(time.perf_counter() - start)
+"""
+
+
+def single_process(folder, readout, repeats=REPEATS):
+    """``mtlfaces predict``'s route in this process: (best seconds, rows)."""
     from mtlfaces import Analyzer
 
     analyzer = Analyzer(readout=readout)
     analyzer.analyze(os.path.join(folder, "00000.jpg"))  # warm: models loaded, graphs traced
-    start = time.perf_counter()
-    rows = analyzer.analyze(folder, status_rows=True, on_error="record")
-    return time.perf_counter() - start, rows
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rows = analyzer.analyze(folder, status_rows=True, on_error="record")
+        times.append(time.perf_counter() - start)
+    return min(times), rows
+
+
+def independent_processes(folder, n, scratch):
+    """The ceiling without Dask: ``n`` separate one-thread processes, each on its share of
+    the photos (every n-th), started together; seconds until the last is done."""
+    import json
+    import subprocess
+
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder))
+    procs = []
+    for i in range(n):
+        path = os.path.join(scratch, f"share{i}.json")
+        with open(path, "w") as fh:
+            json.dump(files[i::n], fh)
+        procs.append(subprocess.Popen([sys.executable, "-c", _ALONE, path], text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+    return max(float(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
 
 
 def on_cluster(folder, workers, readout, scratch):
@@ -88,10 +129,13 @@ def on_cluster(folder, workers, readout, scratch):
                                         os.path.join(scratch, f"warm{workers}{readout}"),
                                         client=client, partition_size=1, readout=readout)
         load_s = time.perf_counter() - start
-        out = os.path.join(scratch, f"run{workers}{readout}")
-        start = time.perf_counter()
-        manifest = mdist.analyze_to_parquet(folder, out, client=client, readout=readout)
-        seconds = time.perf_counter() - start
+        times = []
+        for repeat in range(REPEATS):
+            out = os.path.join(scratch, f"run{workers}{readout}{repeat}")
+            start = time.perf_counter()
+            manifest = mdist.analyze_to_parquet(folder, out, client=client, readout=readout)
+            times.append(time.perf_counter() - start)
+        seconds = min(times)
         peaks = sorted(client.run(_peak_mb).values())
         t = time.perf_counter()
         client.gather(client.map(_noop, range(500), pure=False))
@@ -137,13 +181,17 @@ def render(result):
              "|---|---|---|---|---|"]
     for name, r in runs.items():
         peak = ", ".join(f"{p:,.0f}" for p in r["worker_peak_mb"]) + " MB" \
-            if r.get("worker_peak_mb") else f"{r['peak_mb']:,.0f} MB (the process)"
+            if r.get("worker_peak_mb") else f"{r['peak_mb']:,.0f} MB (the process)" \
+            if r.get("peak_mb") else ""
         speed = f"{r['speedup']:.2f}×" if r.get("speedup") else ""
-        lines.append(f"| {name} | {r['images_per_s']:.1f} | {r['faces_per_s']:.1f} | "
-                     f"{speed} | {peak} |")
+        faces = f"{r['faces_per_s']:.1f}" if r.get("faces_per_s") else ""
+        lines.append(f"| {name} | {r['images_per_s']:.1f} | {faces} | {speed} | {peak} |")
     o = result["overheads"]
     lines += ["", f"{result['data']}; {result['machine']['cpu_count']} CPU cores, one "
-              "thread per worker. Speed-up: 2 workers over 1 with the same read-out setting.",
+              "thread per worker; each time the best of "
+              f"{result.get('repeats', 1)} runs. Speed-up: 2 over 1 with the same read-out "
+              "setting. The separate processes split the photos between two plain "
+              "`Analyzer` runs with no Dask: what the machine itself gives two processes.",
               "", f"Measured overheads: a worker's first task (loading the model, the "
               f"read-out and dlib's models) {o['first_task_s']:.1f} s; starting a local "
               f"cluster and warming it {o['start_and_warm_s']:.1f} s; the scheduler "
@@ -187,6 +235,18 @@ def main(argv=None):
                 "images_per_s": n / seconds, "faces_per_s": faces / seconds,
                 "seconds": seconds, "peak_mb": _peak_mb()}
             print(f"one process, read-out {tag}: {n / seconds:.1f} images/s", flush=True)
+            if not readout:
+                for alone in (1, 2):
+                    best = min(independent_processes(folder, alone, scratch)
+                               for _ in range(REPEATS))
+                    name = (f"{alone} separate process{'es' if alone > 1 else ''} "
+                            "(no Dask, the ceiling), read-out off")
+                    runs[name] = {"images_per_s": n / best, "faces_per_s": None,
+                                  "seconds": best}
+                    if alone == 2:
+                        runs[name]["speedup"] = best_one / best
+                    best_one = best
+                    print(f"{name}: {n / best:.1f} images/s", flush=True)
             for workers in (1, 2):
                 r = on_cluster(folder, workers, readout, scratch)
                 r.update(images_per_s=n / r["seconds"], faces_per_s=r["faces"] / r["seconds"])
@@ -206,7 +266,7 @@ def main(argv=None):
     table([{"run": k, **{c: v.get(c) for c in ("images_per_s", "faces_per_s", "speedup")}}
            for k, v in runs.items()], ["run", "images_per_s", "faces_per_s", "speedup"])
     result = {"machine": machine(), "data": data, "photos": n, "runs": runs,
-              "overheads": overheads}
+              "overheads": overheads, "repeats": REPEATS}
     table(cost_model(result), ["readout", "workers", "hours", "core_hours"])
     write_json("distributed", result, quick=args.quick)
     if args.write_docs and not args.quick:
