@@ -1,13 +1,14 @@
 """The whole route (mtlfaces.analyze): latency per photo and per video frame, peak memory.
 
-    python benchmarks/bench_pipeline.py [--quick]
+    python benchmarks/bench_pipeline.py [--quick] [--write-docs]
 
 Photos: scikit-image's astronaut (one face) through ``Analyzer.analyze``, read-out on (the
 default for photos) and off. Video: a 640×480 clip written here with the astronaut's face
 moving across it, detection on every frame and on every third; and one with three faces,
-detection every 1, 2 and 3 frames, with the label flicker (label changes per track per 100
-frames). Prints a table and writes
-``benchmarks/results/pipeline.json``.
+detection every 1, 2 and 3 frames, and on every frame shrunk to 320 px (``max_side``), with
+the label flicker (label changes per track per 100 frames) and the faces found per frame.
+Prints a table and writes ``benchmarks/results/pipeline.json``; ``--write-docs`` also
+writes the video table in ``docs/speed.md``.
 """
 
 import argparse
@@ -20,7 +21,29 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import current_rss_mb, machine, median_time, peak_rss_mb, table, write_json  # noqa: E402
+from common import (ROOT, current_rss_mb, machine, median_time, peak_rss_mb, table,  # noqa: E402
+                    write_json)
+
+DOCS = os.path.join(ROOT, "docs", "speed.md")  # the file whose video table this writes
+MARKERS = ("<!-- video:start -->", "<!-- video:end -->")
+
+
+def render(result):
+    """docs/speed.md's video table of a result (``pipeline.json``)."""
+    lines = ["| video, 640×480 | ms per frame | frames/s | label changes per 100 | "
+             "faces per frame |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if not r["case"].startswith("video"):
+            continue
+        flick = r.get("label_changes_per_100")
+        faces = r.get("faces_per_frame")
+        lines.append(f"| {r['case'][len('video 640x480, '):]} | {r['ms']:.1f} | "
+                     f"{r['per_s']:.1f} | {'' if flick is None else f'{flick:.2f}'} | "
+                     f"{'' if faces is None else f'{faces:.2f}'} |")
+    lines += ["", f"{result['video_frames']} frames a clip, bundled model, read-out off (the "
+              f"video default), {result['machine']['cpu_count']} CPU cores; "
+              "`python benchmarks/bench_pipeline.py --write-docs` writes this block."]
+    return "\n".join(lines)
 
 
 def write_clip(path, face, frames, size=(640, 480)):
@@ -70,6 +93,8 @@ def flicker(frames):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds: fewer repeats and frames")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="also write docs/speed.md's video table (not with --quick)")
     args = parser.parse_args(argv)
     import mtlfaces
     from skimage import data
@@ -94,18 +119,27 @@ def main(argv=None):
                          "ms": seconds / n * 1000, "per_s": n / seconds,
                          "rss_growth_mb": current_rss_mb() - rss})
         clip3 = write_clip3(os.path.join(tmp, "three.mp4"), photo, frames)
-        for every in (1, 2, 3):
-            analyzer = mtlfaces.Analyzer(every=every)
+        for every, side in ((1, None), (2, None), (3, None), (1, 320)):
+            analyzer = mtlfaces.Analyzer(every=every, max_side=side)
             start = time.perf_counter()
             out = list(analyzer.frames(clip3))
             seconds = time.perf_counter() - start
-            rows.append({"case": f"video 640x480, 3 faces, detect every {every}",
+            shrunk = f", detected at {side} px" if side else ""
+            rows.append({"case": f"video 640x480, 3 faces, detect every {every}{shrunk}",
                          "ms": seconds / len(out) * 1000, "per_s": len(out) / seconds,
-                         "label_changes_per_100": flicker(out)})
-    table(rows, ["case", "ms", "per_s", "rss_growth_mb", "label_changes_per_100"])
+                         "label_changes_per_100": flicker(out),
+                         "faces_per_frame": sum(len(f.faces) for f in out) / len(out)})
+    table(rows, ["case", "ms", "per_s", "rss_growth_mb", "label_changes_per_100",
+                 "faces_per_frame"])
     print(f"peak RSS {peak_rss_mb():.0f} MB (per_s: photos or frames per second)")
-    write_json("pipeline", {"machine": machine(), "rows": rows, "video_frames": frames,
-                            "peak_rss_mb": peak_rss_mb()}, args.quick)
+    result = {"machine": machine(), "rows": rows, "video_frames": frames,
+              "peak_rss_mb": peak_rss_mb()}
+    write_json("pipeline", result, args.quick)
+    if args.write_docs and not args.quick:
+        sys.path.insert(0, os.path.join(ROOT, "recipes"))
+        from model_card import write_block
+
+        write_block(DOCS, MARKERS, render(result))
     return 0
 
 

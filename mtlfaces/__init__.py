@@ -32,7 +32,13 @@ __all__ = ["AGE_GROUPS", "EMOTIONS", "GENDERS", "TASKS", "FER2013_EMOTION_CODES"
            "__version__", *_LAZY]
 
 
+#: Submodules reachable as attributes (``mtlfaces.distributed``), imported on first access.
+_SUBMODULES = ("distributed",)
+
+
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name], __name__)
         value = getattr(module, name)
@@ -42,4 +48,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -11,3 +11,8 @@ DEFAULT_THRESHOLD = 0.2
 #: photo has 48 million); ``max_pixels`` raises it where more is needed. Decoding costs
 #: 3 bytes a pixel, and detection at full resolution several times that.
 MAX_PIXELS = 50_000_000
+
+#: Videos and webcams: faces are detected on every this-many-th frame and followed in
+#: between (``every``, ``--every``). Two keeps a three-face 640×480 clip above 30 frames/s
+#: on two cores with no more label flicker than detecting on every frame (docs/speed.md).
+DEFAULT_EVERY = 2

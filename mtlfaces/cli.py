@@ -13,7 +13,7 @@ import time
 
 import click
 
-from ._defaults import DEFAULT_THRESHOLD, MAX_PIXELS
+from ._defaults import DEFAULT_EVERY, DEFAULT_THRESHOLD, MAX_PIXELS
 
 EXIT_FAILED = 1  # some inputs failed (others may have been processed)
 
@@ -160,8 +160,9 @@ def _annotated_path(out_dir, source, ext=None):
               help="Write annotated copies of images and videos into DIR.")
 @click.option("--video-format", type=click.Choice(["mp4", "avi"]), default="mp4", show_default=True,
               help="Annotated video container: mp4 (mp4v) or avi (MJPG).")
-@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Video: detect faces on every Nth frame and follow them in between.")
+@click.option("--every", type=click.IntRange(min=1), default=DEFAULT_EVERY, show_default=True,
+              help="Video: detect faces on every Nth frame and follow them in between "
+                   "(1: detect on every frame).")
 @click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
               help="Video: weight of the past in each tracked face's smoothed predictions.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,

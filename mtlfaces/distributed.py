@@ -38,7 +38,7 @@ import numpy as np
 from distributed import WorkerPlugin
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ._defaults import DEFAULT_THRESHOLD, MAX_PIXELS
+from ._defaults import DEFAULT_EVERY, DEFAULT_THRESHOLD, MAX_PIXELS
 
 #: The manifest's name inside an output folder.
 MANIFEST = "manifest.json"
@@ -50,7 +50,6 @@ FORMAT_VERSION = 1
 #: that the scheduler's few milliseconds a task are lost in the work.
 MIN_PARTITION, MAX_PARTITION = 8, 256
 
-_GLOB_CHARS = "*?["
 _BLOBS = {}       # model key -> bytes of its model file (ModelFiles puts them on workers)
 _MODELS = {}      # model key -> the loaded estimator, once per process
 _ANALYZERS = {}   # (thread, model key, options) -> Analyzer
@@ -478,9 +477,9 @@ def _start_manifest(out, plan, size, key, model_name, options, columns, overwrit
 def analyze_to_parquet(sources, out, model=None, *, client=None, scheduler=None,
                        workers=None, partition_size="auto", overwrite=False, progress=False,
                        readout="auto", detector="hog", upsample=0,
-                       threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1,
-                       smooth=0.7, max_frames=None, max_side=None, max_pixels=MAX_PIXELS,
-                       crops=False):
+                       threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True,
+                       every=DEFAULT_EVERY, smooth=0.7, max_frames=None, max_side=None,
+                       max_pixels=MAX_PIXELS, crops=False):
     """Analyse many files on a Dask cluster into Parquet partitions and a manifest.
 
     Parameters
@@ -711,7 +710,7 @@ def analyze_column(column, model=None, **options):
     import pandas as pd
 
     defaults = dict(readout="auto", detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
-                    padding=0.1, pose=True, every=1, smooth=0.7, max_frames=None,
+                    padding=0.1, pose=True, every=DEFAULT_EVERY, smooth=0.7, max_frames=None,
                     max_side=None, max_pixels=MAX_PIXELS, crops=False)
     unknown = sorted(set(options) - set(defaults))
     if unknown:

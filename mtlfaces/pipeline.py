@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._defaults import DEFAULT_EVERY
 from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb, _whole_face
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
 from .tasks import classes_by_task
@@ -393,8 +394,9 @@ class Analyzer:
         :class:`~mtlfaces.DescriptorReadout`: that one everywhere.
     detector, upsample, threshold, padding, pose
         As in :class:`FaceAnalyzer`.
-    every : int, default=1
-        Video: detect faces on every ``every``-th frame and follow them in between.
+    every : int, default=2
+        Video: detect faces on every ``every``-th frame and follow them in between
+        (:data:`mtlfaces._defaults.DEFAULT_EVERY`; 1 detects on every frame).
     smooth : float, default=0.7
         Video: weight of the past in each track's smoothed predictions (0 = none).
     max_frames : int, optional
@@ -410,8 +412,9 @@ class Analyzer:
     """
 
     def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
-                 threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-                 max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False):
+                 threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=DEFAULT_EVERY,
+                 smooth=0.7, max_frames=None, max_side=None, max_pixels=MAX_PIXELS,
+                 crops=False):
         self.check_options(readout=readout, every=every, smooth=smooth,
                            max_frames=max_frames, max_pixels=max_pixels)
         self.bundled = model is None
@@ -427,8 +430,8 @@ class Analyzer:
         self._bundled_readout = None  # loaded and checked on first use
 
     @staticmethod
-    def check_options(*, readout="auto", every=1, smooth=0.7, max_frames=None,
-                      max_pixels=MAX_PIXELS, **others):
+    def check_options(*, readout="auto", every=DEFAULT_EVERY, smooth=0.7,
+                      max_frames=None, max_pixels=MAX_PIXELS, **others):
         """Raise ValueError naming the first bad option, before a model or input is read
         (the detector's options are checked where the detector is made)."""
         FaceTracker(smoothing=smooth)
@@ -640,8 +643,8 @@ def _checked_readout(classifier):
 
 
 def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
-            threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=1, smooth=0.7,
-            max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False,
+            threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=DEFAULT_EVERY,
+            smooth=0.7, max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False,
             as_frame=False, status_rows=False, on_error="raise"):
     """Age group, gender and emotion of every face in ``source``.
 

@@ -72,7 +72,8 @@ def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monke
 @pytest.mark.parametrize("script, result", [("bench_small_data", "small_data"),
                                             ("bench_crops", "crops"),
                                             ("bench_speed", "speed"),
-                                            ("bench_distributed", "distributed")])
+                                            ("bench_distributed", "distributed"),
+                                            ("bench_pipeline", "pipeline")])
 def test_each_generated_table_is_what_its_benchmark_writes(script, result):
     """The docs' tables are the committed full runs' output, rendered by the script."""
     bench = load_script("benchmarks", script)

@@ -92,6 +92,11 @@ def test_a_run_on_two_worker_processes_equals_the_single_process_run(client, pho
     # Files: one Parquet file per partition, the manifest, nothing partial.
     names = sorted(os.listdir(tmp_path / "out"))
     assert names == ["manifest.json"] + [f"part-{i:05d}.parquet" for i in range(5)]
+    # The same through the scheduler's address, as --scheduler gives it, in other partitions.
+    again = mdist.analyze_to_parquet(sources, tmp_path / "again", partition_size=4,
+                                     scheduler=client.scheduler.address)
+    assert again["partition_size"] == 4 and len(again["partitions"]) == 3
+    _same_rows(mdist.read_results(tmp_path / "again"), got)
     # Workers use their share of the cores: one TensorFlow thread each.
     assert set(client.run(lambda: __import__("tensorflow").config.threading
                           .get_intra_op_parallelism_threads()).values()) == {1}
