@@ -243,16 +243,15 @@ def main(argv=None):
                 "seconds": seconds, "peak_mb": _peak_mb()}
             print(f"one process, read-out {tag}: {n / seconds:.1f} images/s", flush=True)
             if not readout:
-                for alone in (1, 2):
-                    best = min(independent_processes(folder, alone, scratch)
-                               for _ in range(REPEATS))
-                    name = (f"{alone} separate process{'es' if alone > 1 else ''} "
+                alone = {k: min(independent_processes(folder, k, scratch)
+                                for _ in range(REPEATS)) for k in (1, 2)}
+                for k, best in alone.items():
+                    name = (f"{k} separate process{'es' if k > 1 else ''} "
                             "(no Dask, the ceiling), read-out off")
                     runs[name] = {"images_per_s": n / best, "faces_per_s": None,
                                   "seconds": best}
-                    if alone == 2:
-                        runs[name]["speedup"] = best_one / best
-                    best_one = best
+                    if k == 2:
+                        runs[name]["speedup"] = alone[1] / best
                     print(f"{name}: {n / best:.1f} images/s", flush=True)
             for workers in (1, 2):
                 r = on_cluster(folder, workers, readout, scratch)

@@ -2,8 +2,9 @@
 
     python benchmarks/bench_speed.py [--quick] [--data-dir ../shared/data] [--write-docs]
 
-For each way of running the bundled network (how 0.3 called it, the Keras network called
-once for both mirror views, with mirror averaging off, compiled with XLA, as a frozen graph,
+For each way of running the bundled network (how 0.3 called it, the Keras network in
+float32 instead of its bfloat16 mixed precision, called once for both mirror views, with
+mirror averaging off, compiled with XLA, as a frozen graph,
 and its 8-bit TensorFlow Lite copy, which predicts by default): faces/s at batch 1 and 256,
 batch-1 latency, and accuracy on the fixed validation splits (UTKFace: age group, gender;
 FER2013 PublicTest and CK+ held-out: emotion). Random faces are timed (speed does not depend
@@ -93,8 +94,17 @@ def runners(clf):
     def int8(x):  # MultiTaskFaceClassifier.predict_proba with the 8-bit copy (the default)
         return dict(zip(int8_clf.tasks_, int8_clf.predict_proba(x)))
 
+    from mtlfaces._int8 import float32_copy
+
+    fp32 = float32_copy(model)
+    fp32_both = tf.function(
+        lambda x: fp32(tf.concat([x, tf.reverse(x, axis=[2])], 0), training=False),
+        input_signature=[spec])
+
     levers = {
         "0.3: two calls (image, then mirror), chunks of 256": two_calls,
+        "Keras float32 (no bfloat16 at predict time), one call, chunks of 64":
+            averaged(fp32_both, 64),
         "Keras, one call for both views, chunks of 64": library,
         "Keras, mirror averaging off": no_flip,
         "XLA (jit_compile), one call, chunks of 64": averaged(xla, 64),

@@ -32,17 +32,24 @@ def _float32_config(obj):
     return obj
 
 
+def float32_copy(model):
+    """A copy of ``model`` computing in float32 throughout, with the same weights."""
+    import keras
+
+    copy = keras.Model.from_config(_float32_config(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def quantize(model, tasks, images, max_calibration=500):
     """The int8 TFLite flatbuffer (bytes) of ``model``, calibrated on ``images`` (float32
     batches as the network takes them, (n, h, w, c) in [0, 1]). Its outputs are the
     ``tasks``' probabilities, in that order."""
-    import keras
     import tensorflow as tf
 
     from ._native import captured_stderr
 
-    copy = keras.Model.from_config(_float32_config(model.get_config()))
-    copy.set_weights(model.get_weights())
+    copy = float32_copy(model)
     spec = tf.TensorSpec((None,) + tuple(int(d) for d in model.input_shape[1:]), tf.float32)
     # A tuple in the tasks' order: a dict's outputs would come out sorted by name.
     fn = tf.function(lambda x: tuple(copy(x, training=False)[t] for t in tasks),

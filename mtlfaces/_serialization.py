@@ -10,7 +10,6 @@ This module knows the container; what the JSON holds is the estimator's
 import json
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 

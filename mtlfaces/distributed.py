@@ -330,8 +330,6 @@ def _model_key(model):
 
 def _options(readout, detector, upsample, threshold, padding, pose, every, smooth,
              max_frames, max_side, max_pixels, crops):
-    from .pipeline import Analyzer  # noqa: F401 - its checks run on the client below
-
     options = dict(readout=readout, detector=detector, upsample=upsample,
                    threshold=float(threshold), padding=float(padding), pose=pose, every=every,
                    smooth=float(smooth), max_frames=max_frames, max_side=max_side,

@@ -433,7 +433,8 @@ def test_ctrl_c_leaves_a_playable_partial_video_and_says_so(model_file, astronau
     monkeypatch.setattr(FaceAnalyzer, "_detect", interrupt_on_fifth)
     out = tmp_path / "rows.jsonl"
     result = CliRunner().invoke(main, ["predict", str(video), "--model", model_file,
-                                       "--annotate", str(tmp_path / "ann"), "--json", str(out)])
+                                       "--annotate", str(tmp_path / "ann"), "--json", str(out),
+                                       "--every", "1"])
     assert result.exit_code == 1
     # Frame 4 was being classified while frame 5 was detected: 3 frames were finished.
     assert "interrupted after 3 frames" in result.stderr
