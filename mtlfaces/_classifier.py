@@ -39,6 +39,9 @@ _ARCHITECTURE = ("filters", "convs_per_block", "dense_units")
 MIN_STEPS = 100
 #: A validation split smaller than this is too noisy to stop training on.
 MIN_VALIDATION = 100
+#: A fit of at most this many optimizer steps (batches × epochs) runs them eagerly instead
+#: of tracing a graph first: tracing costs about 0.9 s, more than such a fit's steps.
+EAGER_STEPS = 16
 #: Named architectures: ``MultiTaskFaceClassifier(**ARCHITECTURES["bundled"])`` builds the
 #: bundled model's network (recipes/train_pretrained.py trains it; ``mtlfaces train
 #: --architecture bundled``). "default" is the estimator's own defaults: half the
@@ -703,6 +706,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                         float(self.mixup), seed))
         else:
             data = dict(x=images, y=targets, batch_size=batch_size, shuffle=True)
+        # Tracing the training step costs about 0.9 s, more than a few steps of a small
+        # network take: a fit of a handful of steps runs them eagerly (same operations).
+        self.model_.run_eagerly = steps * epochs <= EAGER_STEPS and not _distributed()
         with _multi_worker_build(self.model_, (images[:2], {t: v[:2] for t, v in
                                                           targets.items()})):
             hist = self.model_.fit(**data, epochs=epochs, validation_data=val,
@@ -1037,6 +1043,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         return cls._from_metadata(_serialization.read_metadata(path),
                                   lambda: _serialization.read_network(path),
                                   lambda: _serialization.read_int8(path), path)
+
+
+def _distributed():
+    """Whether a ``tf.distribute`` strategy is in scope."""
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
 
 
 @contextlib.contextmanager

@@ -368,3 +368,15 @@ def test_predict_before_fit_and_wrong_width(fitted):
         MultiTaskFaceClassifier().predict(np.zeros((1, 32, 32)))
     with pytest.raises(ValueError, match="expecting 1024 features"):
         fitted.predict(np.zeros((2, 100)))
+
+
+def test_a_fit_of_a_few_steps_runs_eagerly_and_a_longer_one_traces(fitted, shapes):
+    from mtlfaces._classifier import EAGER_STEPS
+
+    assert not fitted.model_.run_eagerly  # 12 epochs of 13 batches: a traced graph
+    X, y = shapes
+    few = MultiTaskFaceClassifier(epochs=2, **{**TINY, "batch_size": 64})
+    with pytest.warns(UserWarning, match="optimizer steps"):
+        few.fit(X[:128], y.iloc[:128])  # 2 batches an epoch, 2 epochs
+    assert few.model_.run_eagerly and 2 * 2 <= EAGER_STEPS
+    assert few.predict(X[:5]).shape == (5, 3)
