@@ -41,6 +41,7 @@ MIN_STEPS = 100
 MIN_VALIDATION = 100
 #: A fit of at most this many optimizer steps (batches × epochs) runs them eagerly instead
 #: of tracing a graph first: tracing costs about 0.9 s, more than such a fit's steps.
+#: partial_fit always traces: its calls share the compiled step.
 EAGER_STEPS = 16
 #: Named architectures: ``MultiTaskFaceClassifier(**ARCHITECTURES["bundled"])`` builds the
 #: bundled model's network (recipes/train_pretrained.py trains it; ``mtlfaces train
@@ -708,7 +709,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             data = dict(x=images, y=targets, batch_size=batch_size, shuffle=True)
         # Tracing the training step costs about 0.9 s, more than a few steps of a small
         # network take: a fit of a handful of steps runs them eagerly (same operations).
-        self.model_.run_eagerly = steps * epochs <= EAGER_STEPS and not _distributed()
+        # Not partial_fit: its calls share one compiled step, so the tracing pays off.
+        self.model_.run_eagerly = (caller == "fit" and steps * epochs <= EAGER_STEPS
+                                   and not _distributed())
         with _multi_worker_build(self.model_, (images[:2], {t: v[:2] for t, v in
                                                           targets.items()})):
             hist = self.model_.fit(**data, epochs=epochs, validation_data=val,

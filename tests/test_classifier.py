@@ -380,3 +380,6 @@ def test_a_fit_of_a_few_steps_runs_eagerly_and_a_longer_one_traces(fitted, shape
         few.fit(X[:128], y.iloc[:128])  # 2 batches an epoch, 2 epochs
     assert few.model_.run_eagerly and 2 * 2 <= EAGER_STEPS
     assert few.predict(X[:5]).shape == (5, 3)
+    stream = MultiTaskFaceClassifier(**{**TINY, "batch_size": 64})
+    stream.partial_fit(X[:128], y.iloc[:128])  # 2 steps, but the next calls reuse them
+    assert not stream.model_.run_eagerly
