@@ -338,6 +338,8 @@ def _predict_parquet(sources, out, model, workers, scheduler, partition_size, ov
             progress=not quiet and sys.stdout.isatty(), **options)
     except (ValueError, ModelFileError, distributed.DistributedError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the output folder cannot be made or written
+        raise click.ClickException(f"{out}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         _error(f"interrupted; the finished partitions are in {out}: run the same command "
                "again to resume")
@@ -349,8 +351,12 @@ def _predict_parquet(sources, out, model, workers, scheduler, partition_size, ov
                    + (f" ({resumed} kept from an earlier run)" if resumed else "")
                    + f": {manifest['faces']} faces, {manifest['no_face']} without a face, "
                    f"{manifest['errors']} errors")
-    for row in distributed.read_results(out).query("status == 'error'").itertuples():
-        _error(str(row.error))
+    shown = 20
+    for _, message in distributed.error_rows(out, limit=shown):
+        _error(message)
+    if manifest["errors"] > shown:
+        _error(f"... and {manifest['errors'] - shown} more: the rows of status 'error' in "
+               f"{out} hold them all")
     sys.exit(EXIT_FAILED if manifest["errors"] else 0)
 
 

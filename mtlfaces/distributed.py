@@ -684,6 +684,22 @@ def read_results(out, allow_incomplete=False):
     return pa.concat_tables(tables).replace_schema_metadata(None).to_pandas()
 
 
+def error_rows(out, limit=None):
+    """(source, message) of the error rows of the run in ``out``, in input order, reading
+    only those rows' two columns (the first ``limit`` of them)."""
+    import pyarrow.parquet as pq
+
+    found = []
+    files = sorted(f for f in os.listdir(out) if f.startswith("part-") and f.endswith(".parquet"))
+    for name in files:
+        table = pq.read_table(os.path.join(out, name), columns=["source", "error"],
+                              filters=[("status", "==", "error")])
+        found.extend(zip(table.column("source").to_pylist(), table.column("error").to_pylist()))
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+    return found
+
+
 # ---------------------------------------------------------------------------- dataframes
 def analyze_column(column, model=None, **options):
     """The records of every face of a Dask (or pandas) Series of paths or image bytes.
@@ -819,6 +835,6 @@ class SingleTask(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-__all__ = ["analyze_to_parquet", "analyze_column", "read_results", "read_manifest",
+__all__ = ["analyze_to_parquet", "analyze_column", "read_results", "read_manifest", "error_rows",
            "local_cluster", "limit_threads", "worker_stats", "columns_for", "ThreadLimit",
            "ModelFiles", "SingleTask", "DistributedError", "MANIFEST"]

@@ -84,6 +84,11 @@ def test_a_run_on_two_worker_processes_equals_the_single_process_run(client, pho
     statuses = got["status"].value_counts().to_dict()
     assert statuses["no_face"] == 1 and statuses["error"] == 2 and statuses["ok"] >= 9
     assert manifest["errors"] == 2 and manifest["faces"] == statuses["ok"]
+    errors = mdist.error_rows(tmp_path / "out")
+    assert [source for source, _ in errors] == [str(photos / "c_corrupt.jpg"),
+                                                str(photos / "missing.jpg")]
+    assert "not a readable image" in errors[0][1] and mdist.error_rows(tmp_path / "out", 1) == \
+        errors[:1]
     # The partitions ran on both worker processes, each of which loaded the model once.
     assert len({p["worker"] for p in manifest["partitions"]}) == 2
     stats = client.run(mdist.worker_stats)
