@@ -28,6 +28,27 @@ DOCS = os.path.join(ROOT, "docs", "speed.md")  # the file whose video table this
 MARKERS = ("<!-- video:start -->", "<!-- video:end -->")
 
 
+README = os.path.join(ROOT, "README.md")
+README_MARKERS = ("<!-- pipeline-summary:start -->", "<!-- pipeline-summary:end -->")
+
+
+def render_summary(result):
+    """The README's line of a result (``pipeline.json``): a photo, and the three-face video
+    at the default ``every`` and detecting on every frame."""
+    from mtlfaces._defaults import DEFAULT_EVERY
+
+    rows = {r["case"]: r for r in result["rows"]}
+    on = rows["photo 512x512, 1 face, read-out on"]
+    off = rows["photo 512x512, 1 face, read-out off"]
+    default = rows[f"video 640x480, 3 faces, detect every {DEFAULT_EVERY}"]
+    every = rows["video 640x480, 3 faces, detect every 1"]
+    return (f"On {result['machine']['cpu_count']} CPU cores, a 512×512 photo takes "
+            f"{off['ms']:.0f} ms ({on['ms']:.0f} ms with the read-out), and a 640×480 video "
+            f"with three faces runs at {default['per_s']:.0f} frames/s (detecting faces every "
+            f"{DEFAULT_EVERY} frames, the default; {every['per_s']:.0f} detecting on every "
+            "frame). `python benchmarks/bench_pipeline.py --write-docs` writes this line.")
+
+
 def render(result):
     """docs/speed.md's video table of a result (``pipeline.json``)."""
     lines = ["| video, 640×480 | ms per frame | frames/s | label changes per 100 | "
@@ -140,6 +161,7 @@ def main(argv=None):
         from model_card import write_block
 
         write_block(DOCS, MARKERS, render(result))
+        write_block(README, README_MARKERS, render_summary(result))
     return 0
 
 

@@ -84,6 +84,17 @@ def test_each_generated_table_is_what_its_benchmark_writes(script, result):
     assert card.committed_block(bench.DOCS, bench.MARKERS) == bench.render(data)
 
 
+@pytest.mark.parametrize("script, result", [("bench_speed", "speed"),
+                                            ("bench_pipeline", "pipeline")])
+def test_each_generated_readme_line_is_what_its_benchmark_writes(script, result):
+    bench = load_script("benchmarks", script)
+    card = load_script("recipes", "model_card")
+    with open(os.path.join(BENCH, "results", f"{result}.json")) as fh:
+        data = json.load(fh)
+    assert card.committed_block(bench.README, bench.README_MARKERS) == \
+        bench.render_summary(data)
+
+
 @on_the_datasets
 def test_crops_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("bench_crops", monkeypatch, tmp_path)
