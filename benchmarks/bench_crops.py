@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
 
 DOCS = os.path.join(ROOT, "README.md")  # the file whose table this script writes
 MARKERS = ("<!-- crops:start -->", "<!-- crops:end -->")
@@ -122,10 +122,7 @@ def main(argv=None):
               f"{len(images)} random crops (seed 0), network alone", "rows": rows}
     write_json("crops", result, quick=args.quick)
     if args.write_docs and not args.quick:
-        sys.path.insert(0, os.path.join(ROOT, "recipes"))
-        from model_card import write_block
-
-        write_block(DOCS, MARKERS, render(result))
+        write_blocks((DOCS, MARKERS, render(result)))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
     python benchmarks/bench_distributed.py [--quick] [--photos 1000] [--data ../shared/data]
                                            [--write-docs]
 
-The photos: the first 1,000 LFW photos of ``lfw-gender.zip`` (350×350 grayscale JPEG, one face centred),
-unpacked to a temporary folder (``--quick``: 40 copies of scikit-image's astronaut at
-several sizes, no data needed). Each is run with the read-out off and on: once by one
+The photos: the first 1,000 LFW photos of ``lfw-gender.zip`` (350×350 grayscale JPEG, one
+face centred), unpacked to a temporary folder (``--quick``: 40 copies of scikit-image's
+astronaut at several sizes, no data needed). Each is run with the read-out off and on: once by one
 process (``Analyzer.analyze``, what ``mtlfaces predict`` does), then by
 ``mtlfaces.distributed.analyze_to_parquet`` on a local cluster of 1 and of 2 worker
 processes (one thread each), started and warmed up before the clock starts; with the
@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs", "distributed.md")
 MARKERS = ("<!-- distributed:start -->", "<!-- distributed:end -->")
@@ -277,10 +277,7 @@ def main(argv=None):
     table(cost_model(result), ["readout", "workers", "hours", "core_hours"])
     write_json("distributed", result, quick=args.quick)
     if args.write_docs and not args.quick:
-        sys.path.insert(0, os.path.join(ROOT, "recipes"))
-        from model_card import write_block
-
-        write_block(DOCS, MARKERS, render(result))
+        write_blocks((DOCS, MARKERS, render(result)))
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (ROOT, current_rss_mb, machine, median_time, peak_rss_mb, table,  # noqa: E402
-                    write_json)
+                    write_blocks, write_json)
 
 DOCS = os.path.join(ROOT, "docs", "speed.md")  # the file whose video table this writes
 MARKERS = ("<!-- video:start -->", "<!-- video:end -->")
@@ -157,11 +157,8 @@ def main(argv=None):
               "peak_rss_mb": peak_rss_mb()}
     write_json("pipeline", result, args.quick)
     if args.write_docs and not args.quick:
-        sys.path.insert(0, os.path.join(ROOT, "recipes"))
-        from model_card import write_block
-
-        write_block(DOCS, MARKERS, render(result))
-        write_block(README, README_MARKERS, render_summary(result))
+        write_blocks((DOCS, MARKERS, render(result)),
+                     (README, README_MARKERS, render_summary(result)))
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
 
 SIZES = (300, 1000, 3000)
 FINE_TUNE = dict(learning_rate=1e-4, epochs=10, batch_size="auto", mixup=0.0)  # set before the run
@@ -94,10 +94,7 @@ def main(argv=None):
         if args.quick:
             print("--write-docs takes a full run's figures, not a quick run's", file=sys.stderr)
             return 1
-        sys.path.insert(0, os.path.join(ROOT, "recipes"))
-        from model_card import write_block
-
-        write_block(DOCS, MARKERS, render(result))
+        write_blocks((DOCS, MARKERS, render(result)))
     return 0 if path else 1
 
 

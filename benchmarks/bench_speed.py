@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs", "speed.md")
 MARKERS = ("<!-- speed:start -->", "<!-- speed:end -->")
@@ -205,11 +205,8 @@ def main(argv=None):
               "faces": {k: len(v[0]) for k, v in sets.items()}}
     write_json("speed", result, quick=args.quick)
     if args.write_docs and not args.quick:
-        sys.path.insert(0, os.path.join(ROOT, "recipes"))
-        from model_card import write_block
-
-        write_block(DOCS, MARKERS, render(result))
-        write_block(README, README_MARKERS, render_summary(result))
+        write_blocks((DOCS, MARKERS, render(result)),
+                     (README, README_MARKERS, render_summary(result)))
     return 0
 
 

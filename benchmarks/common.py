@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import resource
 import statistics
 import time
@@ -87,3 +88,15 @@ def machine():
 
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+
+
+def write_blocks(*blocks):
+    """Write each generated block, given as (path, markers, text), between its markers
+    (``recipes/model_card.write_block``): ``--write-docs`` in every benchmark."""
+    recipes = os.path.join(ROOT, "recipes")
+    if recipes not in sys.path:
+        sys.path.insert(0, recipes)
+    from model_card import write_block
+
+    for path, markers, text in blocks:
+        write_block(path, markers, text)
