@@ -149,7 +149,6 @@ def on_cluster(folder, workers, readout, scratch):
         for i, tab in enumerate(tables):
             pq.write_table(tab, os.path.join(scratch, f"w{i}.parquet"))
         write_ms = 1000 * (time.perf_counter() - t) / max(1, len(tables))
-        mdist._close(client)
     return {"seconds": seconds, "rows": manifest["rows"], "faces": manifest["faces"],
             "errors": manifest["errors"], "partitions": len(manifest["partitions"]),
             "partition_size": manifest["partition_size"], "worker_peak_mb": peaks,

@@ -356,7 +356,7 @@ def local_cluster(n_workers=None, threads_per_worker=1, **kwargs):
     **kwargs
         Passed to :class:`distributed.LocalCluster` (e.g. ``memory_limit``).
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     n_workers = n_workers or os.cpu_count() or 1
     if not isinstance(n_workers, int) or n_workers < 1:
@@ -368,10 +368,8 @@ def local_cluster(n_workers=None, threads_per_worker=1, **kwargs):
                    processes=True, host="127.0.0.1", dashboard_address=_dashboard(),
                    env=env)
     options.update(kwargs)
-    cluster = LocalCluster(**options)
-    client = Client(cluster)
+    client = Client(**options)  # a client that makes its cluster closes it with itself
     client.register_plugin(ThreadLimit())
-    client._mtlfaces_owns_cluster = cluster  # closed with the client by _closing
     return client
 
 
@@ -380,13 +378,6 @@ def _dashboard():
     import importlib.util
 
     return ":0" if importlib.util.find_spec("bokeh") is not None else None
-
-
-def _close(client):
-    cluster = getattr(client, "_mtlfaces_owns_cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
 
 
 # ---------------------------------------------------------------------------- runs
@@ -566,7 +557,7 @@ max_side, max_pixels, crops
                     progress)
     finally:
         if owned:
-            _close(client)
+            client.close()
 
 
 def _connect(scheduler):

@@ -25,7 +25,6 @@ from mtlfaces.pipeline import FIELDS  # noqa: E402
 def client():
     with mdist.local_cluster(2) as c:
         yield c
-        mdist._close(c)
 
 
 @pytest.fixture(scope="module")
