@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, publish, table  # noqa: E402
 
 DOCS = os.path.join(ROOT, "README.md")  # the file whose table this script writes
 MARKERS = ("<!-- crops:start -->", "<!-- crops:end -->")
@@ -120,9 +120,7 @@ def main(argv=None):
                  "gender_answered", "by_landmarks", "as_given", "s_per_image"])
     result = {"machine": machine(), "data": "UTKFace validation split, "
               f"{len(images)} random crops (seed 0), network alone", "rows": rows}
-    write_json("crops", result, quick=args.quick)
-    if args.write_docs and not args.quick:
-        write_blocks((DOCS, MARKERS, render(result)))
+    publish("crops", result, args.quick, args.write_docs, [(DOCS, MARKERS, render)])
 
 
 if __name__ == "__main__":

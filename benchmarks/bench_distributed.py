@@ -19,6 +19,7 @@ cost model in ``docs/distributed.md`` (between its ``distributed`` markers).
 """
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -27,7 +28,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, publish, table  # noqa: E402
+
+from mtlfaces.distributed import MAX_PARTITION  # noqa: E402  (the largest "auto" partition)
 
 DOCS = os.path.join(ROOT, "docs", "distributed.md")
 MARKERS = ("<!-- distributed:start -->", "<!-- distributed:end -->")
@@ -210,7 +213,15 @@ def render(result):
     for row in cost_model(result):
         lines.append(f"| {row['readout']} | {row['workers']} | {row['hours']:,.1f} | "
                      f"{row['core_hours']:,.0f} |")
-    lines += ["", "`python benchmarks/bench_distributed.py --write-docs` writes this block."]
+    per_part = {tag: MAX_PARTITION / runs[f"1 worker, read-out {tag}"]["images_per_s"]
+                for tag in ("off", "on")}
+    lines += ["", f"At these rates a partition of {MAX_PARTITION} photos (the largest \"auto\" "
+              f"size) keeps a worker busy {per_part['off']:.0f} s with the read-out off and "
+              f"{per_part['on']:.0f} s with it on, against the scheduler's and the Parquet "
+              f"write's milliseconds; {TARGET:,} photos make "
+              f"{math.ceil(TARGET / MAX_PARTITION):,} such partitions, whose list and "
+              "futures live on the client.",
+              "", "`python benchmarks/bench_distributed.py --write-docs` writes this block."]
     return "\n".join(lines)
 
 
@@ -274,9 +285,7 @@ def main(argv=None):
     result = {"machine": machine(), "data": data, "photos": n, "runs": runs,
               "overheads": overheads, "repeats": REPEATS}
     table(cost_model(result), ["readout", "workers", "hours", "core_hours"])
-    write_json("distributed", result, quick=args.quick)
-    if args.write_docs and not args.quick:
-        write_blocks((DOCS, MARKERS, render(result)))
+    publish("distributed", result, args.quick, args.write_docs, [(DOCS, MARKERS, render)])
     return 0
 
 

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (ROOT, current_rss_mb, machine, median_time, peak_rss_mb, table,  # noqa: E402
-                    write_blocks, write_json)
+from common import (ROOT, current_rss_mb, machine, median_time, peak_rss_mb, publish,  # noqa: E402
+                    table)
 
 DOCS = os.path.join(ROOT, "docs", "speed.md")  # the file whose video table this writes
 MARKERS = ("<!-- video:start -->", "<!-- video:end -->")
@@ -155,10 +155,8 @@ def main(argv=None):
     print(f"peak RSS {peak_rss_mb():.0f} MB (per_s: photos or frames per second)")
     result = {"machine": machine(), "rows": rows, "video_frames": frames,
               "peak_rss_mb": peak_rss_mb()}
-    write_json("pipeline", result, args.quick)
-    if args.write_docs and not args.quick:
-        write_blocks((DOCS, MARKERS, render(result)),
-                     (README, README_MARKERS, render_summary(result)))
+    publish("pipeline", result, args.quick, args.write_docs,
+            [(DOCS, MARKERS, render), (README, README_MARKERS, render_summary)])
     return 0
 
 

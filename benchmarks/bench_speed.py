@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import DEFAULT_DATA, ROOT, machine, table, write_blocks, write_json  # noqa: E402
+from common import DEFAULT_DATA, ROOT, machine, publish, table  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs", "speed.md")
 MARKERS = ("<!-- speed:start -->", "<!-- speed:end -->")
@@ -203,10 +203,8 @@ def main(argv=None):
           ["lever", "latency_ms", "faces_per_s_1", "faces_per_s_256", *rows[0]["accuracy"]])
     result = {"machine": machine(), "repeats": repeats, "rows": rows,
               "faces": {k: len(v[0]) for k, v in sets.items()}}
-    write_json("speed", result, quick=args.quick)
-    if args.write_docs and not args.quick:
-        write_blocks((DOCS, MARKERS, render(result)),
-                     (README, README_MARKERS, render_summary(result)))
+    publish("speed", result, args.quick, args.write_docs,
+            [(DOCS, MARKERS, render), (README, README_MARKERS, render_summary)])
     return 0
 
 

@@ -100,3 +100,12 @@ def write_blocks(*blocks):
 
     for path, markers, text in blocks:
         write_block(path, markers, text)
+
+
+def publish(name, result, quick, write_docs, blocks=()):
+    """Write ``result`` as JSON (:func:`write_json`) and, with ``write_docs`` on a full run,
+    each generated block, given as (path, markers, render): ``render(result)`` goes between
+    the markers of ``path``."""
+    write_json(name, result, quick=quick)
+    if write_docs and not quick:
+        write_blocks(*[(path, markers, render(result)) for path, markers, render in blocks])

@@ -40,7 +40,7 @@ MIN_STEPS = 100
 #: A validation split smaller than this is too noisy to stop training on.
 MIN_VALIDATION = 100
 #: A fit of at most this many optimizer steps (batches × epochs) runs them eagerly instead
-#: of tracing a graph first: tracing costs about 0.9 s, more than such a fit's steps.
+#: of tracing a graph first: tracing costs more than such a fit's steps.
 #: partial_fit always traces: its calls share the compiled step.
 EAGER_STEPS = 16
 #: Named architectures: ``MultiTaskFaceClassifier(**ARCHITECTURES["bundled"])`` builds the
@@ -707,8 +707,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                         float(self.mixup), seed))
         else:
             data = dict(x=images, y=targets, batch_size=batch_size, shuffle=True)
-        # Tracing the training step costs about 0.9 s, more than a few steps of a small
-        # network take: a fit of a handful of steps runs them eagerly (same operations).
+        # Tracing the training step costs more than a few steps of a small network take: a
+        # fit of a handful of steps runs them eagerly (same operations).
         # Not partial_fit: its calls share one compiled step, so the tracing pays off.
         self.model_.run_eagerly = (caller == "fit" and steps * epochs <= EAGER_STEPS
                                    and not _distributed())

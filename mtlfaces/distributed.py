@@ -328,6 +328,16 @@ def _model_key(model):
     return "sha256:" + hashlib.sha256(blob).hexdigest(), blob, classes, name
 
 
+def _analyzer_defaults():
+    """The :class:`~mtlfaces.Analyzer`'s keyword options and their defaults."""
+    import inspect
+
+    from .pipeline import Analyzer
+
+    return {name: p.default for name, p in inspect.signature(Analyzer).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def _options(readout, detector, upsample, threshold, padding, pose, every, smooth,
              max_frames, max_side, max_pixels, crops):
     options = dict(readout=readout, detector=detector, upsample=upsample,
@@ -714,9 +724,7 @@ def analyze_column(column, model=None, **options):
     """
     import pandas as pd
 
-    defaults = dict(readout="auto", detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
-                    padding=0.1, pose=True, every=DEFAULT_EVERY, smooth=0.7, max_frames=None,
-                    max_side=None, max_pixels=MAX_PIXELS, crops=False)
+    defaults = _analyzer_defaults()
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise TypeError(f"analyze_column() got unknown option(s) {unknown}; expected some "

@@ -250,6 +250,17 @@ def test_a_folder_that_holds_another_run_or_other_files_is_refused(photos, tmp_p
         mdist.analyze_column(pd.Series(["x"]), threshold=0.2, colour=True)
 
 
+def test_the_distributed_route_has_the_analyzers_options_and_defaults():
+    import inspect
+
+    from mtlfaces import Analyzer
+
+    wanted = {n: p.default for n, p in inspect.signature(Analyzer).parameters.items()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    given = inspect.signature(mdist.analyze_to_parquet).parameters
+    assert {n: given[n].default for n in wanted if n in given} == wanted
+
+
 def test_the_command_line_says_which_options_go_together(tmp_path):
     from click.testing import CliRunner
 
