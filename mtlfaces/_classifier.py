@@ -123,6 +123,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         middle of its year of age (a 29-year-old at 29.5: with 3, 0.57 Young
         and 0.43 Middle Age), instead of all on its group. Faces labelled with
         a group name keep a one-hot target. None (default): one-hot for all.
+    soft_target_weight : float, default=1.0
+        Weight, relative to a real label's 1, of a soft target that :meth:`fit`'s
+        ``soft_targets`` gives for a face whose label for that task is missing: a
+        teacher's guess, in distillation (a soft target beside a real label, such as
+        annotators' votes, keeps the label's weight). Multiplies ``sample_weight``;
+        ``class_weight`` does not apply to such faces (they have no class).
     mixup : float, default=0.0
         Mixup's Beta(mixup, mixup) concentration; 0 turns it off. Each training
         image is blended with another image of its batch that has the same tasks
@@ -224,7 +230,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                  epochs=20,
                  validation_fraction=0.1, early_stopping=True, patience=5,
                  loss_weights=None, class_weight=None, label_smoothing=0.0,
-                 age_sigma=None, mixup=0.0, augment=True, test_time_flip=False,
+                 age_sigma=None, soft_target_weight=1.0, mixup=0.0, augment=True, test_time_flip=False,
                  inference="auto", mixed_precision=False,
                  label_codes=None, callbacks=None, warm_start=False,
                  random_state=None, verbose=0):
@@ -246,6 +252,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.age_sigma = age_sigma
+        self.soft_target_weight = soft_target_weight
         self.mixup = mixup
         self.augment = augment
         self.test_time_flip = test_time_flip
@@ -289,6 +296,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "label_smoothing": _FRACTION,
         "age_sigma": [None, Interval(Real, 0, None, closed="neither")],
+        "soft_target_weight": [Interval(Real, 0, None, closed="left")],
         "mixup": [Interval(Real, 0, None, closed="left")],
         "augment": ["boolean", dict],
         "test_time_flip": ["boolean"],
@@ -319,7 +327,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                  "expected a tuple of positive integers, e.g. (32, 64)")
         if len(self.filters) == 0:
             raise ValueError(f"{name}: filters must not be empty")
-        for param in ("age_sigma", "mixup"):
+        for param in ("age_sigma", "soft_target_weight", "mixup"):
             value = getattr(self, param)
             if value is not None and not np.isfinite(value):
                 raise ValueError(f"{name}: {param}={value!r} must be finite")
@@ -462,6 +470,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                      "'balanced' or {label: weight}")
                 w = w * np.where(c >= 0, cw[np.maximum(c, 0)], 0.0).astype(np.float32)
             out[t] = w
+        out["_base"] = base  # before class weights: a soft target without a label's
         return out
 
     def _classes_by_task(self):
@@ -489,7 +498,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                              f"{'it' if len(changed) == 1 else 'them'} or set "
                              "warm_start=False to train a new network")
 
-    def fit(self, X, y, sample_weight=None, validation_data=None):
+    def fit(self, X, y, sample_weight=None, validation_data=None, soft_targets=None):
         """Train on images X with labels y (missing labels allowed).
 
         Parameters
@@ -503,6 +512,15 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         validation_data : tuple (X_val, y_val), optional
             Monitor (and early-stop on) this data instead of holding out
             ``validation_fraction`` of X.
+        soft_targets : dict of str to array-like of shape (n, n_classes), optional
+            A probability distribution over a task's classes (in ``classes_`` order: for
+            age, gender and emotion :data:`mtlfaces.TASKS`) per image, learnt instead of
+            the one-hot of its label: annotators' votes (FER+), or a teacher model's
+            probabilities (distillation). A row of zeros or NaN gives none (the label's
+            one-hot is learnt, or nothing where the label is missing). Where the label is
+            missing, a row's target counts with ``soft_target_weight`` and is left out of
+            the accuracy metrics. Rows must be non-negative and sum to 1. Takes
+            precedence over ``age_sigma``'s distributions.
 
         Returns
         -------
@@ -510,9 +528,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight, epochs=self.epochs,
                          keep=self.warm_start and hasattr(self, "model_"),
-                         validation_data=validation_data, caller="fit")
+                         validation_data=validation_data, caller="fit",
+                         soft_targets=soft_targets)
 
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, soft_targets=None):
         """One pass over (X, y) without re-initialising the network.
 
         The first call builds the network; its label sets are fixed from then on
@@ -527,13 +546,16 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             As in :meth:`fit`.
         classes : array-like or dict of str to array-like, optional
             All classes of each generic task (array for a single task).
+        soft_targets : dict of str to array-like, optional
+            As in :meth:`fit`.
 
         Returns
         -------
         self
         """
         return self._fit(X, y, sample_weight, epochs=1, keep=hasattr(self, "model_"),
-                         classes=classes, validate=False, caller="partial_fit")
+                         classes=classes, validate=False, caller="partial_fit",
+                         soft_targets=soft_targets)
 
     def _age_distributions(self, y, n, warn=True):
         """Soft age-group targets ``(n, 5)`` for ``age_sigma`` (zero rows where the age
@@ -558,16 +580,62 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             return None
         return age_distribution(years, float(self.age_sigma))
 
-    def _targets(self, codes, weights, n, age=None):
-        """Per-head targets: class index (MISSING when absent), sample weight and, for
-        ``age`` when ``age`` distributions are given, the soft target (n, 2 + 5)."""
+    def _soft_targets(self, soft_targets, n):
+        """``fit``'s ``soft_targets``, checked: ``{task: float32 (n, n_classes)}`` with
+        zero rows where none is given."""
+        if soft_targets is None:
+            return {}
+        name = type(self).__name__
+        if not isinstance(soft_targets, dict):
+            raise ValueError(f"{name}: soft_targets must be a dict {{task: (n, n_classes) "
+                             f"array}}, got {type(soft_targets).__name__}")
+        sizes = {t: len(c) for t, c in self._classes_by_task().items()}
+        out = {}
+        for task, values in soft_targets.items():
+            if task not in sizes:
+                raise ValueError(f"{name}: soft_targets names task {task!r}, which the model "
+                                 f"does not have; its tasks are {list(sizes)}")
+            try:
+                p = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: soft_targets[{task!r}] is not a numeric "
+                                 "array") from None
+            if p.shape != (n, sizes[task]):
+                raise ValueError(f"{name}: soft_targets[{task!r}] has shape {p.shape}; "
+                                 f"expected ({n}, {sizes[task]}): one row per image, one "
+                                 f"column per class of {task!r}")
+            p[np.isnan(p).all(axis=1)] = 0.0  # a NaN row: none given
+            given = p.sum(axis=1) > 0
+            bad = ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1)
+            bad |= given & (np.abs(p.sum(axis=1) - 1) > 1e-3)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{name}: soft_targets[{task!r}] row {i} is {p[i].tolist()}; "
+                                 "each row must be a probability distribution (non-negative, "
+                                 "summing to 1) or all zeros / NaN for none")
+            out[task] = p.astype(np.float32)
+        return out
+
+    def _targets(self, codes, weights, n, age=None, soft=None):
+        """Per-head targets: class index (MISSING when absent), sample weight and, where
+        soft targets are given (``soft``: ``{task: (n, k)}``; ``age``: the age
+        distributions of ``age_sigma``), the soft target: (n, 2 + k)."""
         targets = {}
+        soft = dict(soft or {})
+        if age is not None:
+            given = soft.get("age")
+            soft["age"] = age.astype(np.float32) if given is None else np.where(
+                given.sum(axis=1, keepdims=True) > 0, given, age).astype(np.float32)
         for t in self.tasks_:
             c = codes.get(t, np.full(n, MISSING, dtype=np.int64))
             w = weights.get(t, np.zeros(n, dtype=np.float32))
             columns = [c.astype(np.float32)[:, None], w[:, None]]
-            if t == "age" and age is not None:
-                columns.append(age.astype(np.float32))
+            if t in soft:
+                guess = (c < 0) & (soft[t].sum(axis=1) > 0)  # a teacher's, no label
+                base = weights.get("_base", np.ones(n, dtype=np.float32))
+                columns[1] = np.where(guess, base * float(
+                    self.soft_target_weight), w).astype(np.float32)[:, None]
+                columns.append(soft[t])
             targets[t] = np.concatenate(columns, axis=1)
         return targets
 
@@ -583,7 +651,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             random.setstate(python_state)
 
     def _fit_seeded(self, X, y, sample_weight, epochs, keep, classes=None, validate=True,
-                    validation_data=None, caller="fit"):
+                    validation_data=None, caller="fit", soft_targets=None):
         self._check_params()
         images = prepare_images(X, self.image_size, self.grayscale)
         X = np.asarray(X)  # readable now: prepare_images accepted it
@@ -643,7 +711,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 self._set_classes(known + [classes_by_task[t] for t in new], single=False)
                 self._grow({t: len(classes_by_task[t]) for t in new})
         targets = self._targets(codes, self._sample_weights(codes, sample_weight, n), n,
-                                age=self._age_distributions(y, n))
+                                age=self._age_distributions(y, n),
+                                soft=self._soft_targets(soft_targets, n))
 
         val = None
         if validation_data is not None:

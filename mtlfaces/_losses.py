@@ -2,11 +2,12 @@
 
 Each head's target is a (n, 2) float array: column 0 the class index (-1 when the
 label is missing), column 1 the sample's weight; a (n, 2 + n_classes) array adds a
-soft target per sample (``age_sigma``), used instead of the class's one-hot where its
-row is not all zeros. A missing label contributes
-nothing to that head's loss or accuracy; a head's loss is the weighted mean over
-the labelled samples of the batch, so its scale does not depend on how many
-samples in the batch carry that task.
+soft target per sample (``age_sigma``, ``fit(soft_targets=...)``), used instead of the
+class's one-hot where its row is not all zeros. A sample with neither a label nor a soft
+target contributes nothing to that head's loss; one with a soft target and no label (a
+teacher's guess, in distillation) counts in the loss but not in the accuracy. A head's
+loss is the weighted mean over the samples of the batch that carry that task, so its
+scale does not depend on how many do.
 """
 
 MISSING = -1
@@ -27,6 +28,7 @@ def masked_crossentropy(label_smoothing=0.0):
             soft = ops.cast(y_true[:, 2:], "float32")
             given = ops.cast(ops.greater(ops.sum(soft, axis=-1, keepdims=True), 0.0), "float32")
             onehot = given * soft + (1.0 - given) * onehot
+            mask = ops.maximum(mask, given[:, 0])
         if label_smoothing:
             onehot = onehot * (1.0 - label_smoothing) + label_smoothing / n_classes
         ce = -ops.sum(onehot * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1)

@@ -2,7 +2,8 @@
 
 Each training image is replaced by ``lam * x_i + (1 - lam) * x_j``, where ``j`` is another
 image of the same batch **with the same tasks labelled** (a FER2013 face with another
-emotion-only face, a UTKFace face with another age-and-gender face) and ``lam`` is drawn
+emotion-only face, a UTKFace face with another age-and-gender face; a soft target given
+where the label is missing, a teacher's guess, counts as carrying the task) and ``lam`` is drawn
 per image from Beta(alpha, alpha). Each head's target becomes the same blend of the two
 faces' targets, weighted by their sample weights::
 
@@ -42,6 +43,16 @@ def soft_targets(target, n_classes):
     return np.concatenate([target[:, :2], onehot], axis=1)
 
 
+def carries(target):
+    """Which rows of a head's targets carry the task: a label, or a soft target (a
+    teacher's guess where the label is missing)."""
+    target = np.asarray(target)
+    out = target[:, 0] >= 0
+    if target.shape[1] > 2:
+        out = out | (target[:, 2:].sum(axis=1) > 0)
+    return out
+
+
 def partners(patterns, rng):
     """For each row, another row with the same label pattern (itself when it has none).
 
@@ -74,7 +85,7 @@ def mix_batch(images, targets, n_classes, alpha, rng):
     rng : numpy.random.RandomState
     """
     tasks = list(targets)
-    labelled = np.stack([np.asarray(targets[t])[:, 0] >= 0 for t in tasks], axis=1)
+    labelled = np.stack([carries(targets[t]) for t in tasks], axis=1)
     patterns = labelled @ (1 << np.arange(len(tasks)))
     j = partners(patterns, rng)
     lam = rng.beta(alpha, alpha, size=len(images)).astype(np.float32)
