@@ -142,6 +142,95 @@ PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=RECIPE["ran
               augment=dict(PHASE4["augment"]))
 
 
+# The next model's targets (issue #32), each an option of this command:
+# --emotion-targets ferplus: FER2013's training faces learn the distribution of FER+'s ten
+# votes over the seven emotions (recipes/ferplus.py; faces voted mostly unknown or not a
+# face are dropped), their original labels kept for the accuracy metric.
+# --teacher MODEL: distillation; the teacher's probabilities for the tasks a face's dataset
+# lacks (age group and gender on FER2013 and CK+, emotion on UTKFace) are soft targets of
+# weight --teacher-weight (a real label's is 1).
+# --age-years: a fourth head, a distribution over the years YEARS (older faces: the last),
+# trained on UTKFace's ages spread by a normal of --years-sigma years (label-distribution
+# learning); its expected value is the age in years.
+YEARS_TASK = "age_years"
+YEARS = (1, 90)
+TEACHER_WEIGHT = 0.5
+YEARS_SIGMA = 3.0
+
+
+def clip_years(values):
+    """Ages in years → ints within YEARS (None stays None)."""
+    return np.array([None if v is None or v != v else int(min(max(v, YEARS[0]), YEARS[1]))
+                     for v in values], dtype=object)
+
+
+def years_distribution(years, sigma, classes):
+    """Soft targets of the age_years head: a normal of ``sigma`` around each age (clipped to
+    YEARS) over the head's ``classes`` (years), zero rows where the age is None."""
+    classes = np.asarray(classes, dtype=float)
+    soft = np.zeros((len(years), len(classes)), np.float32)
+    for i, a in enumerate(clip_years(years)):
+        if a is not None:
+            p = np.exp(-0.5 * ((classes - a) / sigma) ** 2)
+            soft[i] = p / p.sum()
+    return soft
+
+
+def teacher_targets(teacher, X, y, tasks):
+    """The teacher's probabilities for the tasks of ``tasks`` each face lacks a label for
+    (zero rows where it has one): ``{task: (n, k)}``."""
+    proba = dict(zip(teacher.tasks_, teacher.predict_proba(X)))
+    out = {}
+    for task in tasks:
+        if task in proba:
+            p = proba[task] / proba[task].sum(axis=1, keepdims=True)
+            out[task] = np.where(y[task].isna().to_numpy()[:, None], p, 0.0).astype(np.float32)
+    return out
+
+
+def training_targets(args, X, y, tasks):
+    """The training set with the targets the options ask for: ``(X, y, soft_targets)``."""
+    soft = {}
+    if args.emotion_targets == "ferplus":
+        import ferplus
+
+        votes, drop, _ = ferplus.ferplus_targets(y, args.data_dir)
+        X, y, votes = X[~drop], y[~drop].reset_index(drop=True), votes[~drop]
+        soft["emotion"] = votes
+        print(f"FER+ votes: {int(drop.sum())} FER2013 faces dropped (voted mostly unknown "
+              "or not a face)", flush=True)
+    if args.teacher:
+        from mtlfaces import load_model, load_pretrained
+
+        teacher = load_pretrained() if args.teacher == "bundled" else load_model(args.teacher)
+        guesses = teacher_targets(teacher, X, y, [t for t in tasks if t != YEARS_TASK])
+        for task, p in guesses.items():
+            mine = soft.get(task)
+            soft[task] = p if mine is None else np.where(
+                mine.sum(axis=1, keepdims=True) > 0, mine, p)
+        print(f"teacher {args.teacher}: soft targets for " + ", ".join(
+            f"{t} on {int((p.sum(1) > 0).sum())} faces" for t, p in guesses.items()), flush=True)
+    if args.age_years:
+        y = y.assign(**{YEARS_TASK: clip_years(y[YEARS_TASK].to_numpy(dtype=object))})
+        soft[YEARS_TASK] = years_distribution(y[YEARS_TASK].to_numpy(dtype=object),
+                                              args.years_sigma, years_classes(y))
+    return X, y, soft
+
+
+def years_classes(y):
+    """The age_years head's classes: the years (clipped to YEARS) of the training faces;
+    on the whole UTKFace training part, every year from 1 to 90."""
+    return sorted({v for v in y[YEARS_TASK] if v is not None})
+
+
+def monitored_years(years, classes):
+    """Validation ages as labels of the age_years head: clipped to YEARS, and to the
+    nearest of its ``classes`` (a --quick subset lacks some years)."""
+    classes = np.asarray(classes)
+    return np.array([None if v is None else int(classes[np.argmin(np.abs(classes - v))])
+                     for v in clip_years(years)], dtype=object)
+
+
 def after_average(name):
     """Whether phase ``name`` runs after the average of the AVERAGE phases (phase 6)."""
     return int(name[-1]) > max(int(n[-1]) for n in AVERAGE)
@@ -282,19 +371,39 @@ def average_into(model, others):
                                zip(mine[layer.name], *(o[layer.name] for o in others))])
 
 
+def expected_years(est, X):
+    """The age in years of each face from ``est``'s ``age_years`` head: the expected value
+    of its distribution over years."""
+    i = est.tasks_.index(YEARS_TASK)
+    return est.predict_proba(X)[i] @ np.asarray(est.classes_[i], dtype=float)
+
+
 def validate(est, val):
-    """Per-set, per-task metrics of ``est`` on the validation sets."""
+    """Per-set, per-task metrics of ``est`` on the validation sets (with an ``age_years``
+    head: its mean absolute error in years on the UTKFace faces, ``utkface.age_years``)."""
     from mtlfaces.evaluation import evaluate
 
-    return {name: evaluate(est, X, y) for name, (X, y) in val.items()}
+    report = {name: evaluate(est, X, y.drop(columns=[YEARS_TASK], errors="ignore"))
+              for name, (X, y) in val.items()}
+    if YEARS_TASK in est.tasks_:
+        X, y = val["utkface"]
+        error = np.abs(expected_years(est, X) - y[YEARS_TASK].to_numpy(dtype=float))
+        report["utkface"][YEARS_TASK] = {"mae": float(error.mean()),
+                                         "mae_se": float(error.std(ddof=1) / np.sqrt(len(error))),
+                                         "support": int(len(error))}
+    return report
 
 
 def validation_summary(report):
-    """The four headline accuracies of a :func:`validate` report."""
-    return {"emotion": report["fer2013_publictest"]["emotion"]["accuracy"],
-            "gender": report["utkface"]["gender"]["accuracy"],
-            "age": report["utkface"]["age"]["accuracy"],
-            "ckplus_emotion": report["ckplus"]["emotion"]["accuracy"]}
+    """The headline figures of a :func:`validate` report: four accuracies, and the age
+    error in years when the network has an ``age_years`` head."""
+    out = {"emotion": report["fer2013_publictest"]["emotion"]["accuracy"],
+           "gender": report["utkface"]["gender"]["accuracy"],
+           "age": report["utkface"]["age"]["accuracy"],
+           "ckplus_emotion": report["ckplus"]["emotion"]["accuracy"]}
+    if YEARS_TASK in report["utkface"]:
+        out["age_mae_years"] = report["utkface"][YEARS_TASK]["mae"]
+    return out
 
 
 def _as_given(path):
@@ -309,7 +418,12 @@ def print_report(report):
     from mtlfaces.evaluation import format_report
 
     for name, r in report.items():
+        r = dict(r)
+        years = r.pop(YEARS_TASK, None)
         print(f"\n== {name} ==\n{format_report(r)}")
+        if years:
+            print(f"{YEARS_TASK}: mean absolute error {years['mae']:.2f} years "
+                  f"(standard error {years['mae_se']:.2f}, {years['support']} faces)")
 
 
 def write_report(results, quick, report, **head):
@@ -371,7 +485,8 @@ def resumed_args(parser, args, argv):
         action.default = argparse.SUPPRESS
     given = vars(only_given.parse_args(argv))
     clash = [k for k, v in given.items()
-             if k not in ("resume", "checkpoint_dir") and v != recorded.get(k)]
+             if k not in ("resume", "checkpoint_dir", "unpack_checkpoint")
+             and v != recorded.get(k)]
     if clash:
         parser.error("--resume continues the run recorded in "
                      f"{path}; it was started with " + "; ".join(
@@ -399,9 +514,10 @@ def read_log(path, before=None):
     return log[log["epoch"] < before] if before is not None else log
 
 
-def phase_callbacks(name, checkpoint_dir, progress, done):
+def phase_callbacks(name, checkpoint_dir, progress, done, keep_best):
     """Keras callbacks for one phase: its checkpoint, CSV log, per-epoch backup (what
-    ``--resume`` continues from) and clock. ``done``: epochs already trained."""
+    ``--resume`` continues from) and clock. ``done``: epochs already trained;
+    ``keep_best``: checkpoint the epoch of lowest validation loss, not the last."""
     import keras
 
     class Clock(keras.callbacks.Callback):
@@ -424,11 +540,11 @@ def phase_callbacks(name, checkpoint_dir, progress, done):
         progress["epoch_seconds"][name] = []
     # A .weights.h5 file (Keras 3 stores the optimizer's state with the weights).
     # Phase 1 keeps its epoch of lowest validation loss (the best before a resume
-    # included); later phases keep their last.
-    best = float(log["val_loss"].min()) if name == "phase1" and len(log) else None
+    # included) unless --phase1-keep last; later phases keep their last.
+    best = float(log["val_loss"].min()) if keep_best and len(log) else None
     return [keras.callbacks.ModelCheckpoint(
                 os.path.join(checkpoint_dir, f"{name}.weights.h5"), monitor="val_loss",
-                save_best_only=name == "phase1", save_weights_only=True,
+                save_best_only=keep_best, save_weights_only=True,
                 initial_value_threshold=best),
             keras.callbacks.CSVLogger(log_path, append=bool(done)),
             Clock(),  # before the backup: a stop between them loses nothing counted
@@ -493,6 +609,28 @@ def main(argv=None):
                         help="skip the last step: fitting the descriptor read-out (dlib's face "
                              "descriptor of every UTKFace face, about 13 min on 2 cores the "
                              "first time, cached) into descriptor_readout.json beside --out")
+    parser.add_argument("--emotion-targets", choices=("fer2013", "ferplus"), default="fer2013",
+                        help="what FER2013's training faces learn: their labels, or the "
+                             "distribution of FER+'s votes (fer2013new.csv in --data-dir)")
+    parser.add_argument("--teacher", default=None, metavar="MODEL",
+                        help="distil this model (a file, or 'bundled') into the tasks each "
+                             "face's dataset lacks")
+    parser.add_argument("--teacher-weight", type=float, default=TEACHER_WEIGHT)
+    parser.add_argument("--age-years", action="store_true",
+                        help=f"train a fourth head, {YEARS_TASK}: a distribution over the "
+                             f"years {YEARS[0]}-{YEARS[1]}, whose expected value is the age")
+    parser.add_argument("--years-sigma", type=float, default=YEARS_SIGMA)
+    parser.add_argument("--phase1-augment", choices=("bilinear", "sharp"), default="bilinear",
+                        help="phase 1's augmentation: the bundled model's (shifts resampled "
+                             "bilinearly) or phase 3's (whole-pixel shifts, contrast, erasing)")
+    parser.add_argument("--phase1-keep", choices=("best", "last"), default="best",
+                        help="phase 1 keeps its epoch of lowest validation loss, or its last")
+    parser.add_argument("--pack-checkpoint", default=None, metavar="FILE",
+                        help="only write the run in --checkpoint-dir into one file, to commit "
+                             "and resume elsewhere (recipes/checkpoint_file.py)")
+    parser.add_argument("--unpack-checkpoint", default=None, metavar="FILE",
+                        help="with --resume: first write the run packed in FILE into "
+                             "--checkpoint-dir")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run recorded in --checkpoint-dir where it "
                              "stopped: finished phases are kept, a phase stopped midway "
@@ -510,6 +648,29 @@ def main(argv=None):
         parser.error(f"{alone[0]} and {alone[1]} are two jobs; give one")
     if args.validate and not os.path.exists(args.validate):
         parser.error(f"--validate {args.validate}: no such model file")
+    if args.pack_checkpoint:
+        import checkpoint_file
+
+        try:
+            size = checkpoint_file.pack(args.checkpoint_dir, args.pack_checkpoint)
+        except FileNotFoundError as exc:
+            parser.error(f"--pack-checkpoint: {exc}")
+        print(f"packed {args.checkpoint_dir} into {args.pack_checkpoint} ({size / 1e6:.1f} MB)")
+        return 0
+    if args.unpack_checkpoint:
+        import checkpoint_file
+
+        if not args.resume:
+            parser.error("--unpack-checkpoint goes with --resume (it restores a run to go on "
+                         "with)")
+        if not os.path.exists(args.unpack_checkpoint):
+            parser.error(f"--unpack-checkpoint {args.unpack_checkpoint}: no such file")
+        try:
+            files = checkpoint_file.unpack(args.unpack_checkpoint, args.checkpoint_dir)
+        except ValueError as exc:
+            parser.error(f"--unpack-checkpoint: {exc}")
+        print(f"unpacked {len(files)} files of {args.unpack_checkpoint} into "
+              f"{args.checkpoint_dir}", flush=True)
     if args.resume:
         args = resumed_args(parser, args, argv)
     architecture = {"filters": tuple(args.filters), "convs_per_block": args.convs_per_block,
@@ -530,7 +691,10 @@ def main(argv=None):
     from mtlfaces import MultiTaskFaceClassifier
 
     recipe = dict(RECIPE, epochs=QUICK_EPOCHS if args.quick else args.epochs,
-                  learning_rate=args.learning_rate, **architecture)
+                  learning_rate=args.learning_rate, soft_target_weight=args.teacher_weight,
+                  **architecture)
+    if args.phase1_augment == "sharp":
+        recipe["augment"] = dict(PHASE3["augment"])
     t0 = time.time()
     limit = QUICK_LIMIT if args.quick else None
     if args.export_arrays:
@@ -562,7 +726,12 @@ def main(argv=None):
     # Monitor on both held-out sets together, so the best epoch is chosen on all tasks.
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
     yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
-    tasks = ["age", "gender", "emotion"]
+    tasks = ["age", "gender", "emotion"] + ([YEARS_TASK] if args.age_years else [])
+    X, y, soft = training_targets(args, X, y, tasks)
+    if args.age_years:
+        yv = yv.assign(**{YEARS_TASK: monitored_years(yv[YEARS_TASK].to_numpy(dtype=object),
+                                                      years_classes(y))})
+
     def epochs(n):  # quick mode: QUICK_EPOCHS of each phase that runs
         return min(n, QUICK_EPOCHS) if args.quick else n
 
@@ -637,21 +806,22 @@ def main(argv=None):
             # are kept; a phase stopped midway is then restored from its backup).
             report = average(est) or report
         done = epochs_done(args.checkpoint_dir, name) if args.resume else 0
-        callbacks = phase_callbacks(name, args.checkpoint_dir, progress, done)
+        keep_best = name == "phase1" and args.phase1_keep == "best"
+        callbacks = phase_callbacks(name, args.checkpoint_dir, progress, done, keep_best)
         if done:
             print(f"{name}: resuming after epoch {done} of {settings['epochs']}", flush=True)
         # warm_start: later phases continue the network with a new cosine schedule
         # (phase 3 also with new augmentation layers, the weights carried over).
         est.set_params(callbacks=callbacks, warm_start=name != "phase1",
                        **dict({"augment": recipe["augment"]}, **settings))
-        est.fit(X, y[tasks], validation_data=(Xv, yv[tasks]))
+        est.fit(X, y[tasks], validation_data=(Xv, yv[tasks]), soft_targets=soft or None)
         seconds = sum(progress["epoch_seconds"][name])
         losses = read_log(os.path.join(args.checkpoint_dir, f"{name}_log.csv"))["val_loss"]
         losses = losses.to_numpy()[-settings["epochs"]:]
         est.model_.load_weights(os.path.join(args.checkpoint_dir, f"{name}.weights.h5"))
         est._invalidate()
         report = validate(est, val)  # the model as it stands after this phase
-        kept = int(np.argmin(losses)) + 1 if name == "phase1" else len(losses)
+        kept = int(np.argmin(losses)) + 1 if keep_best else len(losses)
         summary[name] = dict(settings, train_seconds=round(seconds, 1), kept_epoch=kept,
                              val_loss_kept=round(float(losses[kept - 1]), 4),
                              validation_summary=validation_summary(report))

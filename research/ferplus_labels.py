@@ -28,22 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import DEFAULT_DATA, machine, table, write_json  # noqa: E402
-
-#: FER+ vote columns, and the FER2013 class each emotion column is.
-VOTES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-         "contempt", "unknown", "NF"]
-TO_FER = {"neutral": "Neutral", "happiness": "Happy", "surprise": "Surprise",
-          "sadness": "Sad", "anger": "Angry", "disgust": "Disgust", "fear": "Fear"}
-
-
-def load_votes(data_dir):
-    """FER+'s votes for the faces of fer2013.csv, in its order: (usage, votes (n, 10))."""
-    import pandas as pd
-
-    frame = pd.read_csv(os.path.join(data_dir, "fer2013new.csv"))
-    kept = frame[frame["Image name"].notna() & (frame["Image name"].astype(str) != "")]
-    return kept["Usage"].to_numpy(), kept[VOTES].to_numpy(dtype=np.int64)
-
+from ferplus import TO_FER, VOTES, load_votes  # noqa: E402,F401  (recipes/)
 
 def majority(votes):
     """Per face: the column with the most votes (ties: the first), and its vote share."""

@@ -196,7 +196,7 @@ def _stoppable_recipe(monkeypatch):
     class Stopped(Exception):
         pass
 
-    def callbacks(name, checkpoint_dir, progress, done):
+    def callbacks(name, checkpoint_dir, progress, done, keep_best):
         class Probe(keras.callbacks.Callback):  # after the backup has restored the state
             def on_train_begin(self, logs=None):
                 seen.append((name, int(self.model.optimizer.iterations), []))
@@ -207,7 +207,7 @@ def _stoppable_recipe(monkeypatch):
             def on_epoch_end(self, epoch, logs=None):
                 if (name, epoch) in stop_after:
                     raise Stopped
-        return make_callbacks(name, checkpoint_dir, progress, done) + [Probe()]
+        return make_callbacks(name, checkpoint_dir, progress, done, keep_best) + [Probe()]
 
     monkeypatch.setattr(recipe, "phase_callbacks", callbacks)
 
@@ -399,3 +399,82 @@ def test_model_card_block_is_what_the_recipe_script_writes_from_the_committed_re
 def test_readme_example_block_is_what_mtlfaces_predict_prints():
     card = load_script("recipes", "model_card")
     assert card.committed_block(card.README, card.EXAMPLE) == card.current_example()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_recipe_next_model_targets_and_a_packed_run_resumed(tmp_path, recipe_cache, monkeypatch):
+    """Issue #32's options (FER+ votes, a teacher, the age_years head, phase 1 sharp and
+    kept at its last epoch) train end to end; a run stopped in phase 1, packed into one
+    file and its folder deleted, goes on from the file."""
+    import json
+    import shutil
+
+    from mtlfaces import load_model
+
+    recipe, run, seen = _stoppable_recipe(monkeypatch)
+    ck = tmp_path / "ck"
+    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+            "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
+            "--cache-dir", recipe_cache, "--restart-epochs", "0", "--phase3-epochs", "0",
+            "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
+            "--dense-units", "16", "--no-readout", "--emotion-targets", "ferplus",
+            "--teacher", "bundled", "--age-years", "--phase1-augment", "sharp",
+            "--phase1-keep", "last"]
+    assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
+    packed = tmp_path / "run.npz"
+    assert recipe.main(["--pack-checkpoint", str(packed), "--checkpoint-dir", str(ck)]) == 0
+    shutil.rmtree(ck)
+    assert run(["--resume", "--unpack-checkpoint", str(packed),
+                "--checkpoint-dir", str(ck)]) == [("phase1", [1])]
+    steps = seen[0][1]
+    assert steps > 0  # the optimizer's step came back from the file
+    report = json.loads((tmp_path / "val_quick.json").read_text())
+    summary = report["phases"]["phase1"]["validation_summary"]
+    assert 0 < summary["age_mae_years"] < 60
+    assert report["validation"]["utkface"]["age_years"]["support"] > 0
+    assert report["recipe"]["augment"] == recipe.PHASE3["augment"]
+    assert report["recipe"]["soft_target_weight"] == recipe.TEACHER_WEIGHT
+    model = load_model(tmp_path / "m.mtlfaces")
+    assert model.tasks_ == ["age", "gender", "emotion", "age_years"]
+    years = model.classes_[3].astype(int)
+    assert years.min() >= 1 and years.max() == 90
+    # A packed file goes with --resume only, and not over a run.
+    with pytest.raises(SystemExit):
+        recipe.main(["--unpack-checkpoint", str(packed), "--checkpoint-dir", str(ck)])
+    with pytest.raises(SystemExit):
+        recipe.main(["--resume", "--unpack-checkpoint", str(packed), "--checkpoint-dir",
+                     str(ck)])
+
+
+def test_age_years_targets_spread_each_age_over_the_heads_years():
+    recipe = load_script("recipes", "train_pretrained")
+    classes = list(range(1, 91))
+    soft = recipe.years_distribution([30, None, 104, 1], 3.0, classes)
+    np.testing.assert_allclose(soft[[0, 2, 3]].sum(axis=1), 1.0, rtol=1e-6)
+    assert not soft[1].any()
+    assert classes[int(np.argmax(soft[0]))] == 30 and soft[0][28] == pytest.approx(soft[0][30])
+    assert classes[int(np.argmax(soft[2]))] == 90  # older than 90: the last year
+    assert recipe.monitored_years([104, 33, None, 0.4], [1, 30, 35, 90]).tolist() == \
+        [90, 35, None, 1]
+
+
+def test_teacher_targets_fill_only_the_labels_a_face_lacks():
+    import pandas as pd
+
+    recipe = load_script("recipes", "train_pretrained")
+
+    class Teacher:
+        tasks_ = ["gender", "emotion"]
+
+        def predict_proba(self, X):
+            n = len(X)
+            return [np.tile([0.3, 0.7], (n, 1)), np.full((n, 7), 1 / 7)]
+
+    y = pd.DataFrame({"gender": ["Male", None, None], "emotion": [None, "Happy", None],
+                      "age": [None, None, None]})
+    out = recipe.teacher_targets(Teacher(), np.zeros((3, 4, 4)), y, ["age", "gender", "emotion"])
+    assert sorted(out) == ["emotion", "gender"]  # the teacher has no age head
+    np.testing.assert_allclose(out["gender"], [[0, 0], [0.3, 0.7], [0.3, 0.7]])
+    np.testing.assert_allclose(out["emotion"].sum(axis=1), [1, 0, 1], rtol=1e-6)

@@ -1,0 +1,179 @@
+"""Issue #32's levers on a short schedule: which targets the next bundled model trains on.
+
+    python research/next_model_levers.py [--data-dir ../shared/data] [--epochs 5]
+                                         [--arms NAME ...] [--quick]
+
+Every arm trains the bundled architecture from scratch on the recipe's training set for
+``--epochs`` epochs (cosine from 1e-3, batch 128, bfloat16, phase 3's whole-pixel
+augmentation, the recipe's seed) and is scored on the recipe's fixed validation splits. One
+thing changes per arm:
+
+- ``original labels``: FER2013's labels, as the bundled model was trained (the baseline);
+- ``FER+ votes``: each FER2013 training face learns the distribution of FER+'s ten votes
+  over the seven emotions (``fit(soft_targets=...)``). Contempt, unknown and not-a-face votes
+  are left out of the distribution; a face whose most-voted column is unknown or not a face,
+  or that has no vote for one of the seven, is dropped;
+- ``FER+ votes + distillation``: as ``FER+ votes``, and the bundled network (v6, int8, with
+  test-time flip; without the descriptor read-out, see the note in the results) gives its
+  probabilities for the tasks a face's dataset lacks (age group and gender on FER2013 and
+  CK+ faces, emotion on UTKFace faces) as soft targets of weight ``--teacher-weight``;
+- ``FER+ votes + age in years``: as ``FER+ votes``, with a fourth head, ``age_years``, a
+  distribution over years 1-90 trained on UTKFace's ages (a normal of sigma
+  ``--years-sigma`` around each age: label-distribution learning); its expected value is
+  the age in years, scored as mean absolute error on the UTKFace validation faces.
+
+Emotion is reported against FER2013's original PublicTest labels (#32's target) and against
+the FER+ majority of the same faces. Each arm's row is written to
+``research/results/next_model_levers.json`` as soon as it finishes; a rerun skips the arms
+already there (``--redo`` trains them again), so a stopped run loses one arm at most.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DEFAULT_DATA, QUICK_LIMIT, RESULTS, ROOT, dump_json, machine, table  # noqa: E402
+from ferplus import ferplus_majority, ferplus_targets  # noqa: E402  (recipes/)
+
+ARMS = {
+    "original labels": {},
+    "FER+ votes": {"ferplus": True},
+    "FER+ votes + distillation": {"ferplus": True, "distil": True},
+    "FER+ votes + age in years": {"ferplus": True, "years": True},
+}
+YEARS = (1, 90)  # the age_years head's classes: every year from 1 to 90 (older: 90)
+NAME = "next_model_levers"
+
+
+def years_targets(ages, classes, sigma):
+    """A normal distribution over ``classes`` (years) around each age; zero rows where None."""
+    soft = np.zeros((len(ages), len(classes)), np.float32)
+    for i, a in enumerate(ages):
+        if a is None or (isinstance(a, float) and np.isnan(a)):
+            continue
+        a = min(float(a), YEARS[1])
+        p = np.exp(-0.5 * ((classes - a) / sigma) ** 2)
+        soft[i] = p / p.sum()
+    return soft
+
+
+def teacher_targets(X, y, teacher):
+    """The teacher's probabilities for the tasks each face's dataset lacks (zero rows
+    elsewhere): ``{task: (n, k)}``."""
+    proba = teacher.predict_proba(X)
+    out = {}
+    for task, p in zip(teacher.tasks_, proba):
+        lacking = y[task].isna().to_numpy()
+        p = p / p.sum(axis=1, keepdims=True)
+        out[task] = np.where(lacking[:, None], p, 0.0).astype(np.float32)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=DEFAULT_DATA)
+    parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--teacher-weight", type=float, default=0.5)
+    parser.add_argument("--years-sigma", type=float, default=3.0)
+    parser.add_argument("--redo", action="store_true", help="train arms already measured again")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: checks the script")
+    args = parser.parse_args(argv)
+
+    import json
+
+    import train_pretrained as recipe
+
+    from mtlfaces import MultiTaskFaceClassifier, load_pretrained
+
+    out = os.path.join(RESULTS, NAME + ("_quick" if args.quick else "") + ".json")
+    done = {}
+    if os.path.exists(out) and not args.redo:
+        with open(out) as fh:
+            done = {row["arm"]: row for row in json.load(fh)["rows"]}
+    (X, y), val = recipe.load_splits(args.data_dir, recipe.RECIPE["image_size"],
+                                     args.cache_dir, limit=QUICK_LIMIT if args.quick else None)
+    epochs = 1 if args.quick else args.epochs
+    soft_fer, drop, _ = ferplus_targets(y, args.data_dir)
+    print(f"FER+: {int(drop.sum())} FER2013 training faces dropped (most votes unknown or "
+          "not a face, or none for the seven emotions)", flush=True)
+    Xv, yv = val["fer2013_publictest"]
+    majority = ferplus_majority(yv, args.data_dir)
+    tasks = ["age", "gender", "emotion"]
+    settings = dict(recipe.RECIPE, epochs=epochs, augment=dict(recipe.PHASE3["augment"]),
+                    validation_fraction=0.0, verbose=2)
+    teacher = None
+    rows = list(done.values())
+    for arm in args.arms:
+        if arm in done:
+            print(f"{arm}: measured already (--redo to train it again)")
+            continue
+        lever = ARMS[arm]
+        keep = ~drop if lever.get("ferplus") else np.ones(len(y), bool)
+        Xa, ya = X[keep], y[keep].reset_index(drop=True)
+        soft = {"emotion": soft_fer[keep]} if lever.get("ferplus") else {}
+        arm_tasks = list(tasks)
+        if lever.get("distil"):
+            if teacher is None:
+                teacher = load_pretrained()
+            guesses = teacher_targets(Xa, ya[tasks], teacher)
+            soft["emotion"] = np.where(soft["emotion"].sum(1, keepdims=True) > 0,
+                                       soft["emotion"], guesses["emotion"])
+            soft.update(age=guesses["age"], gender=guesses["gender"])
+        labels = ya[tasks]
+        if lever.get("years"):
+            years = ya["age_years"].to_numpy(dtype=object)
+            known = np.array([a is not None and a == a for a in years])
+            labels = labels.assign(age_years=np.where(
+                known, [int(min(max(a, YEARS[0]), YEARS[1])) if k else 0
+                        for a, k in zip(years, known)], None))
+            # The head's classes are the years of the training faces (every year from 1 to
+            # 90 on the whole set; a --quick subset lacks some).
+            classes = np.array(sorted(set(labels["age_years"].dropna())), dtype=float)
+            soft["age_years"] = years_targets(years, classes, args.years_sigma)
+            arm_tasks.append("age_years")
+        est = MultiTaskFaceClassifier(tasks=tuple(arm_tasks), **dict(
+            settings, soft_target_weight=args.teacher_weight))
+        t0 = time.time()
+        est.fit(Xa, labels, soft_targets=soft)
+        seconds = time.time() - t0
+        report = recipe.validate(est, {k: (v[0], v[1].drop(columns=["age_years"]))
+                                       for k, v in val.items()})
+        summary = recipe.validation_summary(report)
+        fer = report["fer2013_publictest"]["emotion"]
+        predicted = est.predict(Xv)[:, est.tasks_.index("emotion")]
+        scored = majority != None  # noqa: E711  (an object array)
+        row = dict(arm=arm, epochs=epochs, train_faces=int(len(Xa)),
+                   train_minutes=round(seconds / 60, 1), **summary,
+                   emotion_macro=fer["macro_accuracy"],
+                   emotion_ferplus_majority=float((predicted[scored] == majority[scored]).mean()),
+                   ferplus_faces_scored=int(scored.sum()))
+        if lever.get("years"):
+            Xu, yu = val["utkface"]
+            p = est.predict_proba(Xu)[est.tasks_.index("age_years")]
+            expected = p @ est.classes_[est.tasks_.index("age_years")].astype(float)
+            row["age_mae_years"] = float(np.mean(np.abs(
+                expected - yu["age_years"].to_numpy(dtype=float))))
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()},
+              flush=True)
+        rows = [r for r in rows if r["arm"] != arm] + [row]
+        dump_json(out, {"machine": machine(), "epochs": epochs, "quick": args.quick,
+                        "teacher_weight": args.teacher_weight, "years_sigma": args.years_sigma,
+                        "settings": {k: v for k, v in settings.items() if k != "callbacks"},
+                        "rows": rows})
+    table(rows, ["arm", "train_minutes", "emotion", "emotion_ferplus_majority", "gender",
+                 "age", "ckplus_emotion", "age_mae_years"])
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
