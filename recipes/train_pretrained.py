@@ -145,13 +145,18 @@ PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=RECIPE["ran
 # The next model's targets (issue #32), each an option of this command:
 # --emotion-targets ferplus: FER2013's training faces learn the distribution of FER+'s ten
 # votes over the seven emotions (recipes/ferplus.py; faces voted mostly unknown or not a
-# face are dropped), their original labels kept for the accuracy metric.
+# face are dropped), mixed with their original label (--ferplus-share), which the
+# accuracy metric keeps.
 # --teacher MODEL: distillation; the teacher's probabilities for the tasks a face's dataset
 # lacks (age group and gender on FER2013 and CK+, emotion on UTKFace) are soft targets of
 # weight --teacher-weight (a real label's is 1).
 # --age-years: a fourth head, a distribution over the years YEARS (older faces: the last),
 # trained on UTKFace's ages spread by a normal of --years-sigma years (label-distribution
 # learning); its expected value is the age in years.
+# --ferplus-share: the votes' share of the target (the rest the original label's one-hot):
+# votes alone pull emotion away from the original labels it is scored on
+# (research/RESULTS.md, "The next model's levers").
+FERPLUS_SHARE = 0.5
 YEARS_TASK = "age_years"
 YEARS = (1, 90)
 TEACHER_WEIGHT = 0.5
@@ -194,9 +199,16 @@ def training_targets(args, X, y, tasks):
     if args.emotion_targets == "ferplus":
         import ferplus
 
+        from mtlfaces.tasks import EMOTIONS
+
         votes, drop, _ = ferplus.ferplus_targets(y, args.data_dir)
         X, y, votes = X[~drop], y[~drop].reset_index(drop=True), votes[~drop]
-        soft["emotion"] = votes
+        onehot = np.zeros_like(votes)
+        rows = np.flatnonzero(votes.sum(axis=1) > 0)  # FER2013 faces: all labelled
+        onehot[rows, [EMOTIONS.index(e) for e in y["emotion"].iloc[rows]]] = 1.0
+        share = args.ferplus_share
+        soft["emotion"] = np.where(votes.sum(axis=1, keepdims=True) > 0,
+                                   share * votes + (1 - share) * onehot, 0.0).astype(np.float32)
         print(f"FER+ votes: {int(drop.sum())} FER2013 faces dropped (voted mostly unknown "
               "or not a face)", flush=True)
     if args.teacher:
@@ -612,6 +624,9 @@ def main(argv=None):
     parser.add_argument("--emotion-targets", choices=("fer2013", "ferplus"), default="fer2013",
                         help="what FER2013's training faces learn: their labels, or the "
                              "distribution of FER+'s votes (fer2013new.csv in --data-dir)")
+    parser.add_argument("--ferplus-share", type=float, default=FERPLUS_SHARE,
+                        help="with --emotion-targets ferplus: the votes' share of each FER2013 "
+                             "face's target, the rest its original label's (1: votes only)")
     parser.add_argument("--teacher", default=None, metavar="MODEL",
                         help="distil this model (a file, or 'bundled') into the tasks each "
                              "face's dataset lacks")
