@@ -7,13 +7,13 @@ _COLOURS = [(66, 135, 245), (245, 130, 48), (60, 180, 75), (230, 25, 75), (145, 
 
 def label_line(result):
     """'Middle Age, Female, Happy': one face's labels, named as in the table (never
-    shortened)."""
-    parts = []
-    for task in ("age", "gender", "emotion"):
-        if task in result.labels:
-            parts.append(str(result.labels[task]))
-    extra = [t for t in result.labels if t not in ("age", "gender", "emotion")]
-    parts += [str(result.labels[t]) for t in extra]
+    shortened); a model with an age_years head adds the age: 'Middle Age, 38 years, ...'."""
+    from .tasks import YEARS_TASK
+
+    shown = ("age", YEARS_TASK, "gender", "emotion")
+    parts = [f"{result.labels[t]:.0f} years" if t == YEARS_TASK else str(result.labels[t])
+             for t in shown if t in result.labels]
+    parts += [str(result.labels[t]) for t in result.labels if t not in shown]
     return ", ".join(parts)
 
 

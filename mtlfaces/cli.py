@@ -93,14 +93,11 @@ class _Table:
     """
 
     def __init__(self, path, fmt, classes, probabilities=False):
-        from .pipeline import FIELDS
+        from .pipeline import FIELDS, output_columns
 
         self.path, self.fmt = path, fmt
         self.rows = 0
-        extra = [c for t in classes if t not in FIELDS for c in (t, f"{t}_probability")]
-        if probabilities:
-            extra += [f"{t}.{c}" for t, labels in classes.items() for c in labels]
-        self.columns = FIELDS + extra
+        self.columns = FIELDS + [name for name, _ in output_columns(classes, probabilities)]
         if path == "-":
             self._fh = sys.stdout
             self._tmp = None
@@ -138,7 +135,9 @@ def _summary(where, results):
         return f"{where}: no face found"
     lines = [f"{where}: {len(results)} face(s)"]
     for i, r in enumerate(results):
-        labels = ", ".join(f"{t} {r.labels[t]} ({r.probabilities[t]:.2f})" for t in r.labels)
+        labels = ", ".join(f"{t} {r.labels[t]} ({r.probabilities[t]:.2f})"
+                           if r.probabilities.get(t) is not None else f"{t} {r.labels[t]}"
+                           for t in r.labels)
         pose = "" if r.pose is None else f" yaw {r.pose[0]:+.0f} pitch {r.pose[1]:+.0f}"
         lines.append(f"  face {i} at {tuple(int(v) for v in r.box)}{pose}: {labels}")
     return "\n".join(lines)

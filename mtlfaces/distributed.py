@@ -217,7 +217,7 @@ def columns_for(classes, probabilities=True):
 
     ``classes`` maps task -> its class names (strings).
     """
-    from .pipeline import FIELDS
+    from .pipeline import FIELDS, output_columns
 
     ints = {"frame", "face", "track", "left", "top", "right", "bottom"}
     floats = {"time", "detector_score", "yaw", "pitch", "roll"}
@@ -225,12 +225,8 @@ def columns_for(classes, probabilities=True):
     for name in FIELDS:
         types[name] = "int64" if name in ints else "float64" if name in floats or \
             name.endswith("_probability") else "string"
-    for task in classes:
-        if task not in types:
-            types[task], types[f"{task}_probability"] = "string", "float64"
-    if probabilities:
-        for task, labels in classes.items():
-            types.update({f"{task}.{c}": "float64" for c in labels})
+    for name, kind in output_columns(classes, probabilities):
+        types[name] = "string" if kind == "label" else "float64"
     return list(types.items())
 
 

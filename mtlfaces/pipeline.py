@@ -24,18 +24,39 @@ import numpy as np
 from ._defaults import DEFAULT_EVERY
 from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb, _whole_face
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
-from .tasks import classes_by_task
+from .tasks import YEARS_TASK, answer, classes_by_task
 from .tracking import FaceTracker, relabel, shift_boxes
 from .video import VIDEO_EXTENSIONS, VideoError, VideoReader
 
 #: Keys of a record, in the order ``mtlfaces predict --csv`` writes them; a model with other
-#: tasks adds ``TASK`` and ``TASK_probability`` after these. ``status`` is "ok" for a face,
+#: tasks adds ``TASK`` and ``TASK_probability`` after these (an ``age_years`` head: the
+#: age in years, one number; :func:`output_columns`). ``status`` is "ok" for a face,
 #: "no_face" for an image or frame without one, "error" (with ``error``, the message) for an
 #: input that could not be read.
 FIELDS = ["source", "frame", "time", "status", "face", "track", "left", "top", "right",
           "bottom", "detector_score", "located", "yaw", "pitch", "roll", "age",
           "age_probability", "gender", "gender_probability", "emotion", "emotion_probability",
           "error"]
+
+
+def output_columns(classes, probabilities=False):
+    """The columns after :data:`FIELDS` for a model with ``classes`` (task -> class names):
+    ``[(name, kind)]``, kind "label", "number" or "probability". Each other task adds its
+    label and probability; an ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) its
+    expected age; with ``probabilities``, one ``TASK.CLASS`` column per class (none for the
+    years)."""
+    out = []
+    for task in classes:
+        if task == YEARS_TASK:
+            out.append((task, "number"))
+        elif task not in FIELDS:
+            out += [(task, "label"), (f"{task}_probability", "probability")]
+    if probabilities:
+        out += [(f"{t}.{c}", "probability") for t, labels in classes.items()
+                if t != YEARS_TASK for c in labels]
+    return out
+
+
 #: Still images with no face found whose longer side is at most this are searched again
 #: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels).
 RETRY_SIDE = 512
@@ -89,13 +110,14 @@ class FaceResult:
                         "roll": round(self.pose[2], 1)})
         for task, label in self.labels.items():
             out[task] = label
-            out[f"{task}_probability"] = round(float(self.probabilities[task]), 4)
+            if self.probabilities.get(task) is not None:  # none for the age in years
+                out[f"{task}_probability"] = round(float(self.probabilities[task]), 4)
         if self.track is not None:
             out["track"] = self.track
         if self.distributions is not None and self.classes is not None:
             out["distributions"] = {
                 task: {str(c): round(float(p), 4) for c, p in zip(self.classes[task], dist)}
-                for task, dist in self.distributions.items()}
+                for task, dist in self.distributions.items() if task != YEARS_TASK}
         return out
 
 
@@ -226,8 +248,9 @@ class FaceAnalyzer:
         classes = classes_by_task(self.classifier)
         for i, face in enumerate(faces):
             dist = {t: p[i] for t, p in proba.items()}
-            labels = {t: str(classes[t][int(np.argmax(d))]) for t, d in dist.items()}
-            probs = {t: float(np.max(d)) for t, d in dist.items()}
+            answers = {t: answer(t, d, classes[t]) for t, d in dist.items()}
+            labels = {t: a[0] for t, a in answers.items()}
+            probs = {t: a[1] for t, a in answers.items()}
             out.append(FaceResult(face.box, face.score, face.pose, labels, probs,
                                   distributions=dist, classes={t: classes[t] for t in dist},
                                   located=face.located))

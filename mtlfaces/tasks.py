@@ -210,6 +210,28 @@ def normalize_labels(task, values, codes=None):
     return out
 
 
+#: A head of this name is a distribution over ages in years (its classes are years): its
+#: answer is the expected age, a number, not its most probable class (:func:`answer`).
+YEARS_TASK = "age_years"
+
+
+def answer(task, distribution, classes):
+    """A face's answer for ``task`` from its probability ``distribution`` over ``classes``.
+
+    Returns
+    -------
+    (label, probability)
+        The most probable class (as text) and its probability; for :data:`YEARS_TASK`,
+        the expected age in years (rounded to 0.1) and None.
+    """
+    distribution = np.asarray(distribution, dtype=np.float64)
+    if task == YEARS_TASK:
+        years = np.asarray(classes, dtype=np.float64)
+        return round(float(distribution @ years / distribution.sum()), 1), None
+    k = int(np.argmax(distribution))
+    return str(classes[k]), float(distribution[k])
+
+
 def classes_by_task(estimator):
     """``{task: classes}`` of a fitted mtlfaces estimator, from its public attributes.
 

@@ -118,9 +118,9 @@ class FaceTracker:
 
 def relabel(results, classes):
     """Recompute labels and probabilities from (smoothed) distributions."""
+    from .tasks import answer
+
     for r in results:
         for t, d in r.distributions.items():
-            k = int(np.argmax(d))
-            r.labels[t] = str(classes[t][k])
-            r.probabilities[t] = float(d[k])
+            r.labels[t], r.probabilities[t] = answer(t, d, classes[t])
     return results

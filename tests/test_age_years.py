@@ -1,0 +1,103 @@
+"""A model with an age_years head answers the age in years: records, CSV, Parquet, pictures."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import mtlfaces
+from mtlfaces.tasks import YEARS_TASK, answer
+
+from .conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def years_model(tmp_path_factory):
+    """A small network with age group, gender and a head over the years 20, 30 and 70; its
+    answers are steered by what it learnt, not fixed."""
+    from mtlfaces import MultiTaskFaceClassifier
+    from mtlfaces.datasets import make_shapes
+
+    X, y = make_shapes(120, seed=3)
+    years = np.random.RandomState(0).choice([20, 30, 70], len(X))
+    y = pd.DataFrame({"gender": y["gender"], YEARS_TASK: years})
+    clf = MultiTaskFaceClassifier(tasks=("gender", YEARS_TASK), **dict(TINY, epochs=2)).fit(X, y)
+    path = tmp_path_factory.mktemp("years") / "years.mtlfaces"
+    clf.save(path)
+    return clf, path
+
+
+def test_the_answer_for_years_is_the_expected_age():
+    assert answer(YEARS_TASK, [0.5, 0.5, 0.0], np.array([20, 30, 70])) == (25.0, None)
+    assert answer(YEARS_TASK, [0.1, 0.1, 0.8], [20, 30, 70]) == (61.0, None)
+    assert answer("age", [0.1, 0.7, 0.2], np.array(["Child", "Young", "Old"], object)) == \
+        ("Young", pytest.approx(0.7))
+
+
+def test_records_carry_the_age_in_years_without_its_distribution(years_model, astronaut):
+    clf, _ = years_model
+    record = mtlfaces.analyze(astronaut, clf)[0]
+    assert record["status"] == "ok"
+    proba = clf.predict_proba(mtlfaces.pipeline.FaceAnalyzer(clf).detect(astronaut)[0].crop[None])
+    expected = proba[clf.tasks_.index(YEARS_TASK)][0] @ np.array([20, 30, 70])
+    assert record[YEARS_TASK] == pytest.approx(expected, abs=0.06)
+    assert 20 <= record[YEARS_TASK] <= 70
+    assert f"{YEARS_TASK}_probability" not in record
+    assert set(record["distributions"]) == {"gender"}
+    frame = mtlfaces.analyze(astronaut, clf, as_frame=True)
+    assert frame[YEARS_TASK].dtype.kind == "f"
+    assert not [c for c in frame.columns if c.startswith(YEARS_TASK + ".")]
+
+
+def test_the_cli_writes_the_age_in_years_to_csv_json_and_parquet(years_model, astronaut,
+                                                                 tmp_path):
+    import cv2
+
+    from mtlfaces.cli import main
+
+    _, path = years_model
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), astronaut[:, :, ::-1])
+    runner = CliRunner()
+    out = runner.invoke(main, ["predict", str(photo), "--model", str(path), "--csv",
+                               str(tmp_path / "a.csv"), "--probabilities", "--no-descriptor"])
+    assert out.exit_code == 0, out.output
+    # The summary names the age without a probability (it has none).
+    assert f"{YEARS_TASK} {float(pd.read_csv(tmp_path / 'a.csv')[YEARS_TASK].iloc[0])}" in out.output
+    table = pd.read_csv(tmp_path / "a.csv")
+    assert YEARS_TASK in table.columns and f"{YEARS_TASK}_probability" not in table.columns
+    assert "gender.Female" in table.columns
+    assert not [c for c in table.columns if c.startswith(YEARS_TASK + ".")]
+    assert 20 <= float(table[YEARS_TASK].iloc[0]) <= 70
+    out = runner.invoke(main, ["predict", str(photo), "--model", str(path), "--json",
+                               str(tmp_path / "a.jsonl"), "--no-descriptor"])
+    assert out.exit_code == 0, out.output
+    record = json.loads((tmp_path / "a.jsonl").read_text().splitlines()[0])
+    assert record[YEARS_TASK] == pytest.approx(float(table[YEARS_TASK].iloc[0]))
+    from mtlfaces.distributed import columns_for
+
+    types = dict(columns_for({"gender": ["Female", "Male"], YEARS_TASK: ["20", "30", "70"]}))
+    assert types[YEARS_TASK] == "float64" and f"{YEARS_TASK}.20" not in types
+
+
+def test_pictures_show_the_age_in_years_after_the_group():
+    from mtlfaces.annotate import label_line
+    from mtlfaces.pipeline import FaceResult
+
+    face = FaceResult((10, 10, 90, 90), 1.0, None, {"age": "Middle Age", "gender": "Male",
+                                                    YEARS_TASK: 38.4}, {})
+    assert label_line(face) == "Middle Age, 38 years, Male"
+
+
+def test_tracking_smooths_the_years_like_any_distribution():
+    from mtlfaces.pipeline import FaceResult
+    from mtlfaces.tracking import relabel
+
+    classes = {YEARS_TASK: np.array([20, 30, 70])}
+    face = FaceResult((0, 0, 10, 10), 1.0, None, {}, {},
+                      distributions={YEARS_TASK: np.array([0.2, 0.0, 0.8])}, classes=classes)
+    relabel([face], classes)
+    assert face.labels[YEARS_TASK] == 60.0 and face.probabilities[YEARS_TASK] is None
+    assert YEARS_TASK not in face.row()["distributions"] and face.row()[YEARS_TASK] == 60.0
