@@ -348,18 +348,18 @@ def _folder_media(folder):
     return found
 
 
-def expand(source):
+def expand(source, name="array"):
     """The :class:`Input` items of one source, or raise ValueError naming it.
 
     A folder gives its images and videos (recursively, sorted); a glob pattern
     (``photos/**/*.jpg``) that names no file the images and videos it matches, sorted; a path
     with a video extension a video; a string of digits that is no file a webcam; an array an image, or a stack
-    (n, h, w, c) of images.
+    (n, h, w, c) of images. An array is named ``name``, a stack's images ``name[i]``.
     """
     if isinstance(source, np.ndarray):
         if source.ndim == 4:
-            return [Input("array", img, f"array[{i}]") for i, img in enumerate(source)]
-        return [Input("array", source, "array")]
+            return [Input("array", img, f"{name}[{i}]") for i, img in enumerate(source)]
+        return [Input("array", source, name)]
     if isinstance(source, int) and not isinstance(source, bool):
         return [Input("webcam", source, f"webcam {source}")]
     if not isinstance(source, (str, os.PathLike)):
@@ -576,10 +576,9 @@ class Analyzer:
         if on_error not in ("raise", "record"):
             raise ValueError(f"on_error={on_error!r}; expected 'raise' or 'record'")
         records = []
-        sources = source if isinstance(source, (list, tuple)) else [source]
-        for one in sources:
+        for one, name in _named(source):
             try:
-                items = expand(one)
+                items = expand(one, name)
             except ValueError as exc:
                 if on_error == "raise":
                     raise
@@ -597,10 +596,17 @@ class Analyzer:
         return to_frame(records) if as_frame else records
 
 
+def _named(source):
+    """``(source, name for an array)`` of each of ``source``'s sources: the arrays of a list
+    are named by their place in it (``array[2]``; a stack in a list: ``array[2][0]``)."""
+    if isinstance(source, (list, tuple)):
+        return [(s, f"array[{k}]") for k, s in enumerate(source)]
+    return [(source, "array")]
+
+
 def _inputs(source):
-    sources = source if isinstance(source, (list, tuple)) else [source]
-    for s in sources:
-        yield from expand(s)
+    for s, name in _named(source):
+        yield from expand(s, name)
 
 
 def flat_record(record):

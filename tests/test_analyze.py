@@ -148,6 +148,11 @@ def test_a_stack_of_arrays_names_each_image(astronaut, analyzer):
     stack = np.stack([astronaut, astronaut[:, ::-1]])
     rows = analyzer.analyze(stack)
     assert [r["source"] for r in rows] == ["array[0]", "array[1]"]
+    # A list of arrays (of any sizes) names each by its place, so answers can be matched.
+    small = astronaut[::2, ::2]
+    rows = analyzer.analyze([astronaut, small, np.stack([small])])
+    assert [r["source"] for r in rows] == ["array[0]", "array[1]", "array[2][0]"]
+    assert rows[1]["right"] < rows[0]["right"]
 
 
 def test_analyze_names_what_it_cannot_read(tmp_path, analyzer):
