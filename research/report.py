@@ -296,8 +296,16 @@ def next_model_section(fp, nl):
                   f"{nl['years_sigma']} years. One seed per arm, so the spread between "
                   "trainings is not measured; the sampling standard error of an accuracy is "
                   "about 0.8 points on PublicTest (3,579 faces), 0.9 for age group and 0.5-0.6 "
-                  "for gender (2,742 UTKFace faces).",
-                  "", _md(rows, columns), ""]
+                  "for gender (2,742 UTKFace faces). Minutes: wall time on the 2-core "
+                  "machine, which some arms shared with test runs.",
+                  "", _md(rows, columns), "",
+                  "Any share of FER+'s votes in the target, even half with the original "
+                  "label, moves the network's answers to the FER+ reading of a face (up 7-8 "
+                  "points against the FER+ majority) and away from the original labels (down "
+                  "7-8): the votes are predictable from the face, the original labels' "
+                  "disagreements with them are not. The next model's long run therefore keeps "
+                  "the original labels and takes distillation and the years head "
+                  "(`recipes/train_pretrained.py --teacher bundled --age-years`).", ""]
     return parts
 
 
