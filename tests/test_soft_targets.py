@@ -39,7 +39,7 @@ def test_mixup_pairs_a_teachers_guess_with_faces_that_carry_the_task():
 
 
 def _tiny(**kw):
-    settings = dict(image_size=8, filters=(4,), dense_units=(8,), dropout=0.0, epochs=40,
+    settings = dict(image_size=8, filters=(4,), dense_units=(8,), dropout=0.0, epochs=20,
                     batch_size=32, learning_rate=0.03, validation_fraction=0, augment=False,
                     random_state=0)
     return MultiTaskFaceClassifier(**dict(settings, **kw))
