@@ -124,7 +124,7 @@ def test_analyze_as_frame_has_the_csv_columns(astronaut, analyzer):
     classes = {"age": mtlfaces.AGE_GROUPS, "gender": mtlfaces.GENDERS,
                "emotion": mtlfaces.EMOTIONS}
     assert list(frame.columns) == FIELDS + [f"{t}.{c}" for t, cs in classes.items() for c in cs]
-    assert list(frame["source"]) == ["array"]  # the blank image has no face, so no row
+    assert list(frame["source"]) == ["array[0]"]  # the blank image has no face, so no row
     assert frame[[f"age.{c}" for c in mtlfaces.AGE_GROUPS]].sum(axis=1)[0] == pytest.approx(1, abs=0.02)
 
 
@@ -232,7 +232,7 @@ def test_crops_mode_answers_every_image_once(astronaut, analyzer):
     tight = np.ascontiguousarray(astronaut[70:190, 160:290])
     clf = analyzer.classifier
     rows = mtlfaces.analyze([tight, texture], clf, crops=True, readout=False)
-    assert [r["source"] for r in rows] == ["array", "array"]
+    assert [r["source"] for r in rows] == ["array[0]", "array[1]"]
     assert rows[0]["located"] == "detector" and rows[0]["gender"] == "Female"
     # Crops mode trusts that each image is a face: it answers even for noise.
     assert rows[1]["located"] in ("landmarks", "whole") and rows[1]["detector_score"] is None
