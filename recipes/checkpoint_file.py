@@ -150,14 +150,14 @@ def unpack(path, checkpoint_dir):
                          f"{manifest.get('format')!r}, expected {FORMAT!r})")
     root = os.path.abspath(checkpoint_dir)
     written = []
-    for entry in manifest["files"]:
+    for i, entry in enumerate(manifest["files"]):
         full = os.path.abspath(os.path.join(root, entry["path"]))
         if not full.startswith(root + os.sep):
             raise ValueError(f"{path}: member {entry['path']!r} lies outside the run's folder")
         os.makedirs(os.path.dirname(full), exist_ok=True)
         if entry["kind"] == "bytes":
             with open(full, "wb") as fh:
-                fh.write(arrays[f"f{manifest['files'].index(entry)}"].tobytes())
+                fh.write(arrays[f"f{i}"].tobytes())
         else:
             with h5py.File(full, "w") as h5:
                 for name, attrs in sorted(entry["groups"].items(), key=lambda kv: kv[0]):

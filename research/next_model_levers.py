@@ -52,20 +52,7 @@ ARMS = {
     "distillation": {"distil": True},
     "age in years": {"years": True},
 }
-YEARS = (1, 90)  # the age_years head's classes: every year from 1 to 90 (older: 90)
 NAME = "next_model_levers"
-
-
-def years_targets(ages, classes, sigma):
-    """A normal distribution over ``classes`` (years) around each age; zero rows where None."""
-    soft = np.zeros((len(ages), len(classes)), np.float32)
-    for i, a in enumerate(ages):
-        if a is None or (isinstance(a, float) and np.isnan(a)):
-            continue
-        a = min(float(a), YEARS[1])
-        p = np.exp(-0.5 * ((classes - a) / sigma) ** 2)
-        soft[i] = p / p.sum()
-    return soft
 
 
 def main(argv=None):
@@ -129,17 +116,12 @@ def main(argv=None):
                 teacher = load_pretrained()
             soft.update(recipe.teacher_targets(teacher, Xa, ya, tasks))
         labels = ya[tasks]
-        if lever.get("years"):
-            years = ya["age_years"].to_numpy(dtype=object)
-            known = np.array([a is not None and a == a for a in years])
-            labels = labels.assign(age_years=np.where(
-                known, [int(min(max(a, YEARS[0]), YEARS[1])) if k else 0
-                        for a, k in zip(years, known)], None))
-            # The head's classes are the years of the training faces (every year from 1 to
-            # 90 on the whole set; a --quick subset lacks some).
-            classes = np.array(sorted(set(labels["age_years"].dropna())), dtype=float)
-            soft["age_years"] = years_targets(years, classes, args.years_sigma)
-            arm_tasks.append("age_years")
+        if lever.get("years"):  # the recipe's --age-years targets
+            years = recipe.clip_years(ya[recipe.YEARS_TASK].to_numpy(dtype=object))
+            labels = labels.assign(**{recipe.YEARS_TASK: years})
+            soft[recipe.YEARS_TASK] = recipe.years_distribution(
+                years, args.years_sigma, recipe.years_classes(labels))
+            arm_tasks.append(recipe.YEARS_TASK)
         est = MultiTaskFaceClassifier(tasks=tuple(arm_tasks), **dict(
             settings, soft_target_weight=args.teacher_weight))
         t0 = time.time()
