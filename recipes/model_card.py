@@ -156,7 +156,10 @@ def int8_table(q):
              "the Keras network and through its 8-bit copy, mirror averaging on.", "",
              "| task | Keras network | 8-bit copy |", "|---|---|---|"]
     for task, acc in q["keras"].items():
-        lines.append(f"| {task} | {acc:.1%} | {q['int8'][task]:.1%} |")
+        if "MAE" in task:  # an error in years, not an accuracy
+            lines.append(f"| {task} | {acc:.2f} | {q['int8'][task]:.2f} |")
+        else:
+            lines.append(f"| {task} | {acc:.1%} | {q['int8'][task]:.1%} |")
     return "\n".join(lines)
 
 

@@ -478,3 +478,19 @@ def test_teacher_targets_fill_only_the_labels_a_face_lacks():
     assert sorted(out) == ["emotion", "gender"]  # the teacher has no age head
     np.testing.assert_allclose(out["gender"], [[0, 0], [0.3, 0.7], [0.3, 0.7]])
     np.testing.assert_allclose(out["emotion"].sum(axis=1), [1, 0, 1], rtol=1e-6)
+
+
+def test_the_8bit_copy_is_refused_when_it_loses_accuracy_or_adds_years_of_error():
+    quantize = load_script("recipes", "quantize")
+    keras = {"gender (UTKFace)": 0.93, "age MAE years (UTKFace)": 5.00}
+    loss, ok = quantize.losses(keras, {"gender (UTKFace)": 0.929,
+                                       "age MAE years (UTKFace)": 5.04})
+    assert ok and loss["age MAE years (UTKFace)"] == pytest.approx(0.04)
+    assert loss["gender (UTKFace)"] == pytest.approx(0.001)
+    # A lower error is no loss; a higher one past 0.05 years is.
+    assert quantize.losses(keras, {"gender (UTKFace)": 0.93,
+                                   "age MAE years (UTKFace)": 4.0})[1]
+    assert not quantize.losses(keras, {"gender (UTKFace)": 0.93,
+                                       "age MAE years (UTKFace)": 5.06})[1]
+    assert not quantize.losses(keras, {"gender (UTKFace)": 0.925,
+                                       "age MAE years (UTKFace)": 5.0})[1]
