@@ -743,16 +743,19 @@ def evaluate(data, model, fmt, split, limit, out_dir):
         raise click.ClickException(f"{data}: no labels for the model's tasks ({clf.tasks_})")
     text = format_report(report)
     click.echo(text)
-    macro = sum(r["accuracy"] for r in report.values()) / len(report)
-    click.echo(f"mean accuracy over tasks: {macro:.3f}")
+    accuracies = [r["accuracy"] for r in report.values() if "accuracy" in r]
+    if accuracies:  # the age in years is an error, not an accuracy
+        click.echo(f"mean accuracy over tasks: {sum(accuracies) / len(accuracies):.3f}")
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "report.json"), "w") as fh:
             json.dump(report, fh, indent=1)
         with open(os.path.join(out_dir, "report.txt"), "w") as fh:
             fh.write(text + "\n")
-        plot_confusion(report, os.path.join(out_dir, "confusion.png"))
-        click.echo(f"wrote report.json, report.txt, confusion.png in {out_dir}")
+        written = ["report.json", "report.txt"]
+        if plot_confusion(report, os.path.join(out_dir, "confusion.png")):
+            written.append("confusion.png")
+        click.echo(f"wrote {', '.join(written)} in {out_dir}")
 
 
 # ------------------------------------------------------------------- benchmark

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .tasks import TASKS
+from .tasks import TASKS, YEARS_TASK
 
 
 def _task_report(true, pred, classes):
@@ -31,6 +31,31 @@ def _task_report(true, pred, classes):
     }
 
 
+def _years_report(true, expected, y, task, group_columns):
+    """Mean absolute error (in years) of the expected ages ``expected`` against ``true``
+    (None where unknown), with its standard error, the median and per-group errors."""
+    mask = np.array([t is not None for t in true])
+    error = np.abs(np.asarray(expected, dtype=float)[mask]
+                   - np.asarray([t for t in true if t is not None], dtype=float))
+    n = int(mask.sum())
+    entry = {"n": n, "mae": float(error.mean()),
+             "mae_se": float(error.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+             "median_ae": float(np.median(error)),
+             "within_5_years": float(np.mean(error <= 5))}
+    groups = {}
+    for col in group_columns:
+        if col not in y.columns or col == task:
+            continue
+        values = y[col].to_numpy(dtype=object)[mask]
+        by = {str(v): {"n": int((values == v).sum()), "mae": float(error[values == v].mean())}
+              for v in sorted({v for v in values if v is not None and v == v}, key=str)}
+        if by:
+            groups[col] = by
+    if groups:
+        entry["by_group"] = groups
+    return entry
+
+
 def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predictions=None):
     """Evaluate a fitted estimator on labelled images.
 
@@ -49,7 +74,12 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
     -------
     dict
         ``{task: {accuracy, macro_accuracy, per_class_accuracy, support,
-        confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``.
+        confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``. An
+        ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) is scored as the answer
+        ``mtlfaces.analyze`` gives, the expected age, against ``y["age_years"]``:
+        ``{n, mae, mae_se, median_ae, within_5_years, by_group: {column: {value: {n,
+        mae}}}}`` (years, against the true age: a face older than the head's oldest year
+        counts its whole error).
     """
     from . import tasks as _tasks
 
@@ -69,6 +99,14 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
             continue
         fitted = estimator.classes_  # a list per task, or one array for a 1-D fit
         classes = list(fitted[j] if isinstance(fitted, list) else fitted)
+        if task == YEARS_TASK:
+            years = np.asarray(classes, dtype=float)
+            true = [None if t is None else float(t) for t in true]
+            proba = estimator.predict_proba(X)
+            proba = proba[j] if isinstance(proba, list) else proba
+            expected = (proba @ years) / proba.sum(axis=1)
+            report[task] = _years_report(true, expected, y, task, group_columns)
+            continue
         entry = _task_report(true, pred[:, j], classes)
         groups = {}
         for col in group_columns:
@@ -93,6 +131,15 @@ def format_report(report):
     """Human-readable text of :func:`evaluate`'s result (accuracy, per class, confusion)."""
     lines = []
     for task, r in report.items():
+        if "mae" in r:  # an age in years
+            se = "" if r["mae_se"] is None else f" ± {r['mae_se']:.2f}"
+            lines.append(f"{task}: mean absolute error {r['mae']:.2f} years{se}  median "
+                         f"{r['median_ae']:.2f}  within 5 years {r['within_5_years']:.3f}  "
+                         f"(n={r['n']})")
+            for col, by in r.get("by_group", {}).items():
+                parts = ", ".join(f"{k} {v['mae']:.2f} (n={v['n']})" for k, v in by.items())
+                lines.append(f"  by {col}: {parts}")
+            continue
         lines.append(f"{task}: accuracy {r['accuracy']:.3f}  macro {r['macro_accuracy']:.3f}  "
                      f"(n={r['n']})")
         for c, acc in r["per_class_accuracy"].items():
@@ -110,13 +157,16 @@ def format_report(report):
 
 
 def plot_confusion(report, path):
-    """Write one confusion-matrix panel per task as a PNG."""
+    """Write one confusion-matrix panel per classification task as a PNG (None, and no
+    file, when the report has none)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = list(report)
+    tasks = [t for t in report if "confusion_matrix" in report[t]]  # not years' errors
+    if not tasks:
+        return None
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         r = report[task]

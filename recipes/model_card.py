@@ -73,6 +73,13 @@ def model_card(v, ro=None):
          "macro (mean per-class)": _pct(utk["age"]["macro_accuracy"]),
          "target": "75 %", "gap": f"{100 * (utk['age']['accuracy'] - 0.75):+.1f} pt"},
     ]
+    years = utk.get("age_years")
+    if years:  # the age_years head: the expected age, scored in years
+        rows.append({"task": "age in years (mean absolute error)",
+                     "validation set": f"UTKFace hold-out ({years.get('n', years.get('support')):,})",
+                     "accuracy": f"{years['mae']:.2f} years (± {years['mae_se']:.2f})",
+                     "macro (mean per-class)": "–", "target": "4.5 years",
+                     "gap": f"{years['mae'] - 4.5:+.2f} years"})
     if ro:  # the shipped descriptor read-out averaged in (benchmarks/peers.py)
         for task, name in (("gender", "gender"), ("age", "age group (5)")):
             acc = ro[f"utkface {task}"]

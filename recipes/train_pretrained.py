@@ -383,26 +383,16 @@ def average_into(model, others):
                                zip(mine[layer.name], *(o[layer.name] for o in others))])
 
 
-def expected_years(est, X):
-    """The age in years of each face from ``est``'s ``age_years`` head: the expected value
-    of its distribution over years."""
-    i = est.tasks_.index(YEARS_TASK)
-    return est.predict_proba(X)[i] @ np.asarray(est.classes_[i], dtype=float)
-
-
 def validate(est, val):
     """Per-set, per-task metrics of ``est`` on the validation sets (with an ``age_years``
-    head: its mean absolute error in years on the UTKFace faces, ``utkface.age_years``)."""
+    head: its mean absolute error in years on the UTKFace faces, ``utkface.age_years``, as
+    :func:`mtlfaces.evaluation.evaluate` scores it)."""
     from mtlfaces.evaluation import evaluate
 
-    report = {name: evaluate(est, X, y.drop(columns=[YEARS_TASK], errors="ignore"))
-              for name, (X, y) in val.items()}
-    if YEARS_TASK in est.tasks_:
-        X, y = val["utkface"]
-        error = np.abs(expected_years(est, X) - y[YEARS_TASK].to_numpy(dtype=float))
-        report["utkface"][YEARS_TASK] = {"mae": float(error.mean()),
-                                         "mae_se": float(error.std(ddof=1) / np.sqrt(len(error))),
-                                         "support": int(len(error))}
+    report = {name: evaluate(est, X, y) for name, (X, y) in val.items()}
+    for name, r in report.items():  # only UTKFace's faces have ages in years
+        if name != "utkface":
+            r.pop(YEARS_TASK, None)
     return report
 
 
@@ -430,12 +420,7 @@ def print_report(report):
     from mtlfaces.evaluation import format_report
 
     for name, r in report.items():
-        r = dict(r)
-        years = r.pop(YEARS_TASK, None)
         print(f"\n== {name} ==\n{format_report(r)}")
-        if years:
-            print(f"{YEARS_TASK}: mean absolute error {years['mae']:.2f} years "
-                  f"(standard error {years['mae_se']:.2f}, {years['support']} faces)")
 
 
 def write_report(results, quick, report, **head):

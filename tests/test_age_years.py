@@ -101,3 +101,59 @@ def test_tracking_smooths_the_years_like_any_distribution():
     relabel([face], classes)
     assert face.labels[YEARS_TASK] == 60.0 and face.probabilities[YEARS_TASK] is None
     assert YEARS_TASK not in face.row()["distributions"] and face.row()[YEARS_TASK] == 60.0
+
+
+def test_evaluate_scores_the_age_in_years_as_an_error_not_a_class(years_model):
+    """``evaluate`` (and ``mtlfaces evaluate``) scores the years head as analyze answers it,
+    the expected age, against the true age: a face older than the head's oldest year counts
+    its whole error; faces without an age are left out."""
+    from mtlfaces.datasets import make_shapes
+    from mtlfaces.evaluation import evaluate, format_report
+
+    clf, _ = years_model
+    X, y = make_shapes(30, seed=11)
+    ages = np.random.RandomState(1).choice([5.0, 33.0, 104.0], len(X)).astype(object)
+    ages[:4] = None
+    y = pd.DataFrame({"gender": y["gender"], YEARS_TASK: ages,
+                      "race": ["a", "b"] * (len(X) // 2)})
+    report = evaluate(clf, X, y)
+    expected = clf.predict_proba(X)[clf.tasks_.index(YEARS_TASK)] @ np.array([20, 30, 70])
+    known = np.array([a is not None for a in ages])
+    error = np.abs(expected[known] - ages[known].astype(float))
+    years = report[YEARS_TASK]
+    assert years["n"] == len(X) - 4
+    assert years["mae"] == pytest.approx(error.mean())
+    assert years["mae"] > 20  # 104-year-olds are at least 34 years from any answer
+    assert years["median_ae"] == pytest.approx(np.median(error))
+    race = np.array(["a", "b"] * (len(X) // 2))[known]
+    assert years["by_group"]["race"]["a"]["mae"] == pytest.approx(error[race == "a"].mean())
+    assert "accuracy" in report["gender"] and "confusion_matrix" not in years
+    text = format_report(report)
+    assert f"{YEARS_TASK}: mean absolute error {years['mae']:.2f} years" in text
+    assert "gender: accuracy" in text
+
+
+def test_the_cli_evaluate_reports_years_beside_accuracies(years_model, tmp_path):
+    import cv2
+
+    from mtlfaces.cli import main
+    from mtlfaces.datasets import make_shapes
+
+    _, path = years_model
+    X, y = make_shapes(12, seed=5)
+    rows = []
+    for i, (img, g) in enumerate(zip(X, y["gender"])):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), img)
+        rows.append(f"{i}.png,{20 + 4 * i},{g if isinstance(g, str) else ''}")
+    (tmp_path / "faces.csv").write_text("image,age,gender\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "faces.csv"), "--model",
+                                       str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"{YEARS_TASK}: mean absolute error" in result.output
+    assert "gender: accuracy" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report[YEARS_TASK]["n"] == 12 and report[YEARS_TASK]["mae"] >= 0
+    # The mean accuracy is over the classification tasks only (here gender alone).
+    assert f"mean accuracy over tasks: {report['gender']['accuracy']:.3f}" in result.output
+    assert cv2.imread(str(out / "confusion.png")) is not None

@@ -433,7 +433,7 @@ def test_recipe_next_model_targets_and_a_packed_run_resumed(tmp_path, recipe_cac
     report = json.loads((tmp_path / "val_quick.json").read_text())
     summary = report["phases"]["phase1"]["validation_summary"]
     assert 0 < summary["age_mae_years"] < 60
-    assert report["validation"]["utkface"]["age_years"]["support"] > 0
+    assert report["validation"]["utkface"]["age_years"]["n"] > 0
     assert report["recipe"]["augment"] == recipe.PHASE3["augment"]
     assert report["recipe"]["soft_target_weight"] == recipe.TEACHER_WEIGHT
     model = load_model(tmp_path / "m.mtlfaces")
