@@ -3,7 +3,9 @@
     python recipes/model_card.py
 
 - ``MODEL_CARD.md``, between the ``model-card`` markers: the validation results from
-  ``recipes/results/pretrained_validation.json`` (written by ``train_pretrained.py``) and the
+  ``recipes/results/pretrained_validation.json`` (written by ``train_pretrained.py``), the
+  8-bit copy's from ``recipes/results/quantize.json``, gender on LFW from
+  ``benchmarks/results/lfw_gender.json`` (``benchmarks/bench_lfw_gender.py``) and the
   comparison with peers from ``benchmarks/results/peers.json`` (``benchmarks/peers.py``).
 - ``README.md``, between the ``example`` markers: what ``mtlfaces predict`` prints for
   scikit-image's astronaut saved as a JPEG of quality 95 (run here, with the bundled model).
@@ -20,6 +22,7 @@ ROOT = os.path.dirname(HERE)
 VALIDATION = os.path.join(HERE, "results", "pretrained_validation.json")
 PEERS = os.path.join(ROOT, "benchmarks", "results", "peers.json")
 QUANTIZE = os.path.join(HERE, "results", "quantize.json")
+LFW = os.path.join(ROOT, "benchmarks", "results", "lfw_gender.json")
 CARD = os.path.join(ROOT, "MODEL_CARD.md")
 HEADLINE = os.path.join(ROOT, "mtlfaces", "models", "model_card.json")
 README = os.path.join(ROOT, "README.md")
@@ -153,7 +156,24 @@ def training_line(v):
             f"for emotion); {v['parameters'] / 1e6:.2f} M parameters, {size}×{size} "
             f"grayscale input; {minutes / 60:.1f} h of training in {len(v['phases'])} steps "
             f"on {v.get('trained_on', '2 CPU cores')}, peak memory "
-            f"{v['peak_rss_mb'] / 1024:.1f} GB (`python recipes/train_pretrained.py`).")
+            f"{v['peak_rss_mb'] / 1024:.1f} GB (`python recipes/train_pretrained.py`)."
+            + options_line(v))
+
+
+def options_line(v):
+    """The run's targets beyond the labels (distillation, the years head), when it had any."""
+    o = v.get("options") or {}
+    parts = []
+    if o.get("teacher"):
+        parts.append(f"a teacher's probabilities (weight {o['teacher_weight']} against a "
+                     "real label's 1) for the tasks each face's dataset lacks: age group and "
+                     "gender on FER2013 and CK+ faces, emotion on UTKFace faces; the teacher "
+                     f"was {v.get('teacher_model', o['teacher'])}")
+    if o.get("age_years"):
+        parts.append("an `age_years` head over the years 1-90 trained on UTKFace's ages "
+                     f"(each age spread as a normal of {o['years_sigma']:g} years), whose "
+                     "expected value is the age in years")
+    return (" Besides the labels: " + "; ".join(parts) + ".") if parts else ""
 
 
 def int8_table(q):
@@ -170,12 +190,28 @@ def int8_table(q):
     return "\n".join(lines)
 
 
-def block(v, pe=None, q=None):
-    """The generated block: the training, validation results, the 8-bit copy, then the
-    comparison with peers."""
+def lfw_line(lf):
+    """Gender on LFW's photos through the photo pipeline (``benchmarks/bench_lfw_gender.py``)."""
+    rows = {r["read-out"]: r for r in lf["rows"]}
+    off, on = rows["off"], rows["on"]
+    return (f"**Gender on photos from another dataset** (`python benchmarks/bench_lfw_gender.py`: "
+            f"the {lf['photos']:,} labelled LFW photos of `lfw-gender.zip`, never trained on; "
+            "detection included, the face nearest the centre answers, a photo with no face "
+            f"found counts as wrong): {_pct(on['accuracy'])} with the read-out (± "
+            f"{100 * on['accuracy_se']:.1f}), {_pct(off['accuracy'])} network alone; a face is "
+            f"found in {_pct(on['face_found'])} of the photos, and where one is, gender is "
+            f"right in {_pct(on['accuracy_when_found'])} ({_pct(off['accuracy_when_found'])} "
+            "network alone).")
+
+
+def block(v, pe=None, q=None, lf=None):
+    """The generated block: the training, validation results, the 8-bit copy, gender on
+    LFW, then the comparison with peers."""
     text = training_line(v) + "\n\n" + model_card(v, readout_row(pe))
     if q:
         text += "\n\n" + int8_table(q)
+    if lf and not lf.get("quick"):
+        text += "\n\n" + lfw_line(lf)
     if pe:
         text += ("\n\n**Against peers** (`benchmarks/peers.py`; protocols and caveats in "
                  "[docs/research.md](docs/research.md)):\n\n" + peers_table(pe) + "\n")
@@ -187,7 +223,7 @@ def current_block():
     v = _read(VALIDATION)
     if v is None:
         raise SystemExit(f"{VALIDATION}: missing; run recipes/train_pretrained.py first")
-    return block(v, _read(PEERS), _read(QUANTIZE)).strip("\n")
+    return block(v, _read(PEERS), _read(QUANTIZE), _read(LFW)).strip("\n")
 
 
 def current_example():

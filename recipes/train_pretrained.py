@@ -256,6 +256,12 @@ DATASETS = ("utkface", "fer2013", "ckplus")
 # In --checkpoint-dir: the run's arguments (what --resume continues) and its progress
 # (each finished phase's summary and the seconds of every epoch trained).
 RUN, PROGRESS = "run.json", "progress.json"
+#: The run's options that change the model, written with its validation (the phases'
+#: hyper-parameters are written in full beside them).
+RECORDED_OPTIONS = ("epochs", "restart_epochs", "phase3_epochs", "phase4_epochs",
+                    "phase5_epochs", "phase6_epochs", "filters", "dense_units", "readout",
+                    "emotion_targets", "ferplus_share", "teacher", "teacher_weight", "age_years",
+                    "years_sigma", "phase1_augment", "phase1_keep")
 QUICK_EPOCHS = 1  # --quick: epochs of each phase that runs
 QUICK_READOUT_FACES = 200  # --quick: UTKFace faces described for the read-out (dlib, ~0.1 s each)
 
@@ -862,6 +868,7 @@ def main(argv=None):
     result = {"recipe": {k: v for k, v in recipe.items()}, "restart": restart,
               "phase3": phase3, "phase4": phase4, "phase5": phase5, "phase6": phase6,
               "phases": summary,
+              "options": {k: getattr(args, k) for k in RECORDED_OPTIONS},
               "train_images": int(len(X)),
               "train_images_by_source": {str(k): int(v) for k, v in
                                          y["source"].value_counts().items()},

@@ -3,6 +3,7 @@
 import os
 import zipfile
 
+import pytest
 from click.testing import CliRunner
 
 import mtlfaces
@@ -16,8 +17,9 @@ def test_bundled_model_is_installed_and_not_pickled():
     with zipfile.ZipFile(PRETRAINED_MODEL_PATH) as zf:
         assert sorted(zf.namelist()) == ["model.int8.tflite", "model.keras", "mtlfaces.json"]
     clf = mtlfaces.load_pretrained()
-    assert clf.tasks_ == ["age", "gender", "emotion"]
+    assert clf.tasks_ == ["age", "gender", "emotion", "age_years"]
     assert list(clf.classes_[2]) == list(mtlfaces.EMOTIONS)
+    assert [int(c) for c in clf.classes_[3]] == list(range(1, 91))  # the years 1-90
 
 
 def test_astronaut_is_a_smiling_adult_woman(astronaut):
@@ -29,12 +31,17 @@ def test_astronaut_is_a_smiling_adult_woman(astronaut):
     """
     clf = mtlfaces.load_pretrained()
     crop = FaceCropper(size=clf.image_size, on_missing="raise").transform([astronaut])
-    age, gender, emotion = clf.predict(crop)[0]
+    age, gender, emotion, _ = clf.predict(crop)[0]
     assert gender == "Female"
     assert emotion == "Happy"
     assert age != "Child"
     proba = clf.predict_proba(crop)
     assert proba[2][0, list(clf.classes_[2]).index("Happy")] > 0.5
+    # The age in years (the expected value, as analyze answers it): an adult, not elderly.
+    years = proba[3][0] @ clf.classes_[3].astype(float)
+    assert 20 < years < 60
+    assert mtlfaces.analyze(astronaut, readout=False)[0]["age_years"] == pytest.approx(
+        years, abs=1.0)  # the 8-bit copy and the photo's own crop: within a year
 
 
 def test_cli_uses_the_bundled_model_by_default(astronaut, tmp_path):
