@@ -38,7 +38,9 @@ def _years_report(true, expected, y, task, group_columns):
     error = np.abs(np.asarray(expected, dtype=float)[mask]
                    - np.asarray([t for t in true if t is not None], dtype=float))
     n = int(mask.sum())
-    entry = {"n": n, "mae": float(error.mean()),
+    signed = np.asarray(expected, dtype=float)[mask] - np.asarray(
+        [t for t in true if t is not None], dtype=float)
+    entry = {"n": n, "mae": float(error.mean()), "bias": float(signed.mean()),
              "mae_se": float(error.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
              "median_ae": float(np.median(error)),
              "within_5_years": float(np.mean(error <= 5))}
@@ -47,7 +49,8 @@ def _years_report(true, expected, y, task, group_columns):
         if col not in y.columns or col == task:
             continue
         values = y[col].to_numpy(dtype=object)[mask]
-        by = {str(v): {"n": int((values == v).sum()), "mae": float(error[values == v].mean())}
+        by = {str(v): {"n": int((values == v).sum()), "mae": float(error[values == v].mean()),
+                       "bias": float(signed[values == v].mean())}
               for v in sorted({v for v in values if v is not None and v == v}, key=str)}
         if by:
             groups[col] = by
@@ -77,9 +80,10 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
         confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``. An
         ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) is scored as the answer
         ``mtlfaces.analyze`` gives, the expected age, against ``y["age_years"]``:
-        ``{n, mae, mae_se, median_ae, within_5_years, by_group: {column: {value: {n,
-        mae}}}}`` (years, against the true age: a face older than the head's oldest year
-        counts its whole error).
+        ``{n, mae, bias, mae_se, median_ae, within_5_years, by_group: {column: {value:
+        {n, mae, bias}}}}`` (years, against the true age: a face older than the head's
+        oldest year counts its whole error; ``bias`` is the mean of answer minus age; the
+        groups include the ``age`` column's age groups when ``y`` has one).
     """
     from . import tasks as _tasks
 
@@ -105,7 +109,9 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
             proba = estimator.predict_proba(X)
             proba = proba[j] if isinstance(proba, list) else proba
             expected = (proba @ years) / proba.sum(axis=1)
-            report[task] = _years_report(true, expected, y, task, group_columns)
+            # By age group too: an expected value leans towards the middle of the ages.
+            report[task] = _years_report(true, expected, y, task,
+                                         ("age",) + tuple(c for c in group_columns if c != "age"))
             continue
         entry = _task_report(true, pred[:, j], classes)
         groups = {}
@@ -133,11 +139,13 @@ def format_report(report):
     for task, r in report.items():
         if "mae" in r:  # an age in years
             se = "" if r["mae_se"] is None else f" ± {r['mae_se']:.2f}"
-            lines.append(f"{task}: mean absolute error {r['mae']:.2f} years{se}  median "
+            lines.append(f"{task}: mean absolute error {r['mae']:.2f} years{se}  bias "
+                         f"{r['bias']:+.2f}  median "
                          f"{r['median_ae']:.2f}  within 5 years {r['within_5_years']:.3f}  "
                          f"(n={r['n']})")
             for col, by in r.get("by_group", {}).items():
-                parts = ", ".join(f"{k} {v['mae']:.2f} (n={v['n']})" for k, v in by.items())
+                parts = ", ".join(f"{k} {v['mae']:.2f} ({v['bias']:+.1f}, n={v['n']})"
+                                  for k, v in by.items())
                 lines.append(f"  by {col}: {parts}")
             continue
         lines.append(f"{task}: accuracy {r['accuracy']:.3f}  macro {r['macro_accuracy']:.3f}  "

@@ -107,6 +107,14 @@ def model_card(v, ro=None):
             f"{c} {_pct(a)} (n={entry['support'][c]})"
             for c, a in entry["per_class_accuracy"].items()))
         lines.append("")
+    by_age = (years or {}).get("by_group", {}).get("age")
+    if by_age:
+        order = [c for c in utk["age"]["classes"] if c in by_age]
+        lines.append("**Age in years, by age group** (UTKFace hold-out; mean absolute error, "
+                     "in brackets the mean of answer minus age): " + ", ".join(
+                         f"{c} {by_age[c]['mae']:.1f} years ({by_age[c]['bias']:+.1f}, "
+                         f"n={by_age[c]['n']})" for c in order))
+        lines.append("")
     cm = utk["age"]["confusion_matrix"]
     classes = utk["age"]["classes"]
     lines.append("**Age-group confusion** (UTKFace hold-out; rows true, columns predicted):")

@@ -115,7 +115,9 @@ def test_evaluate_scores_the_age_in_years_as_an_error_not_a_class(years_model):
     ages = np.random.RandomState(1).choice([5.0, 33.0, 104.0], len(X)).astype(object)
     ages[:4] = None
     y = pd.DataFrame({"gender": y["gender"], YEARS_TASK: ages,
-                      "race": ["a", "b"] * (len(X) // 2)})
+                      "race": ["a", "b"] * (len(X) // 2),
+                      "age": [None if a is None else mtlfaces.tasks.age_to_group(a)
+                              for a in ages]})
     report = evaluate(clf, X, y)
     expected = clf.predict_proba(X)[clf.tasks_.index(YEARS_TASK)] @ np.array([20, 30, 70])
     known = np.array([a is not None for a in ages])
@@ -127,6 +129,12 @@ def test_evaluate_scores_the_age_in_years_as_an_error_not_a_class(years_model):
     assert years["median_ae"] == pytest.approx(np.median(error))
     race = np.array(["a", "b"] * (len(X) // 2))[known]
     assert years["by_group"]["race"]["a"]["mae"] == pytest.approx(error[race == "a"].mean())
+    signed = expected[known] - ages[known].astype(float)
+    old = ages[known].astype(float) == 104  # answered at most 70 here: too young, by group
+    assert years["by_group"]["age"]["Very Old"]["bias"] == pytest.approx(signed[old].mean())
+    assert years["by_group"]["age"]["Very Old"]["bias"] <= -34
+    assert years["bias"] == pytest.approx(signed.mean())
+    assert years["by_group"]["race"]["b"]["bias"] == pytest.approx(signed[race == "b"].mean())
     assert "accuracy" in report["gender"] and "confusion_matrix" not in years
     text = format_report(report)
     assert f"{YEARS_TASK}: mean absolute error {years['mae']:.2f} years" in text
