@@ -324,6 +324,8 @@ def main():
     # The studies below that continue or reuse "the bundled model" were measured on the
     # fifth one (v5, the mean of phases 3 and 4), before phase 6 made the sixth.
     v5 = _load("pretrained_validation_v5") or v
+    # The studies that continued the sixth (v6) were measured before issue #32's v7.
+    v6 = _load("pretrained_validation_v6") or v
     plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
@@ -349,22 +351,29 @@ def main():
                                  + _later_phase(name, p, v["recipe"]))
             last = list(phases)[-1]
             phases = {k: p for k, p in phases.items() if k.startswith("phase")}
+            options = v.get("options") or {}
+            keep = ("the last" if options.get("phase1_keep") == "last"
+                    else "its lowest validation loss")
+            command = ("`python recipes/train_pretrained.py` with the options recorded in its "
+                       "results (`options`; the command is in recipes/README.md) "
+                       if options else "`python recipes/train_pretrained.py --data-dir "
+                       "../shared/data` ")
             parts += ["## Bundled model: validation", "",
-                      "`python recipes/train_pretrained.py --data-dir ../shared/data` "
-                      f"({v['train_images']:,} training images: "
+                      command + f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
                       + f"; {v.get('parameters', 0):,} parameters; {r['image_size']}×"
                       f"{r['image_size']} grayscale; on {v.get('trained_on', '2 CPU cores')}"
                       + (f", peak RSS {v['peak_rss_mb'] / 1024:.1f} GB" if v.get("peak_rss_mb")
                          else "") + f"), in {len(phases)} phases: phase 1, "
                       f"{p1['epochs']} epochs of a cosine schedule from lr {p1['learning_rate']} "
-                      f"({p1['train_seconds'] / 60:.0f} min; kept: epoch {p1['kept_epoch']}, its "
-                      "lowest validation loss), reaching emotion "
+                      f"({p1['train_seconds'] / 60:.0f} min; kept: epoch {p1['kept_epoch']}, "
+                      f"{keep}), reaching emotion "
                       f"{_pct(s1['emotion'])}, gender {_pct(s1['gender'])}, age "
                       f"{_pct(s1['age'])}, CK+ {_pct(s1['ckplus_emotion'])}; "
                       + "; ".join(later) + ". Later phases keep their last epoch, where the "
-                      "schedule ends: in them validation loss and accuracy disagree (in phase 2 "
-                      "the loss stayed above phase 1's best while accuracy rose), so the loss "
+                      "schedule ends: in them validation loss and accuracy disagree"
+                      + (" (in phase 2 the loss stayed above phase 1's best while accuracy "
+                         "rose)" if "phase2" in phases else "") + ", so the loss "
                       "does not pick the epoch. "
                       + (v.get("provenance", "") + " " if v.get("provenance") else "")
                       + ("The average:" if last == "average" else
@@ -372,9 +381,15 @@ def main():
                       model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
+            options = v.get("options") or {}
+            keep = ("the last" if options.get("phase1_keep") == "last"
+                    else "its lowest validation loss")
+            command = ("`python recipes/train_pretrained.py` with the options recorded in its "
+                       "results (`options`; the command is in recipes/README.md) "
+                       if options else "`python recipes/train_pretrained.py --data-dir "
+                       "../shared/data` ")
             parts += ["## Bundled model: validation", "",
-                      "`python recipes/train_pretrained.py --data-dir ../shared/data` "
-                      f"({v['train_images']:,} training images: "
+                      command + f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
                       + f"; {v.get('parameters', 0):,} parameters; {r['epochs']} epochs, "
                       f"{r['image_size']}×{r['image_size']} grayscale, "
@@ -536,7 +551,7 @@ def main():
                       + "; ".join(f"{r['arm']}: " + ", ".join(
                           f"{t} +{r[f'{t} gained']}/−{r[f'{t} lost']}"
                           for t in ("emotion", "gender", "age")) for r in counted) + ".", ""]
-    parts += more_mixup_section(v, _load("continue_study_v6"), _load("continue_study_v6_average"))
+    parts += more_mixup_section(v6, _load("continue_study_v6"), _load("continue_study_v6_average"))
     ph = _load("posthoc")
     if ph:
         parts += _accuracy_section(
