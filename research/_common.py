@@ -22,3 +22,13 @@ from common import (DEFAULT_DATA, QUICK_LIMIT, current_rss_mb, dump_json, machin
 def write_json(name, payload, quick=False):
     """Write ``research/results/<name>.json`` (``<name>_quick.json`` for a quick run)."""
     return common.write_json(name, payload, quick, results=RESULTS)
+
+
+def continued_labels(est, y):
+    """``y``'s task columns laid out for continuing ``est``: a head ``y`` has no column
+    for (the bundled network's ``age_years``, say) gets an empty one, so that the
+    continuation masks it (that head is not trained) instead of refusing ``y``."""
+    import pandas as pd
+
+    return pd.DataFrame({t: y[t] if t in y.columns else pd.Series([None] * len(y), dtype=object)
+                         for t in est.tasks_}).set_axis(y.index)

@@ -61,7 +61,8 @@ def test_ensemble_quick_averages_the_models_probabilities(tmp_path, monkeypatch)
 
     # A second model that answers "Happy" far more often: the bundled network with the
     # emotion head's Happy bias raised.
-    other = load_model(BUNDLED)
+    # (The Keras network: the 8-bit copy that predicts by default is the unedited one.)
+    other = load_model(BUNDLED).set_params(inference="keras")
     head = other.model_.get_layer("emotion")
     kernel, bias = head.get_weights()
     bias[list(other.classes_[other.tasks_.index("emotion")]).index("Happy")] += 4.0
@@ -296,7 +297,12 @@ def test_continue_study_quick(tmp_path, monkeypatch):
     for arm, weights in (("mixup_weighted", result["task_weights"]),
                          ("mixup", dict.fromkeys(("age", "gender", "emotion"), 1.0))):
         h = result["arms"][arm]["history"]
-        weighted_sum = sum(w * h[f"{t}_loss"][-1] for t, w in weights.items())
+        # Every head's loss counts (the bundled v7's age_years too, weight 1, all masked
+        # in these continuations).
+        heads = [k[:-len("_loss")] for k in h if k.endswith("_loss") and k != "loss"
+                 and not k.startswith("val_")]
+        assert set(weights) <= set(heads)
+        weighted_sum = sum(weights.get(t, 1.0) * h[f"{t}_loss"][-1] for t in heads)
         assert h["loss"][-1] == pytest.approx(weighted_sum, rel=0.03), arm
     assert 0 < rows["mixup"]["gender with read-out"] <= 1  # scored as trained
     assert set(result["arms"]) == set(rows)
@@ -426,21 +432,23 @@ def test_descriptor_cache_is_keyed_by_files_source_and_version(tmp_path, astrona
 
 @pytest.mark.shared_data
 @needs_shared
-def test_bundled_network_is_the_measured_mixup_arm():
-    """The sixth bundled model is the network continue_study.py's mixup arm measured, and
-    the recipe's results say so: its emotion accuracy is that row's and phase 6's."""
+def test_bundled_network_is_the_long_runs_network():
+    """The bundled model (v7) is the network issue #32's long run validated, and the
+    recipe's results say so: its emotion accuracy (Keras network) is phase 6's there and
+    in the study's copy of the run's results."""
     import json
 
     from mtlfaces import load_pretrained
     from mtlfaces.datasets import load_fer2013, validation_mask
 
     results = os.path.join(ROOT, "research", "results")
-    with open(os.path.join(results, "continue_study.json")) as fh:
-        row = next(r for r in json.load(fh)["rows"] if r["arm"] == "mixup")
+    with open(os.path.join(results, "next_model_validation.json")) as fh:
+        row = json.load(fh)["phases"]["phase6"]["validation_summary"]
     with open(os.path.join(ROOT, "recipes", "results", "pretrained_validation.json")) as fh:
         phase6 = json.load(fh)["phases"]["phase6"]
-    est = load_pretrained()
+    est = load_pretrained().set_params(inference="keras")
     assert est.mixup == phase6["mixup"] == 0.2
+    assert est.tasks_[-1] == "age_years"
     X, y = load_fer2013(os.path.join(SHARED, "fer2013.tar.gz"))
     val = validation_mask(y)
     answers = est.predict(X[val])[:, est.tasks_.index("emotion")]
