@@ -450,6 +450,7 @@ def average_models(args, val, results):
         average_into(est.model_, [layer_weights(load_model(f).model_) for f in files[:-1]])
     except ValueError as exc:
         raise SystemExit(f"--average-models {' '.join(files)}: {exc}") from None
+    est.__dict__.pop("int8_", None)  # an 8-bit copy of the last model alone: stale now
     est._invalidate()
     report = validate(est, val)
     print_report(report)

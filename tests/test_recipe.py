@@ -351,6 +351,9 @@ def test_recipe_average_of_a_model_with_itself_is_that_model(tmp_path, recipe_ca
     bundled, averaged = load_model(BUNDLED), load_model(out)
     for a, b in zip(bundled.model_.get_weights(), averaged.model_.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+    # The bundled file's 8-bit copy is of one model: the average is saved without it.
+    assert getattr(bundled, "int8_", None) is not None
+    assert getattr(averaged, "int8_", None) is None
 
 
 def test_recipe_average_models_needs_two(capsys):
