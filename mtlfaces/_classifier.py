@@ -22,7 +22,7 @@ from ._serialization import ModelFileError
 from ._targets import KNOWN as _KNOWN
 from ._targets import SINGLE as _SINGLE
 from ._targets import TargetParser, stack_columns  # noqa: F401  (stack_columns: 0.3 name)
-from .tasks import age_distribution, classes_by_task
+from .tasks import YEARS_TASK, age_distribution, classes_by_task
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> {test_time_flip: traced inference function}
 _INT8 = weakref.WeakKeyDictionary()  # model -> Int8Network of the estimator's int8_
@@ -394,6 +394,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
     def _invalidate(self):
         self._compiled_for = None
+
+    def _network_changed(self):
+        """Say that ``model_`` was replaced or its weights set outside :meth:`fit` (averaged,
+        grown to colour, loaded from a checkpoint): the 8-bit copy, made from the network as
+        it was, is dropped (``inference="auto"`` then predicts with the Keras network), and
+        the next fit compiles anew."""
+        self.__dict__.pop("int8_", None)
+        self._invalidate()
 
     def _compile(self, steps_per_epoch, epochs, caller):
         """Compile for training unless already compiled for the same settings.
@@ -997,8 +1005,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
         images = self._check_X(X)
         if isinstance(y, pd.DataFrame):
-            # Score the model's tasks that y has; other columns (metadata) are ignored.
-            names = [c for c in y.columns if c in self.tasks_]
+            # Score the model's tasks that y has; other columns (metadata) are ignored, and
+            # so is an age in years (an error in years, not an accuracy: evaluate scores it).
+            names = [c for c in y.columns if c in self.tasks_ and c != YEARS_TASK]
             if not names:
                 raise ValueError(f"y has none of the model's tasks {self.tasks_} as a column "
                                  f"(its columns: {list(y.columns)})")

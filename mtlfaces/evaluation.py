@@ -31,29 +31,34 @@ def _task_report(true, pred, classes):
     }
 
 
+def _groups(y, group_columns, task, mask):
+    """``(column, value, selection)`` for each value of each group column of ``y`` (not the
+    task's own), over the rows of ``mask``; the selection indexes those rows."""
+    for col in group_columns:
+        if col not in y.columns or col == task:
+            continue
+        values = y[col].to_numpy(dtype=object)[mask]
+        for value in sorted({v for v in values if v is not None and v == v}, key=str):
+            yield col, str(value), values == value
+
+
 def _years_report(true, expected, y, task, group_columns):
     """Mean absolute error (in years) of the expected ages ``expected`` against ``true``
-    (None where unknown), with its standard error, the median and per-group errors."""
+    (None where unknown), with its standard error, bias, median and per-group errors."""
     mask = np.array([t is not None for t in true])
-    error = np.abs(np.asarray(expected, dtype=float)[mask]
-                   - np.asarray([t for t in true if t is not None], dtype=float))
-    n = int(mask.sum())
     signed = np.asarray(expected, dtype=float)[mask] - np.asarray(
         [t for t in true if t is not None], dtype=float)
+    error = np.abs(signed)
+    n = int(mask.sum())
     entry = {"n": n, "mae": float(error.mean()), "bias": float(signed.mean()),
              "mae_se": float(error.std(ddof=1) / np.sqrt(n)) if n > 1 else None,
              "median_ae": float(np.median(error)),
              "within_5_years": float(np.mean(error <= 5))}
     groups = {}
-    for col in group_columns:
-        if col not in y.columns or col == task:
-            continue
-        values = y[col].to_numpy(dtype=object)[mask]
-        by = {str(v): {"n": int((values == v).sum()), "mae": float(error[values == v].mean()),
-                       "bias": float(signed[values == v].mean())}
-              for v in sorted({v for v in values if v is not None and v == v}, key=str)}
-        if by:
-            groups[col] = by
+    for col, value, sel in _groups(y, group_columns, task, mask):
+        groups.setdefault(col, {})[value] = {"n": int(sel.sum()),
+                                             "mae": float(error[sel].mean()),
+                                             "bias": float(signed[sel].mean())}
     if groups:
         entry["by_group"] = groups
     return entry
@@ -87,6 +92,17 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
     """
     from . import tasks as _tasks
 
+    proba = None
+    if YEARS_TASK in estimator.tasks_ and YEARS_TASK in y.columns:
+        # One pass through the network: the labels are the distributions' most probable
+        # classes, as predict gives them; the years head needs its distribution.
+        proba = estimator.predict_proba(X)
+        proba = proba if isinstance(proba, list) else [proba]
+        if predictions is None:
+            fitted = estimator.classes_
+            predictions = np.stack([np.asarray(c, dtype=object)[p.argmax(axis=1)] for c, p in
+                                    zip(fitted if isinstance(fitted, list) else [fitted],
+                                        proba)], axis=1)
     pred = estimator.predict(X) if predictions is None else predictions
     pred = np.asarray(pred, dtype=object)
     if pred.ndim == 1:
@@ -104,29 +120,19 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
         fitted = estimator.classes_  # a list per task, or one array for a 1-D fit
         classes = list(fitted[j] if isinstance(fitted, list) else fitted)
         if task == YEARS_TASK:
-            years = np.asarray(classes, dtype=float)
             true = [None if t is None else float(t) for t in true]
-            proba = estimator.predict_proba(X)
-            proba = proba[j] if isinstance(proba, list) else proba
-            expected = (proba @ years) / proba.sum(axis=1)
             # By age group too: an expected value leans towards the middle of the ages.
-            report[task] = _years_report(true, expected, y, task,
-                                         ("age",) + tuple(c for c in group_columns if c != "age"))
+            report[task] = _years_report(true, _tasks.expected_years(proba[j], classes), y,
+                                         task, ("age",) + tuple(c for c in group_columns
+                                                                if c != "age"))
             continue
         entry = _task_report(true, pred[:, j], classes)
+        mask = np.array([t is not None for t in true])
+        hits = (np.asarray(true, dtype=object) == pred[:, j])[mask]
         groups = {}
-        for col in group_columns:
-            if col not in y.columns or col == task:
-                continue
-            values = y[col].to_numpy(dtype=object)
-            by = {}
-            for value in sorted({v for v in values if v is not None and v == v}, key=str):
-                sel = [i for i, v in enumerate(values) if v == value and true[i] is not None]
-                if sel:
-                    hits = [true[i] == pred[i, j] for i in sel]
-                    by[str(value)] = {"n": len(sel), "accuracy": float(np.mean(hits))}
-            if by:
-                groups[col] = by
+        for col, value, sel in _groups(y, group_columns, task, mask):
+            groups.setdefault(col, {})[value] = {"n": int(sel.sum()),
+                                                 "accuracy": float(hits[sel].mean())}
         if groups:
             entry["by_group"] = groups
         report[task] = entry

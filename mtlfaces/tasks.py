@@ -215,6 +215,14 @@ def normalize_labels(task, values, codes=None):
 YEARS_TASK = "age_years"
 
 
+def expected_years(distributions, classes):
+    """The age in years that an :data:`YEARS_TASK` head answers: the expected value of each
+    distribution (a row of ``distributions``) over ``classes``, the years."""
+    distributions = np.asarray(distributions, dtype=np.float64)
+    years = np.asarray(classes, dtype=np.float64)
+    return (distributions @ years) / distributions.sum(axis=-1)
+
+
 def answer(task, distribution, classes):
     """A face's answer for ``task`` from its probability ``distribution`` over ``classes``.
 
@@ -224,10 +232,9 @@ def answer(task, distribution, classes):
         The most probable class (as text) and its probability; for :data:`YEARS_TASK`,
         the expected age in years (rounded to 0.1) and None.
     """
-    distribution = np.asarray(distribution, dtype=np.float64)
     if task == YEARS_TASK:
-        years = np.asarray(classes, dtype=np.float64)
-        return round(float(distribution @ years / distribution.sum()), 1), None
+        return round(float(expected_years(distribution, classes)), 1), None
+    distribution = np.asarray(distribution, dtype=np.float64)
     k = int(np.argmax(distribution))
     return str(classes[k]), float(distribution[k])
 

@@ -395,11 +395,8 @@ def validate(est, val):
     :func:`mtlfaces.evaluation.evaluate` scores it)."""
     from mtlfaces.evaluation import evaluate
 
-    report = {name: evaluate(est, X, y) for name, (X, y) in val.items()}
-    for name, r in report.items():  # only UTKFace's faces have ages in years
-        if name != "utkface":
-            r.pop(YEARS_TASK, None)
-    return report
+    # Only UTKFace's faces have ages in years: evaluate leaves the head out elsewhere.
+    return {name: evaluate(est, X, y) for name, (X, y) in val.items()}
 
 
 def validation_summary(report):
@@ -450,8 +447,7 @@ def average_models(args, val, results):
         average_into(est.model_, [layer_weights(load_model(f).model_) for f in files[:-1]])
     except ValueError as exc:
         raise SystemExit(f"--average-models {' '.join(files)}: {exc}") from None
-    est.__dict__.pop("int8_", None)  # an 8-bit copy of the last model alone: stale now
-    est._invalidate()
+    est._network_changed()  # the last file's 8-bit copy is not of the average
     report = validate(est, val)
     print_report(report)
     est.save(args.out)
@@ -796,7 +792,7 @@ def main(argv=None):
         if len(averaged) < 2 or not summary or list(summary)[-1] not in averaged:
             return None
         average_into(est.model_, [ends[name] for name in averaged[:-1]])
-        est._invalidate()
+        est._network_changed()
         report = validate(est, val)
         summary["average"] = dict(of=averaged, validation_summary=validation_summary(report))
         progress["average"] = summary["average"]
@@ -826,7 +822,7 @@ def main(argv=None):
         losses = read_log(os.path.join(args.checkpoint_dir, f"{name}_log.csv"))["val_loss"]
         losses = losses.to_numpy()[-settings["epochs"]:]
         est.model_.load_weights(os.path.join(args.checkpoint_dir, f"{name}.weights.h5"))
-        est._invalidate()
+        est._network_changed()
         report = validate(est, val)  # the model as it stands after this phase
         kept = int(np.argmin(losses)) + 1 if keep_best else len(losses)
         summary[name] = dict(settings, train_seconds=round(seconds, 1), kept_epoch=kept,

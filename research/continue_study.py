@@ -109,8 +109,7 @@ def colourise(est):
             values = [values[0] * LUMA[None, None, :, None]] + values[1:]
         colour.get_layer(layer.name).set_weights(values)
     est.model_ = colour
-    est.__dict__.pop("int8_", None)  # the 8-bit copy is of the gray network: stale now
-    est._invalidate()
+    est._network_changed()  # the 8-bit copy is of the gray network
     return est
 
 

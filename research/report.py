@@ -329,6 +329,11 @@ def main():
     plots = _plots(v, _load("speed"))
     if v:
         r = v["recipe"]
+        options = v.get("options") or {}
+        command = ("`python recipes/train_pretrained.py` with the options recorded in its "
+                   "results (`options`; the command is in recipes/README.md) "
+                   if options else "`python recipes/train_pretrained.py --data-dir "
+                   "../shared/data` ")
         phases = v.get("phases", {})
         if len(phases) > 1:
             by = v.get("train_images_by_source", {})
@@ -351,13 +356,8 @@ def main():
                                  + _later_phase(name, p, v["recipe"]))
             last = list(phases)[-1]
             phases = {k: p for k, p in phases.items() if k.startswith("phase")}
-            options = v.get("options") or {}
             keep = ("the last" if options.get("phase1_keep") == "last"
                     else "its lowest validation loss")
-            command = ("`python recipes/train_pretrained.py` with the options recorded in its "
-                       "results (`options`; the command is in recipes/README.md) "
-                       if options else "`python recipes/train_pretrained.py --data-dir "
-                       "../shared/data` ")
             parts += ["## Bundled model: validation", "",
                       command + f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())
@@ -381,13 +381,6 @@ def main():
                       model_card(v), ""]
         else:
             by = v.get("train_images_by_source", {})
-            options = v.get("options") or {}
-            keep = ("the last" if options.get("phase1_keep") == "last"
-                    else "its lowest validation loss")
-            command = ("`python recipes/train_pretrained.py` with the options recorded in its "
-                       "results (`options`; the command is in recipes/README.md) "
-                       if options else "`python recipes/train_pretrained.py --data-dir "
-                       "../shared/data` ")
             parts += ["## Bundled model: validation", "",
                       command + f"({v['train_images']:,} training images: "
                       + ", ".join(f"{k} {n:,}" for k, n in by.items())

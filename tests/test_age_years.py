@@ -136,6 +136,15 @@ def test_evaluate_scores_the_age_in_years_as_an_error_not_a_class(years_model):
     assert years["bias"] == pytest.approx(signed.mean())
     assert years["by_group"]["race"]["b"]["bias"] == pytest.approx(signed[race == "b"].mean())
     assert "accuracy" in report["gender"] and "confusion_matrix" not in years
+    # The labels come from the same pass through the network: predict's answers.
+    g = clf.tasks_.index("gender")
+    labelled = y["gender"].notna().to_numpy()
+    assert report["gender"]["accuracy"] == pytest.approx(np.mean(
+        clf.predict(X)[labelled, g] == y["gender"].to_numpy()[labelled]))
+    # score() is the mean accuracy: the years (an error) stay out of it.
+    assert clf.score(X, y) == pytest.approx(clf.score(X, y[["gender"]]))
+    with pytest.raises(ValueError, match="none of the model's tasks"):
+        clf.score(X, y[[YEARS_TASK]])
     text = format_report(report)
     assert f"{YEARS_TASK}: mean absolute error {years['mae']:.2f} years" in text
     assert "gender: accuracy" in text
