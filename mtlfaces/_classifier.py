@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _metadata, _serialization
 from . import tasks as _tasks
 from ._losses import MISSING
-from ._network import augmentation_spec
+from ._network import allow_xla, augmentation_spec
 from ._preprocessing import prepare_images
 from ._serialization import ModelFileError
 from ._targets import KNOWN as _KNOWN
@@ -429,6 +429,8 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"loss_weights names task(s) {sorted(unknown)} the model does not "
                              f"have; its tasks are {self.tasks_}")
+        if keras.backend.backend() == "jax":
+            allow_xla(self.model_)  # else every JAX training step runs op by op
         self.model_.compile(
             optimizer=keras.optimizers.Adam(lr),
             loss={t: masked_crossentropy(self.label_smoothing) for t in self.tasks_},
@@ -1128,8 +1130,17 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                                   lambda: _serialization.read_int8(path), path)
 
 
+def _tensorflow_backend():
+    """Whether Keras runs on TensorFlow (``KERAS_BACKEND`` may name JAX or PyTorch)."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
 def _distributed():
-    """Whether a ``tf.distribute`` strategy is in scope."""
+    """Whether a ``tf.distribute`` strategy is in scope (never on another Keras backend)."""
+    if not _tensorflow_backend():
+        return False
     import tensorflow as tf
 
     return tf.distribute.has_strategy()
@@ -1144,8 +1155,12 @@ def _multi_worker_build(model, batch):
     reduce a nested batch and fit fails with "Attempt to convert a value (PerReplica...)"
     (keras-team/keras#20585, open). Only the batch's shapes and dtypes are used, so during
     this fit the build is given ``batch``, a slice of this worker's own data; and the
-    logs are reduced as "first" (below). Without that strategy, nothing changes.
+    logs are reduced as "first" (below). Without that strategy (or on another Keras
+    backend), nothing changes.
     """
+    if not _tensorflow_backend():
+        yield
+        return
     import tensorflow as tf
 
     strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None

@@ -31,8 +31,11 @@ Elsewhere (a GPU machine without the archives), decode once here and carry the a
     KERAS_BACKEND=jax python recipes/train_pretrained.py --arrays arrays/
 
 The arrays are the loaders' output, losslessly (PNG), so the splits and the training
-are the same. (Tried once on an H200 with Keras's JAX backend: ~1 s per step, slower
-than the 2-core CPU, see the README's model card; the bundled model was trained on the CPU.)
+are the same. On JAX, mtlfaces up to 0.3.1 ran every training step op by op (Keras
+turns XLA off for a network with RandomTranslation or RandomZoom): about 1 s a step on an
+H200, slower than the 2-core CPU, so the bundled models were trained on the CPU. Since the
+fix (``mtlfaces._network.allow_xla``) an H200 trains an epoch of UTKFace's 16,284 training
+faces in 0.43 s after a 40 s compilation (research/input_width_study.py).
 
 The last step fits the descriptor read-out that ``mtlfaces predict`` averages into age
 group and gender (``readout.fit_readout``: a logistic regression on dlib's face

@@ -161,6 +161,41 @@ def test_posthoc_quick(tmp_path, monkeypatch):
 
 @pytest.mark.shared_data
 @needs_shared
+def test_input_width_study_pack_and_quick(tmp_path, monkeypatch):
+    """The pack carries the faces, labels and hold-out as the loader gives them (through
+    JPEG), and a quick run from it trains and scores both quick arms."""
+    import json
+
+    import numpy as np
+
+    from mtlfaces.datasets import load_utkface, validation_mask
+
+    study = _load("research", "input_width_study")
+    pack = str(tmp_path / "pack.npz")
+    assert study.main(["--quick", "--pack", pack, "--data-dir", SHARED,
+                       "--cache-dir", str(tmp_path / "cache")]) == 0
+    X, y, val = study.read_pack(pack)
+    X0, y0 = load_utkface(os.path.join(SHARED, "UTKFace.tar.gz"), image_size=64,
+                          grayscale=False, limit=1500, random_state=0)
+    assert X.shape == X0.shape == (1500, 64, 64, 3)
+    assert np.abs(X.astype(int) - X0).mean() < 4  # JPEG at quality 90, nothing else
+    assert list(y["age"]) == list(y0["age"]) and list(y["gender"]) == list(y0["gender"])
+    assert list(y["age_years"]) == list(y0["age_years"])
+    assert (val == np.asarray(validation_mask(y0))).all() and 0 < val.sum() < 1500
+    out = tmp_path / "result.json"
+    assert study.main(["--quick", "--from-pack", pack, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = {r["arm"]: r for r in result["rows"]}
+    assert set(rows) == {a[0] for a in study.QUICK_ARMS} and result["not_run"] == []
+    for r in rows.values():
+        assert 0 <= r["age"] <= 1 and 0 <= r["gender"] <= 1 and r["years_mae"] > 0
+        assert r["epochs_run"] == 1 and len(r["curve"]) == 1
+    # 1.5 times as wide: more parameters than the plain arm.
+    assert rows["32 colour, 1.5× wide"]["parameters"] > rows["32 gray"]["parameters"]
+
+
+@pytest.mark.shared_data
+@needs_shared
 def test_input_study_quick(tmp_path, monkeypatch):
     import json
 
