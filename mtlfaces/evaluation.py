@@ -42,11 +42,11 @@ def _groups(y, group_columns, task, mask):
             yield col, str(value), values == value
 
 
-def _years_report(true, expected, y, task, group_columns):
-    """Mean absolute error (in years) of the expected ages ``expected`` against ``true``
+def _years_report(true, answered, y, task, group_columns):
+    """Mean absolute error (in years) of the ages ``answered`` against ``true``
     (None where unknown), with its standard error, bias, median and per-group errors."""
     mask = np.array([t is not None for t in true])
-    signed = np.asarray(expected, dtype=float)[mask] - np.asarray(
+    signed = np.asarray(answered, dtype=float)[mask] - np.asarray(
         [t for t in true if t is not None], dtype=float)
     error = np.abs(signed)
     n = int(mask.sum())
@@ -84,7 +84,7 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
         ``{task: {accuracy, macro_accuracy, per_class_accuracy, support,
         confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``. An
         ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) is scored as the answer
-        ``mtlfaces.analyze`` gives, the expected age, against ``y["age_years"]``:
+        ``mtlfaces.analyze`` gives (:func:`mtlfaces.tasks.median_years`), against ``y["age_years"]``:
         ``{n, mae, bias, mae_se, median_ae, within_5_years, by_group: {column: {value:
         {n, mae, bias}}}}`` (years, against the true age: a face older than the head's
         oldest year counts its whole error; ``bias`` is the mean of answer minus age; the
@@ -121,8 +121,8 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
         classes = list(fitted[j] if isinstance(fitted, list) else fitted)
         if task == YEARS_TASK:
             true = [None if t is None else float(t) for t in true]
-            # By age group too: an expected value leans towards the middle of the ages.
-            report[task] = _years_report(true, _tasks.expected_years(proba[j], classes), y,
+            # By age group too: the answers lean towards the middle of the ages.
+            report[task] = _years_report(true, _tasks.median_years(proba[j], classes), y,
                                          task, ("age",) + tuple(c for c in group_columns
                                                                 if c != "age"))
             continue

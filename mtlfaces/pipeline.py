@@ -43,7 +43,7 @@ def output_columns(classes, probabilities=False):
     """The columns after :data:`FIELDS` for a model with ``classes`` (task -> class names):
     ``[(name, kind)]``, kind "label", "number" or "probability". Each other task adds its
     label and probability; an ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) its
-    expected age; with ``probabilities``, one ``TASK.CLASS`` column per class (none for the
+    age (one number); with ``probabilities``, one ``TASK.CLASS`` column per class (none for the
     years)."""
     out = []
     for task in classes:

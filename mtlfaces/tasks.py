@@ -211,16 +211,37 @@ def normalize_labels(task, values, codes=None):
 
 
 #: A head of this name is a distribution over ages in years (its classes are years): its
-#: answer is the expected age, a number, not its most probable class (:func:`answer`).
+#: answer is an age, a number, not its most probable class (:func:`answer`, :func:`median_years`).
 YEARS_TASK = "age_years"
 
 
-def expected_years(distributions, classes):
-    """The age in years that an :data:`YEARS_TASK` head answers: the expected value of each
-    distribution (a row of ``distributions``) over ``classes``, the years."""
-    distributions = np.asarray(distributions, dtype=np.float64)
+def median_years(distributions, classes):
+    """The age in years that a :data:`YEARS_TASK` head answers: the median of each
+    distribution (a row of ``distributions``) over ``classes``, the years, interpolated
+    within the year where half the probability is reached (each year's probability spread
+    evenly from halfway to the year below to halfway to the year above).
+
+    The median, not the expected value: it is the answer with the least expected absolute
+    error, and on UTKFace's validation faces the bundled network's answers err 0.13 (8-bit)
+    to 0.17 (Keras) years less than its expected values (about 7 paired standard errors;
+    research/years_answer.py): 0.6 years less on children and 0.9 less on the very old,
+    where the expected value leaned towards the middle ages, 0.2 more on the middle-aged.
+    """
+    p = np.atleast_2d(np.asarray(distributions, dtype=np.float64))
     years = np.asarray(classes, dtype=np.float64)
-    return (distributions @ years) / distributions.sum(axis=-1)
+    order = np.argsort(years)
+    years, p = years[order], p[:, order]
+    p = p / p.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(p, axis=1)
+    k = np.minimum((cdf < 0.5).sum(axis=1), len(years) - 1)  # first year reaching half
+    rows = np.arange(len(p))
+    below = np.where(k > 0, cdf[rows, np.maximum(k - 1, 0)], 0.0)
+    mids = (years[1:] + years[:-1]) / 2
+    lower = np.concatenate([[years[0] - 0.5], mids])[k]
+    upper = np.concatenate([mids, [years[-1] + 0.5]])[k]
+    share = np.clip((0.5 - below) / np.maximum(p[rows, k], 1e-12), 0.0, 1.0)
+    out = lower + share * (upper - lower)
+    return out if np.ndim(distributions) > 1 else out[0]
 
 
 def answer(task, distribution, classes):
@@ -230,10 +251,10 @@ def answer(task, distribution, classes):
     -------
     (label, probability)
         The most probable class (as text) and its probability; for :data:`YEARS_TASK`,
-        the expected age in years (rounded to 0.1) and None.
+        the age in years (:func:`median_years`, rounded to 0.1) and None.
     """
     if task == YEARS_TASK:
-        return round(float(expected_years(distribution, classes)), 1), None
+        return round(float(median_years(distribution, classes)), 1), None
     distribution = np.asarray(distribution, dtype=np.float64)
     k = int(np.argmax(distribution))
     return str(classes[k]), float(distribution[k])

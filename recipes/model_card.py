@@ -77,7 +77,7 @@ def model_card(v, ro=None):
          "target": "75 %", "gap": f"{100 * (utk['age']['accuracy'] - 0.75):+.1f} pt"},
     ]
     years = utk.get("age_years")
-    if years:  # the age_years head: the expected age, scored in years
+    if years:  # the age_years head: its answer (the median), scored in years
         rows.append({"task": "age in years (mean absolute error)",
                      "validation set": f"UTKFace hold-out ({years['n']:,})",
                      "accuracy": f"{years['mae']:.2f} years (± {years['mae_se']:.2f})",
@@ -180,7 +180,7 @@ def options_line(v):
     if o.get("age_years"):
         parts.append("an `age_years` head over the years 1-90 trained on UTKFace's ages "
                      f"(each age spread as a normal of {o['years_sigma']:g} years), whose "
-                     "expected value is the age in years")
+                     "median is the age in years")
     return (" Besides the labels: " + "; ".join(parts) + ".") if parts else ""
 
 

@@ -155,7 +155,7 @@ PHASE6 = dict(epochs=15, learning_rate=3e-4, mixup=0.2, random_state=RECIPE["ran
 # weight --teacher-weight (a real label's is 1).
 # --age-years: a fourth head, a distribution over the years YEARS (older faces: the last),
 # trained on UTKFace's ages spread by a normal of --years-sigma years (label-distribution
-# learning); its expected value is the age in years.
+# learning); its median is the age in years (mtlfaces.tasks.median_years).
 # --ferplus-share: the votes' share of the target (the rest the original label's one-hot):
 # votes alone pull emotion away from the original labels it is scored on
 # (research/RESULTS.md, "The next model's levers").
@@ -461,10 +461,12 @@ def average_models(args, val, results):
 
 def validate_model(path, val, results, quick):
     """``--validate MODEL``: a saved model's validation report (what the recipe prints
-    and writes at its end, without training), into ``results``."""
+    and writes at its end, without training), into ``results``. The Keras network is
+    scored, as at the end of training, also when the file has an 8-bit copy (which
+    ``recipes/quantize.py`` scores beside it)."""
     from mtlfaces import load_model
 
-    report = validate(load_model(path), val)
+    report = validate(load_model(path).set_params(inference="keras"), val)
     print_report(report)
     write_report(results, quick, report, model=_as_given(path))
     return 0
@@ -595,9 +597,9 @@ def main(argv=None):
                              "are the last model's), validate, save to --out; results to "
                              "--results if given, else CHECKPOINT_DIR/average_validation.json")
     parser.add_argument("--validate", default=None, metavar="MODEL",
-                        help="train nothing: validate this saved model on the recipe's "
-                             "splits and write the report to --results if given, else "
-                             "CHECKPOINT_DIR/validation.json")
+                        help="train nothing: validate this saved model's Keras network "
+                             "on the recipe's splits and write the report to --results if "
+                             "given, else CHECKPOINT_DIR/validation.json")
     parser.add_argument("--continue-from", default=None, metavar="MODEL",
                         help="skip phase 1 (or more, see --from-phase) and continue this model")
     parser.add_argument("--from-phase", type=int, choices=(2, 3, 4, 5, 6), default=2,
@@ -624,7 +626,7 @@ def main(argv=None):
     parser.add_argument("--teacher-weight", type=float, default=TEACHER_WEIGHT)
     parser.add_argument("--age-years", action="store_true",
                         help=f"train a fourth head, {YEARS_TASK}: a distribution over the "
-                             f"years {YEARS[0]}-{YEARS[1]}, whose expected value is the age")
+                             f"years {YEARS[0]}-{YEARS[1]}, whose median is the age")
     parser.add_argument("--years-sigma", type=float, default=YEARS_SIGMA)
     parser.add_argument("--phase1-augment", choices=("bilinear", "sharp"), default="bilinear",
                         help="phase 1's augmentation: the bundled model's (shifts resampled "

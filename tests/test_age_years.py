@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import mtlfaces
-from mtlfaces.tasks import YEARS_TASK, answer
+from mtlfaces.tasks import YEARS_TASK, answer, median_years
 
 from .conftest import TINY
 
@@ -29,9 +29,19 @@ def years_model(tmp_path_factory):
     return clf, path
 
 
-def test_the_answer_for_years_is_the_expected_age():
+def test_the_answer_for_years_is_the_median_age():
+    """The median of the distribution, interpolated within the year that reaches half (each
+    year spans halfway to its neighbours), not the expected value."""
+    years = np.arange(1, 6)
+    assert answer(YEARS_TASK, [0, 0, 1, 0, 0], years) == (3.0, None)
+    # Expected value 2.6; the median stays with the larger mass, a third into year 1.
+    assert answer(YEARS_TASK, [0.6, 0, 0, 0, 0.4], years) == (1.3, None)
+    assert median_years([[0.6, 0, 0, 0, 0.4], [0.2] * 5], years) == pytest.approx([4 / 3, 3.0])
+    # Classes in any order, unnormalised rows.
+    assert median_years([2, 2, 2, 4], [4, 3, 2, 1]) == pytest.approx(2.0)
+    # Uneven years: the year reaching half spans from halfway below to halfway above.
     assert answer(YEARS_TASK, [0.5, 0.5, 0.0], np.array([20, 30, 70])) == (25.0, None)
-    assert answer(YEARS_TASK, [0.1, 0.1, 0.8], [20, 30, 70]) == (61.0, None)
+    assert answer(YEARS_TASK, [0.1, 0.1, 0.8], [20, 30, 70]) == (57.7, None)
     assert answer("age", [0.1, 0.7, 0.2], np.array(["Child", "Young", "Old"], object)) == \
         ("Young", pytest.approx(0.7))
 
@@ -41,8 +51,8 @@ def test_records_carry_the_age_in_years_without_its_distribution(years_model, as
     record = mtlfaces.analyze(astronaut, clf)[0]
     assert record["status"] == "ok"
     proba = clf.predict_proba(mtlfaces.pipeline.FaceAnalyzer(clf).detect(astronaut)[0].crop[None])
-    expected = proba[clf.tasks_.index(YEARS_TASK)][0] @ np.array([20, 30, 70])
-    assert record[YEARS_TASK] == pytest.approx(expected, abs=0.06)
+    median = median_years(proba[clf.tasks_.index(YEARS_TASK)][0], [20, 30, 70])
+    assert record[YEARS_TASK] == pytest.approx(median, abs=0.06)
     assert 20 <= record[YEARS_TASK] <= 70
     assert f"{YEARS_TASK}_probability" not in record
     assert set(record["distributions"]) == {"gender"}

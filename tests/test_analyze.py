@@ -37,7 +37,7 @@ PINNED = {
                        "gender": [0.865713, 0.134287]},
 }
 #: The age in years (the read-out does not move it); rounded to 0.1 in the answers.
-PINNED_YEARS = {"jpeg": 29.3, "array": 29.7}
+PINNED_YEARS = {"jpeg": 28.6, "array": 29.0}
 PINNED_BOX = (179, 83, 266, 170)
 
 

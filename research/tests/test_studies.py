@@ -161,6 +161,27 @@ def test_posthoc_quick(tmp_path, monkeypatch):
 
 @pytest.mark.shared_data
 @needs_shared
+def test_years_answer_quick(tmp_path, monkeypatch):
+    """Every answer rule scored on both networks; the library's rule is the one analyze
+    gives, and each row's paired difference is its own error minus the expected value's."""
+    import json
+
+    _run_quick("years_answer", monkeypatch, tmp_path, "--data-dir", SHARED)
+    result = json.loads((tmp_path / "years_answer_quick.json").read_text())
+    rows = {(r["network"], r["answer"]): r for r in result["rows"]}
+    assert {n for n, _ in rows} == {"int8", "keras"} and len(rows) == 10
+    for network in ("int8", "keras"):
+        base = rows[(network, "expected value")]
+        assert base["vs_expected"] == 0
+        for (n, answer), r in rows.items():
+            if n == network:
+                assert r["vs_expected"] == pytest.approx(r["mae"] - base["mae"], abs=1e-9)
+    assert {r["answer"] for r in result["cross_fitted"]} == {
+        "linear map of the expected value", "isotonic map of the expected value"}
+
+
+@pytest.mark.shared_data
+@needs_shared
 def test_input_width_study_pack_and_quick(tmp_path, monkeypatch):
     """The pack carries the faces, labels and hold-out as the loader gives them (through
     JPEG), and a quick run from it trains and scores both quick arms."""
