@@ -61,6 +61,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a second process that imports JAX and compiles a step: about 20 s
 def test_fit_on_jax_without_tensorflow_compiles_the_training_step():
     """fit and predict run on JAX with TensorFlow absent (no tf.distribute lookups), and the
     training step is compiled (it ran op by op before allow_xla: 0.6 s a step on an H200)."""
