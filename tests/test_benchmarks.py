@@ -171,3 +171,36 @@ def test_loading_benchmark_quick(tmp_path, monkeypatch):
     rows = _result(tmp_path, "loading")["rows"]
     assert [r["images"] for r in rows] == [1000, 1000, 927]  # CK+ has 927 without contempt
     assert all(r["cached_load_s"] < r["first_load_s"] for r in rows)
+
+
+def test_detection_benchmark_filters_one_low_threshold_pass_exactly(monkeypatch, tmp_path):
+    """bench_detection detects once at its lowest threshold and filters by score: the boxes
+    kept at a threshold are those dlib gives when asked for that threshold."""
+    from skimage import data
+
+    from mtlfaces.faces import detect_faces
+
+    bench = _bench("bench_detection", monkeypatch, tmp_path)
+    image = bench.as_jpeg(data.astronaut())  # its mission patch scores just above 0
+    low = detect_faces(image, upsample=1, threshold=min(bench.THRESHOLDS), crop_size=None)
+    assert len(low) > 1  # the face and weaker, false detections
+    for t in bench.THRESHOLDS:
+        direct = detect_faces(image, upsample=1, threshold=t, crop_size=None)
+        assert sorted(f.box for f in direct) == sorted(f.box for f in low if f.score >= t)
+    rows = bench.false_detections({"astronaut": (data.astronaut(), 1)}, -0.5)
+    assert len(rows) == 4 and {r["faces"] for r in rows} == {1}
+    # At the library's default (0.2) nothing but her face is kept.
+    assert all(s < 0.2 for r in rows for s in r["extra_scores"])
+
+
+@on_the_datasets
+def test_detection_benchmark_quick(tmp_path, monkeypatch):
+    bench = _bench("bench_detection", monkeypatch, tmp_path)
+    assert bench.main(["--quick", "--data", SHARED]) == 0
+    result = _result(tmp_path, "detection")
+    rows = result["rows"]
+    assert [r["threshold"] for r in rows] == list(bench.THRESHOLDS)
+    found = [r["lfw_face_found"] for r in rows]
+    assert found == sorted(found)  # a lower threshold never finds fewer faces
+    extra = [r["extra_on_one_face_images"] for r in rows]
+    assert extra == sorted(extra) and result["lfw_photos"] == 40
