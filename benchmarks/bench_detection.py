@@ -6,7 +6,8 @@ mtlfaces keeps a dlib HOG detection when its score is at least ``threshold`` (0.
 default; dlib's own default is 0), and searches a still image of at most 512 pixels a side
 where it found none once more at upsample 1 (the retry). A lower threshold finds more faces
 and lets more false ones through; this measures both sides, for each POLICY: a threshold
-for the first search and one for the retry (the library uses the same for both).
+for the first search and one for the retry, under which the retry keeps only its best
+detection (the library: 0.2 and 0.2 − RETRY_THRESHOLD_DROP).
 
 - **LFW** (``lfw-gender.zip``, 1,502 photos of 350×350 with one person centred, validation
   only): the share of photos where a face is found, the faces kept per photo, and gender
@@ -98,11 +99,13 @@ def scan(images, lowest):
 def kept(first, retry, eligible, policy):
     """What the pipeline keeps of a photo's detections (scores or records with one) under
     ``policy`` = (threshold, retry threshold): the first search's at its threshold, else,
-    for a small still image, the retry's at the retry's."""
+    for a small still image, the retry's at that threshold, else the retry's best one if it
+    reaches the retry threshold (``FaceAnalyzer._detect``)."""
     t0, t1 = policy
     out = [d for d in first if _score(d) >= t0]
     if not out and eligible:
-        out = [d for d in retry if _score(d) >= t1]
+        out = ([d for d in retry if _score(d) >= t0]
+               or sorted((d for d in retry if _score(d) >= t1), key=_score, reverse=True)[:1])
     return out
 
 

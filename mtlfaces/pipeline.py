@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._defaults import DEFAULT_EVERY
+from ._defaults import DEFAULT_EVERY, RETRY_THRESHOLD_DROP
 from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb, _whole_face
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
 from .tasks import YEARS_TASK, answer, classes_by_task
@@ -58,7 +58,9 @@ def output_columns(classes, probabilities=False):
 
 
 #: Still images with no face found whose longer side is at most this are searched again
-#: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels).
+#: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels),
+#: keeping the faces that reach the threshold or else the best HOG detection down to the
+#: threshold minus :data:`RETRY_THRESHOLD_DROP`.
 RETRY_SIDE = 512
 
 
@@ -134,7 +136,10 @@ class FaceAnalyzer:
     detector : {"hog", "cnn"}, default="hog"
     upsample : int, default=0
     threshold : float, default=0.2
-        Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`).
+        Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`); the second search of a
+        small still image where none is kept (:data:`RETRY_SIDE`), if it finds no face
+        reaching it either, keeps its best detection down to ``threshold - 0.4``
+        (:data:`RETRY_THRESHOLD_DROP`).
     padding : float, default=0.1
         Margin around the face in the crop (see :func:`mtlfaces.detect_faces`).
     pose : bool, default=True
@@ -182,14 +187,24 @@ class FaceAnalyzer:
 
     def _detect(self, rgb, still=False):
         """The faces of ``rgb``; a small still image with none is searched again at
-        upsample 1 (:data:`RETRY_SIDE`)."""
+        upsample 1 (:data:`RETRY_SIDE`), keeping the faces that reach the threshold or, if
+        there are none, the best HOG detection within :data:`RETRY_THRESHOLD_DROP` below it."""
         size, gray = self._crop_format()
         options = dict(detector=self.detector, threshold=self.threshold, pose=self.pose,
                        crop_size=size, crop_padding=self.padding, grayscale=gray,
                        max_side=self.max_side)
         faces = _detect_rgb(rgb, upsample=self.upsample, **options)
         if not faces and still and self.upsample == 0 and max(rgb.shape[:2]) <= RETRY_SIDE:
+            weaker = self.detector == "hog"  # the CNN's threshold is a confidence: kept
+            if weaker:
+                options["threshold"] = self.threshold - RETRY_THRESHOLD_DROP
             faces = _detect_rgb(rgb, upsample=1, **options)
+            if weaker:
+                # The faces that reach the threshold, else the best weaker one alone: a
+                # weak false detection (the astronaut's mission patch scores about 0 at
+                # upsample 1) does not come along with a face.
+                faces = ([f for f in faces if f.score >= self.threshold]
+                         or sorted(faces, key=lambda f: f.score, reverse=True)[:1])
         return faces
 
     def detect(self, image, bgr=False):

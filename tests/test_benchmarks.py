@@ -198,6 +198,9 @@ def test_detection_benchmark_filters_one_low_threshold_pass_exactly(monkeypatch,
     assert bench.kept([0.1], [0.9, 0.5], True, (0.2, 0.2)) == [0.9, 0.5]
     assert bench.kept([0.1], [0.9, 0.5], False, (0.2, 0.2)) == []
     assert bench.kept([0.3], [0.9], True, (0.2, -0.5)) == [0.3]
+    # Below the threshold the retry keeps its best detection alone, as the pipeline does.
+    assert bench.kept([], [0.9, 0.0], True, (0.2, -0.2)) == [0.9]
+    assert bench.kept([], [0.1, -0.1, -0.3], True, (0.2, -0.2)) == [0.1]
 
 
 @on_the_datasets
