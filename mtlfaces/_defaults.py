@@ -8,8 +8,9 @@
 DEFAULT_THRESHOLD = 0.2
 
 #: A small still image in which the detector keeps no face is searched again at upsample 1
-#: (``mtlfaces.pipeline.RETRY_SIDE``); that second search keeps HOG detections down to the
-#: threshold minus this (-0.2 by default). Measured by ``benchmarks/bench_detection.py``:
+#: (``mtlfaces.pipeline.RETRY_SIDE``); if no face there reaches the threshold either, that
+#: second search keeps its best HOG detection down to the threshold minus this (-0.2 by
+#: default). Measured by ``benchmarks/bench_detection.py``:
 #: on the 1,502 LFW photos the faces found rise from 94.4 % to 98.5 % (gender through the
 #: pipeline with the read-out from 92.2 % to 96.1 %), with no false detection on the 50
 #: scans of face-free images and none beside the astronaut's or the cameraman's face; the

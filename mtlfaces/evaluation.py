@@ -84,7 +84,8 @@ def evaluate(estimator, X, y, group_columns=("race", "gender", "source"), predic
         ``{task: {accuracy, macro_accuracy, per_class_accuracy, support,
         confusion_matrix, classes, by_group: {column: {value: {n, accuracy}}}}}``. An
         ``age_years`` head (:data:`mtlfaces.tasks.YEARS_TASK`) is scored as the answer
-        ``mtlfaces.analyze`` gives (:func:`mtlfaces.tasks.median_years`), against ``y["age_years"]``:
+        ``mtlfaces.analyze`` gives (:func:`mtlfaces.tasks.median_years`), against
+        ``y["age_years"]``:
         ``{n, mae, bias, mae_se, median_ae, within_5_years, by_group: {column: {value:
         {n, mae, bias}}}}`` (years, against the true age: a face older than the head's
         oldest year counts its whole error; ``bias`` is the mean of answer minus age; the

@@ -211,7 +211,8 @@ def normalize_labels(task, values, codes=None):
 
 
 #: A head of this name is a distribution over ages in years (its classes are years): its
-#: answer is an age, a number, not its most probable class (:func:`answer`, :func:`median_years`).
+#: answer is an age, a number (:func:`median_years`), not its most probable class
+#: (:func:`answer`).
 YEARS_TASK = "age_years"
 
 
