@@ -39,11 +39,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import DEFAULT_DATA, machine, table, write_json  # noqa: E402
 
-THRESHOLDS = (0.2, 0.1, 0.0, -0.1, -0.2, -0.3, -0.5)
-#: (first search, retry at upsample 1): the library's default, the same lower for both, and
-#: the default for the first search with a lower one for the retry only.
+from mtlfaces._defaults import DEFAULT_THRESHOLD, RETRY_THRESHOLD_DROP  # noqa: E402
+
+THRESHOLDS = (DEFAULT_THRESHOLD, 0.1, 0.0, -0.1, -0.2, -0.3, -0.5)
+#: (first search, retry at upsample 1): one threshold for both, and the library's default
+#: for the first search with a lower one for the retry only.
 POLICIES = ([(t, t) for t in THRESHOLDS]
-            + [(0.2, t) for t in THRESHOLDS if t < 0.2])
+            + [(DEFAULT_THRESHOLD, t) for t in THRESHOLDS if t < DEFAULT_THRESHOLD])
+#: What the library does (``mtlfaces.pipeline.FaceAnalyzer``): marked in the results.
+LIBRARY_POLICY = (DEFAULT_THRESHOLD, round(DEFAULT_THRESHOLD - RETRY_THRESHOLD_DROP, 6))
 #: scikit-image's installed images without a human face (``skimage.data.NAME()``).
 FACE_FREE = ("brick", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel", "grass",
              "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
@@ -73,11 +77,14 @@ def installed_images():
 
 
 def as_jpeg(image, quality=95):
+    """``image`` after a round trip through JPEG at ``quality``."""
     from PIL import Image
+
+    from mtlfaces.images import decode_bytes
 
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return decode_bytes(buf.getvalue(), "jpeg")
 
 
 def scan(images, lowest):
@@ -114,10 +121,13 @@ def _score(d):
 
 
 def by_photo(records, n):
+    """The ok records of ``analyze`` on ``n`` photos, grouped by photo."""
+    import bench_lfw_gender as lfw
+
     out = [[] for _ in range(n)]
     for r in records:
         if r.get("status", "ok") == "ok":
-            out[int(r["source"].split("[")[1].rstrip("]"))].append(r)
+            out[lfw.photo_index(r)].append(r)
     return out
 
 
@@ -159,7 +169,8 @@ def main(argv=None):
     face_free = [r for r in scans if r["faces"] == 0]
     rows = []
     for policy in POLICIES:
-        row = {"threshold": policy[0], "retry_threshold": policy[1]}
+        row = {"threshold": policy[0], "retry_threshold": policy[1],
+               "library": policy == LIBRARY_POLICY}
         for readout in ((False,) if args.quick else (False, True)):
             faces = [kept(runs[readout, 0][i], runs[readout, 1][i],
                           max(shapes[i]) <= retry_side, policy) for i in range(len(photos))]

@@ -51,13 +51,19 @@ def read_photos(data_dir, limit=None):
     return labels["file"].tolist(), images, labels["gender"].tolist()
 
 
+def photo_index(record):
+    """The position in the list given to ``analyze`` of the photo a record is of
+    (its ``source`` reads ``array[i]``)."""
+    return int(record["source"].split("[")[1].rstrip("]"))
+
+
 def central_answers(records, names, shapes):
     """Per photo, the gender of the face nearest its centre (None where none was found)."""
     best = {}
     for r in records:
         if r.get("status", "ok") != "ok":
             continue
-        i = int(r["source"].split("[")[1].rstrip("]"))
+        i = photo_index(r)
         h, w = shapes[i]
         cx, cy = (r["left"] + r["right"]) / 2, (r["top"] + r["bottom"]) / 2
         distance = np.hypot(cx - w / 2, cy - h / 2)

@@ -10,12 +10,10 @@ DEFAULT_THRESHOLD = 0.2
 #: A small still image in which the detector keeps no face is searched again at upsample 1
 #: (``mtlfaces.pipeline.RETRY_SIDE``); if no face there reaches the threshold either, that
 #: second search keeps its best HOG detection down to the threshold minus this (-0.2 by
-#: default). Measured by ``benchmarks/bench_detection.py``:
-#: on the 1,502 LFW photos the faces found rise from 94.4 % to 98.5 % (gender through the
-#: pipeline with the read-out from 92.2 % to 96.1 %), with no false detection on the 50
-#: scans of face-free images and none beside the astronaut's or the cameraman's face; the
-#: first false detection there scores -0.37, and lowering the threshold of the first
-#: search instead lets the astronaut's mission patch through.
+#: default). ``benchmarks/bench_detection.py`` measures the trade (its ``library`` row):
+#: many more LFW photos get a face, with no false detection on its face-free images, where
+#: lowering the threshold of the first search instead lets the astronaut's mission patch
+#: through.
 RETRY_THRESHOLD_DROP = 0.4
 
 #: Images with more pixels than this are refused before they are decoded (an 8000×6000

@@ -223,10 +223,9 @@ def median_years(distributions, classes):
     evenly from halfway to the year below to halfway to the year above).
 
     The median, not the expected value: it is the answer with the least expected absolute
-    error, and on UTKFace's validation faces the bundled network's answers err 0.13 (8-bit)
-    to 0.17 (Keras) years less than its expected values (about 7 paired standard errors;
-    research/years_answer.py): 0.6 years less on children and 0.9 less on the very old,
-    where the expected value leaned towards the middle ages, 0.2 more on the middle-aged.
+    error, and on UTKFace's validation faces it errs less than the expected value, most on
+    children and the very old, towards whom the expected value leans least
+    (``research/years_answer.py`` measures it; its table is in research/RESULTS.md).
     """
     p = np.atleast_2d(np.asarray(distributions, dtype=np.float64))
     years = np.asarray(classes, dtype=np.float64)

@@ -226,10 +226,15 @@ def training_targets(args, X, y, tasks):
         print(f"teacher {args.teacher}: soft targets for " + ", ".join(
             f"{t} on {int((p.sum(1) > 0).sum())} faces" for t, p in guesses.items()), flush=True)
     if args.age_years:
-        y = y.assign(**{YEARS_TASK: clip_years(y[YEARS_TASK].to_numpy(dtype=object))})
-        soft[YEARS_TASK] = years_distribution(y[YEARS_TASK].to_numpy(dtype=object),
-                                              args.years_sigma, years_classes(y))
+        y, soft[YEARS_TASK] = years_targets(y, args.years_sigma)
     return X, y, soft
+
+
+def years_targets(y, sigma=YEARS_SIGMA):
+    """``y`` with its ages in years clipped to YEARS, and the age_years head's soft targets
+    (a normal of ``sigma`` years around each age; zero rows where there is none)."""
+    y = y.assign(**{YEARS_TASK: clip_years(y[YEARS_TASK].to_numpy(dtype=object))})
+    return y, years_distribution(y[YEARS_TASK].to_numpy(dtype=object), sigma, years_classes(y))
 
 
 def years_classes(y):

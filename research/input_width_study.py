@@ -75,35 +75,18 @@ def write_pack(path, data_dir, cache_dir, limit=None):
 def read_pack(path):
     """``(X, y, validation)`` from :func:`write_pack`'s file (no pickle)."""
     import pandas as pd
-    from PIL import Image
+
+    from mtlfaces.images import decode_bytes
 
     with np.load(path, allow_pickle=False) as pack:
         jpeg, ends = pack["jpeg"], pack["ends"]
         starts = np.concatenate([[0], ends[:-1]])
-        X = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[a:b].tobytes())).convert("RGB"))
-                      for a, b in zip(starts, ends)])
+        X = np.stack([decode_bytes(jpeg[a:b], f"{path}[{i}]")
+                      for i, (a, b) in enumerate(zip(starts, ends))])
         y = pd.DataFrame({"age": pack["age"].astype(object),
                           "gender": pack["gender"].astype(object),
                           "age_years": pack["age_years"].astype(object)})
         return X, y, pack["validation"]
-
-
-def accelerator():
-    """What the network runs on, as the Keras backend sees it."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return backend, ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()}))
-    if backend == "torch":
-        import torch
-
-        return backend, (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
-    import tensorflow as tf
-
-    return backend, ", ".join(d.name for d in tf.config.list_physical_devices()) or "cpu"
 
 
 def _clock(arm_limit):
@@ -147,11 +130,8 @@ def run_arm(arm, X, y, val, epochs, seed, settings, arm_limit=None):
 
     name, side, gray, width = arm
     filters = tuple(int(round(f * width)) for f in settings["filters"])
-    train = y[~val].reset_index(drop=True)
-    years = recipe.clip_years(train["age_years"].to_numpy(dtype=object))
-    train = train.assign(age_years=years)
-    soft = {"age_years": recipe.years_distribution(years, recipe.YEARS_SIGMA,
-                                                   recipe.years_classes(train))}
+    train, years = recipe.years_targets(y[~val].reset_index(drop=True))
+    soft = {recipe.YEARS_TASK: years}
     est = MultiTaskFaceClassifier(tasks=TASKS, **dict(
         settings, image_size=side, grayscale=gray, filters=filters, epochs=epochs,
         random_state=seed, verbose=0, callbacks=[_clock(arm_limit)]))
@@ -221,8 +201,10 @@ def main(argv=None):
         y = y[["age", "gender", "age_years"]]
     print(f"{len(X)} faces, {int(val.sum())} held out, read in {time.time() - started:.1f} s",
           flush=True)
-    backend, device = accelerator()
-    print(f"backend {backend} on {device}", flush=True)
+    import keras
+
+    backend, device = keras.backend.backend(), recipe.compute_device()
+    print(f"training on {device}", flush=True)
     settings = {k: v for k, v in recipe.RECIPE.items()
                 if k not in ("image_size", "grayscale", "epochs", "verbose", "random_state")}
     settings["augment"] = dict(recipe.PHASE3["augment"])

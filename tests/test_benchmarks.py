@@ -215,3 +215,5 @@ def test_detection_benchmark_quick(tmp_path, monkeypatch):
     assert found == sorted(found)  # a lower threshold never finds fewer faces
     extra = [r["extra_on_one_face_images"] for r in same]
     assert extra == sorted(extra) and result["lfw_photos"] == 40
+    library = [r for r in rows if r["library"]]  # the pipeline's own policy, marked once
+    assert [(r["threshold"], r["retry_threshold"]) for r in library] == [bench.LIBRARY_POLICY]
