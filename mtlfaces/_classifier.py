@@ -791,8 +791,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         # Tracing the training step costs more than a few steps of a small network take: a
         # fit of a handful of steps runs them eagerly (same operations).
         # Not partial_fit: its calls share one compiled step, so the tracing pays off.
-        self.model_.run_eagerly = (caller == "fit" and steps * epochs <= EAGER_STEPS
-                                   and not _distributed())
+        eager = (caller == "fit" and steps * epochs <= EAGER_STEPS and not _distributed())
+        if bool(self.model_.run_eagerly) != eager:
+            self.model_.run_eagerly = eager
+            # Keras keeps the step function it made first until a compile: without this, a
+            # warm fit after a fit of a few steps would run every step eagerly (5-6 times
+            # slower), and one after a traced fit would not run eagerly.
+            self.model_.train_function = self.model_.test_function = None
         with _multi_worker_build(self.model_, (images[:2], {t: v[:2] for t, v in
                                                           targets.items()})):
             hist = self.model_.fit(**data, epochs=epochs, validation_data=val,

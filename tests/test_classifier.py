@@ -380,6 +380,10 @@ def test_a_fit_of_a_few_steps_runs_eagerly_and_a_longer_one_traces(fitted, shape
         few.fit(X[:128], y.iloc[:128])  # 2 batches an epoch, 2 epochs
     assert few.model_.run_eagerly and 2 * 2 <= EAGER_STEPS
     assert few.predict(X[:5]).shape == (5, 3)
+    eager_step = few.model_.train_function
+    few.set_params(warm_start=True, epochs=4).fit(X, y)  # 13 batches, 4 epochs
+    # A warm fit of many steps traces a new step; it does not keep the eager one.
+    assert not few.model_.run_eagerly and few.model_.train_function is not eager_step
     stream = MultiTaskFaceClassifier(**{**TINY, "batch_size": 64})
     stream.partial_fit(X[:128], y.iloc[:128])  # 2 steps, but the next calls reuse them
     assert not stream.model_.run_eagerly

@@ -49,7 +49,7 @@ def fitted_small(small):
     (X, y), _ = small
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = MultiTaskFaceClassifier(epochs=15, random_state=0).fit(X, y)
+        model = MultiTaskFaceClassifier(epochs=6, random_state=0).fit(X, y)
     return model, [str(w.message) for w in caught]
 
 
@@ -64,7 +64,7 @@ def test_a_hold_out_too_small_to_stop_on_is_not_taken_and_says_so(fitted_small):
     model, messages = fitted_small
     # 10 % of 240 is 24 images: too few; every image trains and nothing stops early.
     assert any("would hold out 24 of 240 images" in m for m in messages), messages
-    assert "val_loss" not in model.history_ and len(model.history_["loss"]) == 15
+    assert "val_loss" not in model.history_ and len(model.history_["loss"]) == 6
 
 
 def test_the_batch_follows_the_data_size():
@@ -76,10 +76,15 @@ def test_the_batch_follows_the_data_size():
 
 def test_warm_start_keeps_learning(small):
     (X, y), (Xt, yt) = small
-    model = MultiTaskFaceClassifier(epochs=3, validation_fraction=0.0, random_state=1)
+    model = MultiTaskFaceClassifier(epochs=1, validation_fraction=0.0, random_state=1)
     with pytest.warns(UserWarning, match="optimizer steps"):
-        model.fit(X, y)  # 45 steps: too few, and it says so
-    model.set_params(warm_start=True, epochs=6).fit(X, y)
+        model.fit(X, y)  # 15 steps: too few, and it says so
+    first = model.history_["loss"][0]
+    model.set_params(warm_start=True, epochs=3).fit(X, y)
+    # The warm fit goes on from the first fit's weights (a fresh start's loss is the first's)
+    # and its epochs join the history.
+    assert len(model.history_["loss"]) == 4
+    assert model.history_["loss"][1] < 0.5 * first, model.history_["loss"]
     scores = accuracy(model, Xt, yt)
     assert min(scores.values()) >= 0.9, scores
 
@@ -87,8 +92,11 @@ def test_warm_start_keeps_learning(small):
 def test_partial_fit_keeps_learning(small):
     (X, y), (Xt, yt) = small
     stream = MultiTaskFaceClassifier(random_state=2)
-    for _ in range(6):
+    losses = []
+    for _ in range(3):
         stream.partial_fit(X, y)
+        losses.append(stream.history_["loss"][-1])
+    assert losses[-1] < 0.5 * losses[0], losses
     scores = accuracy(stream, Xt, yt)
     assert min(scores.values()) >= 0.9, scores
 
@@ -117,17 +125,24 @@ def test_too_few_steps_warn_and_batchnorm_statistics_are_the_datas(small):
 
 def test_small_validation_data_is_monitored_but_not_stopped_on(small):
     (X, y), (Xt, yt) = small
-    model = MultiTaskFaceClassifier(epochs=8, random_state=0, patience=1)
+    # Validation labels that contradict the training ones: the better the network learns,
+    # the higher its validation loss, so a stop at patience 1 would end the fit early.
+    wrong = yt[:50].assign(
+        gender=np.where(yt["gender"][:50] == "Male", "Female", "Male"),
+        emotion=yt["emotion"][:50].map(dict(zip(EMOTIONS, EMOTIONS[1:] + EMOTIONS[:1]))))
+    model = MultiTaskFaceClassifier(epochs=4, random_state=0, patience=1)
     with pytest.warns(UserWarning, match="too few to stop early on"):
-        model.fit(X, y, validation_data=(Xt[:50], yt[:50]))
-    assert len(model.history_["val_loss"]) == 8  # every epoch ran
+        model.fit(X, y, validation_data=(Xt[:50], wrong))
+    val_loss = model.history_["val_loss"]
+    assert np.all(np.diff(val_loss) > 0), val_loss  # the premise: it rose at every epoch
+    assert len(val_loss) == 4  # and every epoch ran
     assert 50 < MIN_VALIDATION  # the premise: 50 images are below the threshold
 
 
 def test_grid_search_on_small_data_scores_well_above_chance(small):
     (X, y), _ = small
     y = y.assign(emotion=corners_and_bars(240, seed=0, missing_emotion=0.0)[1]["emotion"])
-    grid = GridSearchCV(MultiTaskFaceClassifier(epochs=10, validation_fraction=0.0,
+    grid = GridSearchCV(MultiTaskFaceClassifier(epochs=6, validation_fraction=0.0,
                                                 random_state=0),
                         {"learning_rate": [3e-3]}, refit=False,  # one candidate: the suite's time
                         cv=KFold(2, shuffle=True, random_state=0))
