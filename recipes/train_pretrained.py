@@ -1,14 +1,19 @@
 """Rebuild the bundled pretrained model from UTKFace + FER2013 + CK+ with one command.
 
-    python recipes/train_pretrained.py --data-dir ../shared/data
+    python recipes/train_pretrained.py --data-dir ../shared/data --teacher v6.mtlfaces
 
-Phases, all in that command: phase 1 trains from scratch (RECIPE: 32 epochs, cosine
-schedule from 1e-3); phase 2 (RESTART) continues from phase 1's best epoch with a warm
-restart of the cosine schedule (16 more epochs from 3e-4); phases 3 and 4 (PHASE3,
-PHASE4, 20 epochs each) restart it again on sharper, more varied training images, phase
-4 without rotation. Each restart keeps its last epoch. The weights at the ends of phases 3
-and 4 are averaged (AVERAGE), and phase 6 (PHASE6, 15 epochs) restarts once more from that
-mean with mixup; its last epoch is the saved model. Phase 5 (PHASE5, another restart with
+Two schedules (SCHEDULES, ``--schedule``). The default, v7's (the bundled network since
+0.4): phase 1 trains from scratch for 60 epochs (cosine schedule from 1e-3) on PHASE3's
+augmentation and keeps its last epoch, and phase 6 (below) continues it with mixup; every
+face also learns the teacher's probabilities for the tasks its dataset lacks (``--teacher``,
+v6's file) and UTKFace's faces their age in years (a fourth head). v6's
+(``--schedule v6``; the teacher), in the terms of the phases: phase 1 trains from scratch
+(RECIPE: 32 epochs, cosine schedule from 1e-3); phase 2 (RESTART) continues from phase
+1's best epoch with a warm restart of the cosine schedule (16 more epochs from 3e-4);
+phases 3 and 4 (PHASE3, PHASE4, 20 epochs each) restart it again on sharper, more varied
+training images, phase 4 without rotation. Each restart keeps its last epoch. The weights
+at the ends of phases 3 and 4 are averaged (AVERAGE), and phase 6 (PHASE6, 15 epochs)
+restarts once more from that mean with mixup; its last epoch is the saved model. Phase 5 (PHASE5, another restart with
 another seed before the average, which is then of three ends) was measured and is not part
 of the bundled model: ``--phase5-epochs 20`` runs it. ``--restart-epochs 0``
 (``--phase3-epochs 0``, ..., ``--phase6-epochs 0``) leaves a phase out; the average is of
@@ -164,6 +169,23 @@ YEARS_TASK = "age_years"
 YEARS = (1, 90)
 TEACHER_WEIGHT = 0.5
 YEARS_SIGMA = 3.0
+#: The bundled models' schedules (``--schedule``; an option given on the command line wins).
+#: v7, the bundled network since 0.4: one phase of 60 epochs on phase 3's sharp
+#: augmentation, kept at its last epoch, then phase 6's mixup; it distils v6 (``--teacher``)
+#: and trains the years head. v6, its teacher: phase 1 (32 epochs, best epoch), a restart,
+#: phases 3 and 4, their average, phase 6.
+SCHEDULES = {
+    "v7": dict(epochs=60, restart_epochs=0, phase3_epochs=0, phase4_epochs=0,
+               phase6_epochs=PHASE6["epochs"], phase1_augment="sharp", phase1_keep="last",
+               age_years=True, teacher_needed=True),
+    "v6": dict(epochs=EPOCHS, restart_epochs=RESTART["epochs"],
+               phase3_epochs=PHASE3["epochs"], phase4_epochs=PHASE4["epochs"],
+               phase6_epochs=PHASE6["epochs"], phase1_augment="bilinear", phase1_keep="best",
+               age_years=False, teacher_needed=False),
+}
+DEFAULT_SCHEDULE = "v7"
+#: v6's file in the repository's history (the teacher v7 was distilled from).
+V6_COMMIT = "9101995"
 
 
 def clip_years(values):
@@ -196,8 +218,9 @@ def teacher_targets(teacher, X, y, tasks):
     return out
 
 
-def training_targets(args, X, y, tasks):
-    """The training set with the targets the options ask for: ``(X, y, soft_targets)``."""
+def training_targets(args, X, y, tasks, years=None):
+    """The training set with the targets the options ask for: ``(X, y, soft_targets)``;
+    ``years``: the age_years head's classes (default: :func:`years_classes` of ``y``)."""
     soft = {}
     if args.emotion_targets == "ferplus":
         import ferplus
@@ -226,15 +249,17 @@ def training_targets(args, X, y, tasks):
         print(f"teacher {args.teacher}: soft targets for " + ", ".join(
             f"{t} on {int((p.sum(1) > 0).sum())} faces" for t, p in guesses.items()), flush=True)
     if args.age_years:
-        y, soft[YEARS_TASK] = years_targets(y, args.years_sigma)
+        y, soft[YEARS_TASK] = years_targets(y, args.years_sigma, years)
     return X, y, soft
 
 
-def years_targets(y, sigma=YEARS_SIGMA):
+def years_targets(y, sigma=YEARS_SIGMA, classes=None):
     """``y`` with its ages in years clipped to YEARS, and the age_years head's soft targets
-    (a normal of ``sigma`` years around each age; zero rows where there is none)."""
+    (a normal of ``sigma`` years around each age over ``classes``, default
+    :func:`years_classes` of ``y``; zero rows where there is none)."""
     y = y.assign(**{YEARS_TASK: clip_years(y[YEARS_TASK].to_numpy(dtype=object))})
-    return y, years_distribution(y[YEARS_TASK].to_numpy(dtype=object), sigma, years_classes(y))
+    classes = years_classes(y) if classes is None else list(classes)
+    return y, years_distribution(y[YEARS_TASK].to_numpy(dtype=object), sigma, classes)
 
 
 def years_classes(y):
@@ -266,7 +291,7 @@ DATASETS = ("utkface", "fer2013", "ckplus")
 RUN, PROGRESS = "run.json", "progress.json"
 #: The run's options that change the model, written with its validation (the phases'
 #: hyper-parameters are written in full beside them).
-RECORDED_OPTIONS = ("epochs", "restart_epochs", "phase3_epochs", "phase4_epochs",
+RECORDED_OPTIONS = ("schedule", "epochs", "restart_epochs", "phase3_epochs", "phase4_epochs",
                     "phase5_epochs", "phase6_epochs", "filters", "dense_units", "readout",
                     "emotion_targets", "ferplus_share", "teacher", "teacher_weight", "age_years",
                     "years_sigma", "phase1_augment", "phase1_keep")
@@ -477,6 +502,14 @@ def validate_model(path, val, results, quick):
     return 0
 
 
+def with_schedule(args):
+    """``args`` with each option left unset (None) taken from ``--schedule``'s SCHEDULES."""
+    for key, value in SCHEDULES[args.schedule].items():
+        if key != "teacher_needed" and getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def resumed_args(parser, args, argv):
     """``--resume``: the arguments recorded in ``--checkpoint-dir`` by the run to continue.
 
@@ -563,14 +596,20 @@ def phase_callbacks(name, checkpoint_dir, progress, done, keep_best):
                                              delete_checkpoint=False)]
 
 
-def main(argv=None):
+def build_parser():
+    """The command line's options (``--help``); :func:`with_schedule` fills the schedule's."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data"))
     parser.add_argument("--out", default=os.path.join(ROOT, "mtlfaces", "models",
                                                       "pretrained.mtlfaces"))
     parser.add_argument("--cache-dir", default=os.path.join(ROOT, "cache"))
     parser.add_argument("--checkpoint-dir", default=os.path.join(ROOT, "runs", "pretrained"))
-    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=DEFAULT_SCHEDULE,
+                        help="the bundled model's schedule to run (default: v7's, the "
+                             "bundled network's; v6: its teacher's); the options below marked "
+                             "'schedule' take its values unless given")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="phase 1's epochs (schedule: v7 60, v6 32)")
     parser.add_argument("--results", default=os.path.join(HERE, "results",
                                                           "pretrained_validation.json"))
     parser.add_argument("--arrays", default=None, metavar="DIR",
@@ -582,20 +621,23 @@ def main(argv=None):
                         help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: "
                              "checks the recipe runs")
     parser.add_argument("--learning-rate", type=float, default=RECIPE["learning_rate"])
-    parser.add_argument("--restart-epochs", type=int, default=RESTART["epochs"],
-                        help="phase 2: epochs of the restarted cosine schedule (0: none)")
+    parser.add_argument("--restart-epochs", type=int, default=None,
+                        help="phase 2: epochs of the restarted cosine schedule (0: none; "
+                             "schedule: v7 0, v6 16)")
     parser.add_argument("--restart-learning-rate", type=float,
                         default=RESTART["learning_rate"])
-    parser.add_argument("--phase3-epochs", type=int, default=PHASE3["epochs"],
-                        help="phase 3: epochs of the second restart (0: none)")
-    parser.add_argument("--phase4-epochs", type=int, default=PHASE4["epochs"],
-                        help="phase 4: epochs of the third restart (0: none)")
+    parser.add_argument("--phase3-epochs", type=int, default=None,
+                        help="phase 3: epochs of the second restart (0: none; schedule: "
+                             "v7 0, v6 20)")
+    parser.add_argument("--phase4-epochs", type=int, default=None,
+                        help="phase 4: epochs of the third restart (0: none; schedule: "
+                             "v7 0, v6 20)")
     parser.add_argument("--phase5-epochs", type=int, default=PHASE5["epochs"],
                         help="phase 5: epochs of the fourth restart (default 0: none; it "
                              "was measured at 20 and is not in the bundled model)")
-    parser.add_argument("--phase6-epochs", type=int, default=PHASE6["epochs"],
+    parser.add_argument("--phase6-epochs", type=int, default=None,
                         help="phase 6: epochs of the fifth restart, with mixup, from the "
-                             "average (0: none)")
+                             "average (0: none; schedule: 15)")
     parser.add_argument("--average-models", nargs="+", default=None, metavar="MODEL",
                         help="only average two or more saved models' weights (as the "
                              "recipe does after the last phase; the network and settings "
@@ -627,17 +669,21 @@ def main(argv=None):
                              "face's target, the rest its original label's (1: votes only)")
     parser.add_argument("--teacher", default=None, metavar="MODEL",
                         help="distil this model (a file, or 'bundled') into the tasks each "
-                             "face's dataset lacks")
+                             "face's dataset lacks; 'none': no teacher (schedule: v7 needs "
+                             "one, v6's file; v6 none)")
     parser.add_argument("--teacher-weight", type=float, default=TEACHER_WEIGHT)
-    parser.add_argument("--age-years", action="store_true",
+    parser.add_argument("--age-years", action=argparse.BooleanOptionalAction, default=None,
                         help=f"train a fourth head, {YEARS_TASK}: a distribution over the "
-                             f"years {YEARS[0]}-{YEARS[1]}, whose median is the age")
+                             f"years {YEARS[0]}-{YEARS[1]}, whose median is the age "
+                             "(schedule: v7 yes, v6 no)")
     parser.add_argument("--years-sigma", type=float, default=YEARS_SIGMA)
-    parser.add_argument("--phase1-augment", choices=("bilinear", "sharp"), default="bilinear",
-                        help="phase 1's augmentation: the bundled model's (shifts resampled "
-                             "bilinearly) or phase 3's (whole-pixel shifts, contrast, erasing)")
-    parser.add_argument("--phase1-keep", choices=("best", "last"), default="best",
-                        help="phase 1 keeps its epoch of lowest validation loss, or its last")
+    parser.add_argument("--phase1-augment", choices=("bilinear", "sharp"), default=None,
+                        help="phase 1's augmentation: shifts resampled bilinearly (as up to "
+                             "v6) or phase 3's (whole-pixel shifts, contrast, erasing) "
+                             "(schedule: v7 sharp, v6 bilinear)")
+    parser.add_argument("--phase1-keep", choices=("best", "last"), default=None,
+                        help="phase 1 keeps its epoch of lowest validation loss, or its last "
+                             "(schedule: v7 last, v6 best)")
     parser.add_argument("--pack-checkpoint", default=None, metavar="FILE",
                         help="only write the run in --checkpoint-dir into one file, to commit "
                              "and resume elsewhere (recipes/checkpoint_file.py)")
@@ -650,7 +696,12 @@ def main(argv=None):
                              "goes on from its last finished epoch (weights, optimizer "
                              "state and schedule restored); the other arguments are the "
                              "recorded ones")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = with_schedule(parser.parse_args(argv))
     if args.average_models is not None and len(args.average_models) < 2:
         parser.error(f"--average-models needs two or more models, got {args.average_models}")
     alone = [f"--{k.replace('_', '-')}" for k in ("average_models", "export_arrays", "validate")
@@ -686,6 +737,18 @@ def main(argv=None):
               f"{args.checkpoint_dir}", flush=True)
     if args.resume:
         args = resumed_args(parser, args, argv)
+    new_training = not (alone or args.continue_from or args.resume)  # a resume: as recorded
+    if new_training and SCHEDULES[args.schedule]["teacher_needed"] and args.teacher is None:
+        parser.error(
+            f"--schedule {args.schedule} (the bundled network's) distils v6 into the tasks "
+            "each face's dataset lacks: give --teacher FILE, v6's model file (train it with "
+            "--schedule v6 --out runs/v6.mtlfaces --checkpoint-dir runs/v6, or take it from "
+            f"the repository: git show {V6_COMMIT}:mtlfaces/models/pretrained.mtlfaces > "
+            "runs/v6.mtlfaces), or --teacher none to train without one")
+    if args.teacher == "none":
+        args.teacher = None
+    if args.teacher not in (None, "bundled") and not os.path.exists(args.teacher):
+        parser.error(f"--teacher {args.teacher}: no such model file")
     architecture = {"filters": tuple(args.filters), "convs_per_block": args.convs_per_block,
                     "dense_units": tuple(args.dense_units)}
     changed = [k for k, v in architecture.items() if v != RECIPE[k]]
@@ -701,7 +764,20 @@ def main(argv=None):
 
     import keras
 
-    from mtlfaces import MultiTaskFaceClassifier
+    from mtlfaces import MultiTaskFaceClassifier, load_model
+
+    years = None  # the age_years head's classes: the training faces' years, or
+    if args.continue_from:  # those of the model continued (a --quick subset lacks some)
+        continued = load_model(args.continue_from)
+        has_years = YEARS_TASK in continued.tasks_
+        if has_years:
+            years = [int(c) for c in continued._classes_by_task()[YEARS_TASK]]
+        if has_years != bool(args.age_years) and not args.resume:  # before the data
+            flag = "--age-years" if has_years else "--no-age-years"
+            parser.error(f"--continue-from {args.continue_from} has "
+                         f"{'the' if has_years else 'no'} {YEARS_TASK} head; continue it with "
+                         f"{flag} (--schedule {args.schedule} sets "
+                         f"{'--age-years' if args.age_years else '--no-age-years'})")
 
     recipe = dict(RECIPE, epochs=QUICK_EPOCHS if args.quick else args.epochs,
                   learning_rate=args.learning_rate, soft_target_weight=args.teacher_weight,
@@ -740,10 +816,10 @@ def main(argv=None):
     Xv = np.concatenate([val["utkface"][0], val["fer2013_publictest"][0]])
     yv = pd.concat([val["utkface"][1], val["fer2013_publictest"][1]], ignore_index=True)
     tasks = ["age", "gender", "emotion"] + ([YEARS_TASK] if args.age_years else [])
-    X, y, soft = training_targets(args, X, y, tasks)
+    X, y, soft = training_targets(args, X, y, tasks, years)
     if args.age_years:
         yv = yv.assign(**{YEARS_TASK: monitored_years(yv[YEARS_TASK].to_numpy(dtype=object),
-                                                      years_classes(y))})
+                                                      years or years_classes(y))})
 
     def epochs(n):  # quick mode: QUICK_EPOCHS of each phase that runs
         return min(n, QUICK_EPOCHS) if args.quick else n
@@ -757,8 +833,6 @@ def main(argv=None):
               ("phase2", restart), ("phase3", phase3), ("phase4", phase4),
               ("phase5", phase5), ("phase6", phase6)]
     phases = [(name, settings) for name, settings in phases if settings["epochs"] > 0]
-    from mtlfaces import load_model
-
     training = {k: v for k, v in recipe.items() if k not in ARCHITECTURE}
     if args.continue_from:
         est = load_model(args.continue_from)

@@ -67,7 +67,8 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path, recipe_cache):
 
     # Every phase of the recipe on a small trunk (the bundled one's is tested by the phase-5
     # and phase-6 runs that continue the bundled model).
-    recipe, report, out = _run_recipe_quick(tmp_path, recipe_cache, "--filters", "8", "16",
+    recipe, report, out = _run_recipe_quick(tmp_path, recipe_cache, "--schedule", "v6",
+                                            "--filters", "8", "16",
                                             "--dense-units", "16")
     assert set(report["validation"]) == {"utkface", "fer2013_publictest", "ckplus"}
     assert report["recipe"]["convs_per_block"] == recipe.RECIPE["convs_per_block"]
@@ -104,7 +105,7 @@ def test_recipe_quick_trains_validates_and_saves(tmp_path, recipe_cache):
 def test_recipe_needs_the_utkface_archive_for_its_readout_or_no_readout(tmp_path, capsys):
     recipe = load_script("recipes", "train_pretrained")
     with pytest.raises(SystemExit) as exc:
-        recipe.main(["--data-dir", str(tmp_path), "--quick"])
+        recipe.main(["--data-dir", str(tmp_path), "--quick", "--schedule", "v6"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'UTKFace.tar.gz'}, which is not there" in err and "--no-readout" in err
@@ -236,7 +237,8 @@ def test_recipe_resumes_a_stopped_phase_where_it_stopped(tmp_path, recipe_cache,
 
     recipe, run, seen = _stoppable_recipe(monkeypatch)
     ck = tmp_path / "ck"
-    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+    args = ["--quick", "--schedule", "v6", "--data-dir", SHARED,
+            "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", recipe_cache, "--phase3-epochs", "0",
             "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
@@ -282,7 +284,8 @@ def test_recipe_resumed_in_phase6_continues_from_the_average(tmp_path, recipe_ca
 
     recipe, run, _ = _stoppable_recipe(monkeypatch)
     ck = tmp_path / "ck"
-    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+    args = ["--quick", "--schedule", "v6", "--data-dir", SHARED,
+            "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", recipe_cache, "--restart-epochs", "0",
             "--filters", "8", "16", "--dense-units", "16", "--no-readout"]
@@ -324,6 +327,56 @@ def test_recipe_resume_refuses_arguments_the_run_was_not_started_with(tmp_path, 
         recipe.main(["--resume", "--checkpoint-dir", str(tmp_path), "--epochs", "32"])
     assert exc.value.code == 2
     assert "it was started with --epochs 20, not 32" in capsys.readouterr().err
+
+
+def test_the_default_schedule_is_the_bundled_networks_and_v6_is_its_teachers():
+    """Without options the recipe trains what the bundled network was trained with (its
+    recorded options); --schedule v6 the teacher's schedule; a given option wins."""
+    import json
+
+    recipe = load_script("recipes", "train_pretrained")
+
+    def parsed(*argv):
+        return vars(recipe.with_schedule(recipe.build_parser().parse_args(list(argv))))
+
+    with open(os.path.join(ROOT, "recipes", "results", "pretrained_validation.json")) as fh:
+        shipped = json.load(fh)["options"]
+    default = parsed()
+    assert default["schedule"] == "v7"
+    for key in recipe.SCHEDULES["v7"].keys() - {"teacher_needed"}:
+        assert default[key] == shipped[key], key
+    v6 = parsed("--schedule", "v6")
+    assert (v6["epochs"], v6["restart_epochs"], v6["phase3_epochs"], v6["phase4_epochs"],
+            v6["phase1_keep"], v6["age_years"]) == (32, 16, 20, 20, "best", False)
+    given = parsed("--epochs", "5", "--no-age-years", "--phase1-keep", "best")
+    assert (given["epochs"], given["age_years"], given["phase1_keep"]) == (5, False, "best")
+    assert given["phase1_augment"] == "sharp"  # the rest still the schedule's
+
+
+def test_the_default_schedule_asks_for_its_teacher_before_any_work(tmp_path, capsys):
+    recipe = load_script("recipes", "train_pretrained")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(["--quick", "--data-dir", str(tmp_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--teacher FILE" in err and "--schedule v6" in err and recipe.V6_COMMIT in err
+    missing = str(tmp_path / "v6.mtlfaces")
+    with pytest.raises(SystemExit):
+        recipe.main(["--quick", "--data-dir", str(tmp_path), "--teacher", missing])
+    assert f"--teacher {missing}: no such model file" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_continuing_a_model_keeps_its_years_head_or_says_so(tmp_path, capsys):
+    recipe = load_script("recipes", "train_pretrained")
+    with pytest.raises(SystemExit) as exc:  # the bundled model has the head; v6 trains none
+        recipe.main(["--continue-from", BUNDLED, "--schedule", "v6", "--no-readout",
+                     "--data-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--continue-from {BUNDLED} has the {recipe.YEARS_TASK} head" in err
+    assert "with --age-years (--schedule v6 sets --no-age-years)" in err
+    assert not list(tmp_path.iterdir())
 
 
 def test_recipe_architecture_options_do_not_go_with_continue_from(capsys):
@@ -419,13 +472,13 @@ def test_recipe_next_model_targets_and_a_packed_run_resumed(tmp_path, recipe_cac
 
     recipe, run, seen = _stoppable_recipe(monkeypatch)
     ck = tmp_path / "ck"
-    args = ["--quick", "--data-dir", SHARED, "--out", str(tmp_path / "m.mtlfaces"),
+    args = ["--quick", "--data-dir", SHARED,
+            "--out", str(tmp_path / "m.mtlfaces"),
             "--results", str(tmp_path / "val.json"), "--checkpoint-dir", str(ck),
             "--cache-dir", recipe_cache, "--restart-epochs", "0", "--phase3-epochs", "0",
             "--phase4-epochs", "0", "--phase6-epochs", "0", "--filters", "8", "16",
             "--dense-units", "16", "--no-readout", "--emotion-targets", "ferplus",
-            "--teacher", "bundled", "--age-years", "--phase1-augment", "sharp",
-            "--phase1-keep", "last"]
+            "--teacher", "bundled"]  # the default schedule's: years head, phase 1 sharp, last
     assert run(args, stop=("phase1", 0)) == [("phase1", [0])]
     packed = tmp_path / "run.npz"
     assert recipe.main(["--pack-checkpoint", str(packed), "--checkpoint-dir", str(ck)]) == 0
