@@ -4,8 +4,8 @@
 
 Runs ``mtlfaces evaluate ARCHIVE --split validation`` on UTKFace (age group, gender),
 FER2013 (emotion, PublicTest) and CK+ (emotion, held-out subjects), as a user would, and
-collects the per-task accuracies (the network alone: the descriptor read-out is for photos,
-see MODEL_CARD.md). ``--quick`` scores the first faces of each split. Writes
+collects the per-task accuracies, and the age in years' mean absolute error (the network
+alone: the descriptor read-out is for photos, see MODEL_CARD.md). ``--quick`` scores the first faces of each split. Writes
 ``benchmarks/results/accuracy.json``.
 """
 
@@ -53,12 +53,16 @@ def main(argv=None):
             with open(os.path.join(out, "report.json")) as fh:
                 report = json.load(fh)
         for task, r in report.items():
-            rows.append({"dataset": name, "task": task, "faces": r["n"],
-                         "accuracy": r["accuracy"], "macro": r["macro_accuracy"]})
+            row = {"dataset": name, "task": task, "faces": r["n"]}
+            if "mae" in r:  # the age in years: an error in years, no accuracy
+                row["mae_years"] = r["mae"]
+            else:
+                row.update(accuracy=r["accuracy"], macro=r["macro_accuracy"])
+            rows.append(row)
     if not rows:
         print(f"no dataset found in {args.data_dir}", file=sys.stderr)
         return 1
-    table(rows, ["dataset", "task", "faces", "accuracy", "macro"])
+    table(rows, ["dataset", "task", "faces", "accuracy", "macro", "mae_years"])
     write_json("accuracy", {"machine": machine(), "model": args.model or "bundled",
                             "rows": rows}, args.quick)
     return 0

@@ -67,6 +67,8 @@ def test_accuracy_benchmark_quick_goes_through_mtlfaces_evaluate(tmp_path, monke
     # The bundled model is far above chance on its own validation faces.
     gender = next(r for r in rows if r["task"] == "gender")
     assert gender["accuracy"] > 0.8 and gender["faces"] > 0
+    years = next(r for r in rows if r["task"] == "age_years")  # the bundled model's 4th task
+    assert 0 < years["mae_years"] < 10 and "accuracy" not in years
 
 
 @pytest.mark.parametrize("script, result, where", [
