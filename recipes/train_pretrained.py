@@ -32,8 +32,11 @@ same phases (the bundled model's: 32-64-128-256, 2, 256).
 
 Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
 
-    python recipes/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
+    python recipes/train_pretrained.py --export-arrays arrays/     # 83 MB of PNG + CSV
     KERAS_BACKEND=jax python recipes/train_pretrained.py --arrays arrays/
+
+(``--export-parts N`` spreads the files over N folders of about equal size, to carry
+one at a time; recipes/README.md says how.)
 
 The arrays are the loaders' output, losslessly (PNG), so the splits and the training
 are the same. On JAX, mtlfaces up to 0.3.1 ran every training step op by op (Keras
@@ -313,35 +316,87 @@ def load_datasets(data_dir, image_size, cache_dir, limit=None):
     }
 
 
-def export_arrays(datasets, out_dir):
-    """Write each dataset's decoded images and labels losslessly (PNG strip + CSV).
+#: Faces per PNG file of --export-arrays (48×48: about 13 MB each), so that the arrays can
+#: travel in parts (--export-parts) where a transfer has a size limit.
+CHUNK_FACES = 8000
 
-    Lets the recipe run where the archives are not (a GPU machine reached with a
-    size limit): PNG holds the 48×48 uint8 faces in ~64 % of their raw size.
+
+def export_arrays(datasets, out_dir, parts=1):
+    """Write each dataset's decoded images and labels losslessly: PNG files of up to
+    CHUNK_FACES faces (``NAME-001-of-003.png``, ...) and the labels (``NAME.csv.gz``).
+
+    Lets the recipe run where the archives are not (a GPU machine reached with a size
+    limit): PNG holds the 48×48 uint8 faces in about 64-71 % of their raw size (WebP
+    lossless and xz do no better). With ``parts`` > 1 the files are spread over
+    ``out_dir/part1``, ``part2``, ... of about equal size, to carry one at a time;
+    :func:`read_arrays` reads them back from anywhere under one folder.
     """
     from PIL import Image
 
-    os.makedirs(out_dir, exist_ok=True)
+    if parts < 1:
+        raise ValueError(f"parts={parts!r}; expected 1 or more")
+    files = []  # (path relative to the part, bytes)
+    staging = os.path.join(out_dir, ".staging")
+    os.makedirs(staging, exist_ok=True)
     for name, (X, y) in datasets.items():
         X = np.asarray(X)
         if X.dtype != np.uint8 or X.ndim != 3:
             raise ValueError(f"{name}: expected (n, h, w) uint8 images, got {X.shape} {X.dtype}")
-        Image.fromarray(X.reshape(-1, X.shape[2])).save(
-            os.path.join(out_dir, f"{name}.png"), optimize=True)
-        y.to_csv(os.path.join(out_dir, f"{name}.csv.gz"), index=False)
+        starts = range(0, max(len(X), 1), CHUNK_FACES)
+        for i, start in enumerate(starts):
+            chunk = X[start:start + CHUNK_FACES]
+            path = os.path.join(staging, f"{name}-{i + 1:03d}-of-{len(starts):03d}.png")
+            Image.fromarray(chunk.reshape(-1, X.shape[2])).save(path, optimize=True)
+            files.append(path)
+        path = os.path.join(staging, f"{name}.csv.gz")
+        y.to_csv(path, index=False)
+        files.append(path)
         print(f"exported {name}: {X.shape}", flush=True)
+    # Largest first into the lightest part: parts of about equal size.
+    sizes = [0] * parts
+    for path in sorted(files, key=os.path.getsize, reverse=True):
+        k = int(np.argmin(sizes))
+        sizes[k] += os.path.getsize(path)
+        where = out_dir if parts == 1 else os.path.join(out_dir, f"part{k + 1}")
+        os.makedirs(where, exist_ok=True)
+        os.replace(path, os.path.join(where, os.path.basename(path)))
+    os.rmdir(staging)
+    if parts > 1:
+        print("parts: " + ", ".join(f"part{k + 1} {b / 1e6:.1f} MB" for k, b in enumerate(sizes)),
+              flush=True)
 
 
 def read_arrays(in_dir, image_size):
-    """Read what :func:`export_arrays` wrote, checking shapes against the labels."""
+    """Read what :func:`export_arrays` wrote (its files anywhere under ``in_dir``), checking
+    that no file is missing and the shapes against the labels."""
+    import glob
+    import re
+
     from PIL import Image
 
+    every = glob.glob(os.path.join(in_dir, "**", "*"), recursive=True)
     out = {}
     for name in DATASETS:
-        y = pd.read_csv(os.path.join(in_dir, f"{name}.csv.gz"), keep_default_na=False,
-                        na_values=[""])
-        strip = np.asarray(Image.open(os.path.join(in_dir, f"{name}.png")))
-        X = strip.reshape(-1, strip.shape[1], strip.shape[1])
+        labels = [f for f in every if os.path.basename(f) == f"{name}.csv.gz"]
+        pattern = rf"{re.escape(name)}-(\d+)-of-(\d+)\.png"
+        chunks = {(int(m.group(1)), int(m.group(2))): f for f in every
+                  if (m := re.fullmatch(pattern, os.path.basename(f)))}
+        totals = {n for _, n in chunks}
+        if len(labels) != 1 or len(totals) != 1:
+            raise ValueError(f"{in_dir}: {name}.csv.gz and {name}-001-of-NNN.png ... are not "
+                             f"there once each (found {len(labels)} label files, image files "
+                             f"of {len(totals)} exports); give the folder that holds every "
+                             "part --export-arrays wrote, and only those")
+        total = totals.pop()
+        missing = [i for i in range(1, total + 1) if (i, total) not in chunks]
+        if missing:
+            raise ValueError(f"{in_dir}: {name}-{missing[0]:03d}-of-{total:03d}.png is "
+                             "missing; give the folder that holds every part --export-arrays "
+                             "wrote")
+        chunks = {i: f for (i, _), f in chunks.items()}
+        y = pd.read_csv(labels[0], keep_default_na=False, na_values=[""])
+        strips = [np.asarray(Image.open(chunks[i])) for i in sorted(chunks)]
+        X = np.concatenate([s.reshape(-1, s.shape[1], s.shape[1]) for s in strips])
         if len(X) != len(y) or X.shape[1] != image_size:
             raise ValueError(f"{in_dir}/{name}: {X.shape} images for {len(y)} labels; "
                              f"expected {image_size}×{image_size} faces, one per label row")
@@ -617,6 +672,10 @@ def build_parser():
                              "instead of the archives in --data-dir")
     parser.add_argument("--export-arrays", default=None, metavar="DIR",
                         help="decode the archives, write their arrays to DIR and stop")
+    parser.add_argument("--export-parts", type=int, default=1, metavar="N",
+                        help="with --export-arrays: spread the files over DIR/part1 ... "
+                             "partN of about equal size, to carry one part at a time "
+                             "(--arrays reads them from anywhere under one folder)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_LIMIT:,} images per dataset, 1 epoch: "
                              "checks the recipe runs")
@@ -710,6 +769,8 @@ def main(argv=None):
         parser.error(f"--resume continues a training; it does not go with {alone[0]}")
     if len(alone) > 1:
         parser.error(f"{alone[0]} and {alone[1]} are two jobs; give one")
+    if args.export_parts < 1:
+        parser.error(f"--export-parts {args.export_parts}: expected 1 or more")
     if args.validate and not os.path.exists(args.validate):
         parser.error(f"--validate {args.validate}: no such model file")
     if args.pack_checkpoint:
@@ -788,7 +849,7 @@ def main(argv=None):
     limit = QUICK_LIMIT if args.quick else None
     if args.export_arrays:
         export_arrays(load_datasets(args.data_dir, recipe["image_size"], args.cache_dir),
-                      args.export_arrays)
+                      args.export_arrays, args.export_parts)
         return 0
     if args.arrays:
         datasets = read_arrays(args.arrays, recipe["image_size"])

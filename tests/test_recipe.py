@@ -37,6 +37,20 @@ def test_recipe_arrays_round_trip_losslessly(tmp_path):
             assert list(back[name][1][col]) == want, (name, col)
     with pytest.raises(ValueError, match="expected 64"):
         recipe.read_arrays(str(tmp_path), 64)
+    # In parts (to carry one at a time), several files per dataset, read from one folder.
+    recipe.CHUNK_FACES = 4  # 6 faces: two files per dataset
+    parts = tmp_path / "parts"
+    recipe.export_arrays(data, str(parts), parts=2)
+    assert sorted(p.name for p in parts.iterdir()) == ["part1", "part2"]
+    assert all(list((parts / p).iterdir()) for p in ("part1", "part2"))
+    back = recipe.read_arrays(str(parts), 48)
+    for name, (X, _) in data.items():
+        np.testing.assert_array_equal(back[name][0], X)
+    # A part left behind is named, not read as a smaller dataset.
+    lost = next(parts.rglob("fer2013-002-of-002.png"))
+    lost.unlink()
+    with pytest.raises(ValueError, match="fer2013-002-of-002.png is missing"):
+        recipe.read_arrays(str(parts), 48)
 
 
 @pytest.fixture(scope="session")
