@@ -199,7 +199,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         ``val_gender_accuracy``), accumulated over warm-started fits.
     int8_ : bytes
         The 8-bit TensorFlow Lite copy of the network, after :meth:`quantize` (saved in
-        the model file with it). Any fit drops it: it would no longer match the network.
+        the model file with it, with a digest of the weights it was made from). Any fit
+        drops it: it would no longer match the network. :meth:`save` leaves out a copy
+        whose network's weights were changed since, and says so.
 
     See Also
     --------
@@ -401,6 +403,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         it was, is dropped (``inference="auto"`` then predicts with the Keras network), and
         the next fit compiles anew."""
         self.__dict__.pop("int8_", None)
+        self.__dict__.pop("_int8_of", None)
         self._invalidate()
 
     def _compile(self, steps_per_epoch, epochs, caller):
@@ -656,6 +659,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         # back to the caller as they were.
         numpy_state, python_state = np.random.get_state(), random.getstate()
         self.__dict__.pop("int8_", None)  # a copy of the network as it was: stale once trained
+        self.__dict__.pop("_int8_of", None)
         try:
             return self._fit_seeded(*args, **kwargs)
         finally:
@@ -939,6 +943,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
 
         images = self._check_X(X)
         self.int8_ = quantize(self.model_, self.tasks_, images, max_images)
+        self._int8_of = _serialization.weights_digest(self.model_)
         self._int8_network()  # check it now, not at the first predict
         return self
 
@@ -1080,6 +1085,9 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             "preprocessing": {"image_size": self.image_size, "grayscale": bool(self.grayscale),
                               "scale": "uint8 / 255, float images in [0, 1]"},
             "history": self.history_,
+            # The weights the 8-bit copy was made from (none: no copy, or not known).
+            "int8_of": getattr(self, "_int8_of", None) if getattr(self, "int8_", None)
+            is not None else None,
         }
 
     @classmethod
@@ -1107,7 +1115,14 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         if blob is not None:
             net = _metadata.check_int8(blob, fields["tasks"], fields["classes"],
                                        tuple(model.input_shape[1:]), path)
+            made_of, digest = meta.get("int8_of"), _serialization.weights_digest(model)
+            if made_of is not None and made_of != digest:
+                raise ModelFileError(
+                    f"{path}: the model file's 8-bit network was made from other weights "
+                    "than its Keras network (field 'int8_of'); load and save it again "
+                    "after quantize(X), or remove model.int8.tflite from the file")
             est.int8_ = blob
+            est._int8_of = digest  # a file without the field (0.4's first files): as it is
             if net is not None:
                 _INT8[model] = net  # checked: predict uses it as it is
         est._invalidate()
@@ -1122,9 +1137,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         extra = {}
+        meta = self._metadata()
         if getattr(self, "int8_", None) is not None:
-            extra[_serialization.INT8_ENTRY] = self.int8_
-        _serialization.write_model_file(path, self._metadata(), self.model_, extra)
+            made_of = getattr(self, "_int8_of", None)
+            if made_of is not None and made_of != _serialization.weights_digest(self.model_):
+                warnings.warn(f"{type(self).__name__}.save({str(path)!r}): the network's "
+                              "weights changed after quantize(), so its 8-bit copy no longer "
+                              "matches; saved without it (call quantize(X) again to make "
+                              "one)", UserWarning, stacklevel=2)
+                meta["int8_of"] = None
+            else:
+                extra[_serialization.INT8_ENTRY] = self.int8_
+        _serialization.write_model_file(path, meta, self.model_, extra)
         return path
 
     @classmethod

@@ -139,6 +139,19 @@ def model_from_bytes(data, source="<bytes>"):
         return _load_keras(path, source)
 
 
+def weights_digest(model):
+    """A digest of a network's weights (shapes, types and values, in order): what an 8-bit
+    copy was made from, recorded with it in the model file."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for w in model.get_weights():
+        w = np.ascontiguousarray(w)
+        digest.update(f"{w.dtype}{w.shape}".encode())
+        digest.update(w.tobytes())
+    return digest.hexdigest()
+
+
 def jsonable(value):
     """``value`` with tuples as lists, dict keys as strings and NumPy scalars as Python's."""
     if isinstance(value, tuple):

@@ -53,6 +53,33 @@ def test_the_copy_travels_in_the_model_file_and_any_fit_drops_it(fresh, shapes, 
         again.set_params(inference="int8").predict(shapes_test[0][:2])
 
 
+def test_a_copy_of_other_weights_is_never_saved_or_loaded(fresh, shapes, tmp_path):
+    """Weights set outside fit (averaged, loaded from a checkpoint) leave the copy behind:
+    save leaves it out and says so; a file whose copy is of other weights is refused."""
+    import json
+
+    fresh.quantize(shapes[0])
+    fresh.save(tmp_path / "q.mtlfaces")
+    fresh.model_.set_weights([w * 0.5 for w in fresh.model_.get_weights()])
+    with pytest.warns(UserWarning, match="saved without it"):
+        fresh.save(tmp_path / "moved.mtlfaces")
+    with zipfile.ZipFile(tmp_path / "moved.mtlfaces") as zf:
+        assert "model.int8.tflite" not in zf.namelist()
+    assert not hasattr(load_model(tmp_path / "moved.mtlfaces"), "int8_")
+    # The copy of q.mtlfaces beside the network of moved.mtlfaces, in one file.
+    bad = tmp_path / "bad.mtlfaces"
+    with zipfile.ZipFile(tmp_path / "q.mtlfaces") as q, \
+            zipfile.ZipFile(tmp_path / "moved.mtlfaces") as moved, \
+            zipfile.ZipFile(bad, "w") as dst:
+        for name in moved.namelist():
+            dst.writestr(name, moved.read(name) if name != "mtlfaces.json" else q.read(name))
+        dst.writestr("model.int8.tflite", q.read("model.int8.tflite"))
+    assert json.loads(zipfile.ZipFile(bad).read("mtlfaces.json"))["int8_of"]
+    with pytest.raises(ModelFileError, match="bad.mtlfaces: the model file's 8-bit network "
+                                             "was made from other weights"):
+        load_model(bad)
+
+
 def test_a_damaged_copy_is_refused_with_the_file_named(fresh, shapes, tmp_path):
     fresh.quantize(shapes[0])
     fresh.save(tmp_path / "q.mtlfaces")
