@@ -370,6 +370,20 @@ def test_predict_before_fit_and_wrong_width(fitted):
         fitted.predict(np.zeros((2, 100)))
 
 
+def test_a_traced_fit_traces_its_training_step_once(shapes, monkeypatch):
+    """The optimizer's and metrics' variables exist before the trace, so TensorFlow does
+    not trace the step a second time (it does when a trace creates variables)."""
+    from keras.src.backend.tensorflow import trainer
+
+    traced = []
+    step = trainer.TensorFlowTrainer.train_step
+    monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step",
+                        lambda self, data: traced.append(1) or step(self, data))
+    X, y = shapes
+    model = MultiTaskFaceClassifier(epochs=2, **TINY).fit(X, y)  # 2 epochs of 13 batches
+    assert not model.model_.run_eagerly and len(traced) == 1
+
+
 def test_a_fit_of_a_few_steps_runs_eagerly_and_a_longer_one_traces(fitted, shapes):
     from mtlfaces._classifier import EAGER_STEPS
 
