@@ -13,10 +13,10 @@ v6's file) and UTKFace's faces their age in years (a fourth head). v6's
 phases 3 and 4 (PHASE3, PHASE4, 20 epochs each) restart it again on sharper, more varied
 training images, phase 4 without rotation. Each restart keeps its last epoch. The weights
 at the ends of phases 3 and 4 are averaged (AVERAGE), and phase 6 (PHASE6, 15 epochs)
-restarts once more from that mean with mixup; its last epoch is the saved model. Phase 5 (PHASE5, another restart with
-another seed before the average, which is then of three ends) was measured and is not part
-of the bundled model: ``--phase5-epochs 20`` runs it. ``--restart-epochs 0``
-(``--phase3-epochs 0``, ..., ``--phase6-epochs 0``) leaves a phase out; the average is of
+restarts once more from that mean with mixup; its last epoch is the saved model. Phase 5
+(PHASE5, another restart with another seed before the average, which is then of three
+ends) was measured and is not part of the bundled model: ``--phase5-epochs 20`` runs it.
+``--restart-epochs 0`` (``--phase3-epochs 0``, ..., ``--phase6-epochs 0``) leaves a phase out; the average is of
 the AVERAGE phases that ran, if two or more did and the last of them is the last phase run
 before phase 6 (without phase 6 the average is the saved model);
 ``--continue-from MODEL --from-phase N`` runs phases N and after on a saved model (how
@@ -335,7 +335,7 @@ def export_arrays(datasets, out_dir, parts=1):
 
     if parts < 1:
         raise ValueError(f"parts={parts!r}; expected 1 or more")
-    files = []  # (path relative to the part, bytes)
+    files = []  # every file written, before it goes to its part
     staging = os.path.join(out_dir, ".staging")
     os.makedirs(staging, exist_ok=True)
     for name, (X, y) in datasets.items():
