@@ -82,9 +82,9 @@ def interpreter_class():
         return Interpreter
     except ImportError:
         pass
-    import warnings
-
     import tensorflow as tf
+
+    from ._warnings import ignoring
 
     cls = getattr(getattr(tf, "lite", None), "Interpreter", None)
     if cls is None:
@@ -93,9 +93,8 @@ def interpreter_class():
 
     class Interpreter(cls):
         def __init__(self, *args, **kwargs):
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is "
-                                        "deprecated", category=UserWarning)
+            with ignoring(message=r"(?s).*tf\.lite\.Interpreter is deprecated",
+                          category=UserWarning):  # Analyzers make these on many threads
                 super().__init__(*args, **kwargs)
     return Interpreter
 

@@ -63,13 +63,13 @@ def _header_size(data):
     None when Pillow does not know the format (OpenCV's own limit then applies)."""
     import io
     import re
-    import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    from ._warnings import ignoring
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning
+        with ignoring():  # Pillow's own decompression-bomb warning (this runs in threads)
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
     except Image.DecompressionBombError as exc:

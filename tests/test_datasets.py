@@ -67,6 +67,24 @@ def test_utkface_parses_labels_repairs_names_and_reports_skips(utk_tar):
     assert reasons == ["unparsable file name", "unparsable file name", "unreadable image"]
 
 
+def test_decoding_on_threads_leaves_the_warning_filters_as_they_were():
+    """The loaders decode on threads, and reading an image's header silences Pillow's
+    decompression-bomb warning meanwhile. Threads that did so at once used to leave "ignore"
+    in the process's filters, silencing every later warning (the loader's own report of
+    skipped files was lost now and then)."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mtlfaces.images import _header_size
+
+    data = _jpg()
+    before = list(warnings.filters)
+    for _ in range(8):  # without the lock, 6-13 of 20 such rounds left "ignore" behind
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(lambda _: _header_size(data), range(1000))) == {(40, 40)}
+        assert warnings.filters == before
+
+
 def test_utkface_strict_mode_and_missing_path(utk_tar, tmp_path):
     with pytest.raises(D.DatasetError, match="abc"):
         D.load_utkface(utk_tar, strict=True)
