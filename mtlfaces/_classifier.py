@@ -40,9 +40,11 @@ MIN_STEPS = 100
 #: A validation split smaller than this is too noisy to stop training on.
 MIN_VALIDATION = 100
 #: A fit of at most this many optimizer steps (batches × epochs) runs them eagerly instead
-#: of tracing a graph first: tracing costs more than such a fit's steps.
-#: partial_fit always traces: its calls share the compiled step.
-EAGER_STEPS = 16
+#: of tracing a graph first: tracing costs more than such a fit's steps (on 2 CPU cores,
+#: 8 steps of a tiny network were about even; from 15 steps on, tracing won for the tiny
+#: and the default networks alike). partial_fit always traces: its calls share the
+#: compiled step.
+EAGER_STEPS = 8
 #: Named architectures: ``MultiTaskFaceClassifier(**ARCHITECTURES["bundled"])`` builds the
 #: bundled model's network (recipes/train_pretrained.py trains it; ``mtlfaces train
 #: --architecture bundled``). "default" is the estimator's own defaults: half the
