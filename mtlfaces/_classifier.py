@@ -404,9 +404,13 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         grown to colour, loaded from a checkpoint): the 8-bit copy, made from the network as
         it was, is dropped (``inference="auto"`` then predicts with the Keras network), and
         the next fit compiles anew."""
+        self._drop_int8()
+        self._invalidate()
+
+    def _drop_int8(self):
+        """Forget the 8-bit copy and the weights it was made from."""
         self.__dict__.pop("int8_", None)
         self.__dict__.pop("_int8_of", None)
-        self._invalidate()
 
     def _compile(self, steps_per_epoch, epochs, caller):
         """Compile for training unless already compiled for the same settings.
@@ -660,8 +664,7 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         # Keras seeds, and shuffles with, the global NumPy and Python generators: give them
         # back to the caller as they were.
         numpy_state, python_state = np.random.get_state(), random.getstate()
-        self.__dict__.pop("int8_", None)  # a copy of the network as it was: stale once trained
-        self.__dict__.pop("_int8_of", None)
+        self._drop_int8()  # a copy of the network as it was: stale once trained
         try:
             return self._fit_seeded(*args, **kwargs)
         finally:
@@ -1089,9 +1092,6 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
             "preprocessing": {"image_size": self.image_size, "grayscale": bool(self.grayscale),
                               "scale": "uint8 / 255, float images in [0, 1]"},
             "history": self.history_,
-            # The weights the 8-bit copy was made from (none: no copy, or not known).
-            "int8_of": getattr(self, "_int8_of", None) if getattr(self, "int8_", None)
-            is not None else None,
         }
 
     @classmethod
@@ -1141,17 +1141,18 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         extra = {}
-        meta = self._metadata()
+        # "int8_of": the weights the 8-bit copy was made from (None: no copy, or not known).
+        meta = dict(self._metadata(), int8_of=None)
         if getattr(self, "int8_", None) is not None:
             made_of = getattr(self, "_int8_of", None)
-            if made_of is not None and made_of != _serialization.weights_digest(self.model_):
+            if made_of is None or made_of == _serialization.weights_digest(self.model_):
+                extra[_serialization.INT8_ENTRY] = self.int8_
+                meta["int8_of"] = made_of
+            else:
                 warnings.warn(f"{type(self).__name__}.save({str(path)!r}): the network's "
                               "weights changed after quantize(), so its 8-bit copy no longer "
                               "matches; saved without it (call quantize(X) again to make "
                               "one)", UserWarning, stacklevel=2)
-                meta["int8_of"] = None
-            else:
-                extra[_serialization.INT8_ENTRY] = self.int8_
         _serialization.write_model_file(path, meta, self.model_, extra)
         return path
 

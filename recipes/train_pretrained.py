@@ -32,7 +32,7 @@ same phases (the bundled model's: 32-64-128-256, 2, 256).
 
 Elsewhere (a GPU machine without the archives), decode once here and carry the arrays:
 
-    python recipes/train_pretrained.py --export-arrays arrays/     # 83 MB of PNG + CSV
+    python recipes/train_pretrained.py --export-arrays arrays/     # ~80 MB of PNG + CSV
     KERAS_BACKEND=jax python recipes/train_pretrained.py --arrays arrays/
 
 (``--export-parts N`` spreads the files over N folders of about equal size, to carry
@@ -180,13 +180,15 @@ YEARS_SIGMA = 3.0
 SCHEDULES = {
     "v7": dict(epochs=60, restart_epochs=0, phase3_epochs=0, phase4_epochs=0,
                phase6_epochs=PHASE6["epochs"], phase1_augment="sharp", phase1_keep="last",
-               age_years=True, teacher_needed=True),
+               age_years=True),
     "v6": dict(epochs=EPOCHS, restart_epochs=RESTART["epochs"],
                phase3_epochs=PHASE3["epochs"], phase4_epochs=PHASE4["epochs"],
                phase6_epochs=PHASE6["epochs"], phase1_augment="bilinear", phase1_keep="best",
-               age_years=False, teacher_needed=False),
+               age_years=False),
 }
 DEFAULT_SCHEDULE = "v7"
+#: The schedules that distil a teacher (``--teacher``; ``none`` to train without one).
+NEEDS_TEACHER = ("v7",)
 #: v6's file in the repository's history (the teacher v7 was distilled from).
 V6_COMMIT = "9101995"
 
@@ -326,8 +328,7 @@ def export_arrays(datasets, out_dir, parts=1):
     CHUNK_FACES faces (``NAME-001-of-003.png``, ...) and the labels (``NAME.csv.gz``).
 
     Lets the recipe run where the archives are not (a GPU machine reached with a size
-    limit): PNG holds the 48×48 uint8 faces in about 64-71 % of their raw size (WebP
-    lossless and xz do no better). With ``parts`` > 1 the files are spread over
+    limit). With ``parts`` > 1 the files are spread over
     ``out_dir/part1``, ``part2``, ... of about equal size, to carry one at a time;
     :func:`read_arrays` reads them back from anywhere under one folder.
     """
@@ -560,7 +561,7 @@ def validate_model(path, val, results, quick):
 def with_schedule(args):
     """``args`` with each option left unset (None) taken from ``--schedule``'s SCHEDULES."""
     for key, value in SCHEDULES[args.schedule].items():
-        if key != "teacher_needed" and getattr(args, key) is None:
+        if getattr(args, key) is None:
             setattr(args, key, value)
     return args
 
@@ -799,7 +800,7 @@ def main(argv=None):
     if args.resume:
         args = resumed_args(parser, args, argv)
     new_training = not (alone or args.continue_from or args.resume)  # a resume: as recorded
-    if new_training and SCHEDULES[args.schedule]["teacher_needed"] and args.teacher is None:
+    if new_training and args.schedule in NEEDS_TEACHER and args.teacher is None:
         parser.error(
             f"--schedule {args.schedule} (the bundled network's) distils v6 into the tasks "
             "each face's dataset lacks: give --teacher FILE, v6's model file (train it with "
@@ -826,13 +827,14 @@ def main(argv=None):
     import keras
 
     from mtlfaces import MultiTaskFaceClassifier, load_model
+    from mtlfaces.tasks import classes_by_task
 
     years = None  # the age_years head's classes: the training faces' years, or
     if args.continue_from:  # those of the model continued (a --quick subset lacks some)
         continued = load_model(args.continue_from)
         has_years = YEARS_TASK in continued.tasks_
         if has_years:
-            years = [int(c) for c in continued._classes_by_task()[YEARS_TASK]]
+            years = [int(c) for c in classes_by_task(continued)[YEARS_TASK]]
         if has_years != bool(args.age_years) and not args.resume:  # before the data
             flag = "--age-years" if has_years else "--no-age-years"
             parser.error(f"--continue-from {args.continue_from} has "
@@ -896,7 +898,7 @@ def main(argv=None):
     phases = [(name, settings) for name, settings in phases if settings["epochs"] > 0]
     training = {k: v for k, v in recipe.items() if k not in ARCHITECTURE}
     if args.continue_from:
-        est = load_model(args.continue_from)
+        est = continued  # loaded above, before the data
         est.set_params(**training)
         phases = [(n, s) for n, s in phases if int(n[-1]) >= args.from_phase]
         recipe["continued_from"] = _as_given(args.continue_from)
