@@ -1,10 +1,10 @@
 """Levers that need training, measured as continuations of the bundled network: colour
 input, soft age targets and mixup, against the same continuation without them.
 
-    python benchmarks/continue_study.py [--data-dir ../shared/data] [--epochs 15]
+    python research/continue_study.py [--data-dir ../shared/data] [--epochs 15]
         [--arms gray colour age_sigma mixup mixup_strong mixup_weighted] [--quick]
 
-A from-scratch comparison does not converge in a CPU budget (benchmarks/input_study.py:
+A from-scratch comparison does not converge in a CPU budget (research/input_study.py:
 5 epochs told nothing), so every arm starts from the bundled network and continues it
 the same way; only the lever differs. The committed results started from the fifth bundled
 model (``--model benchmarks/models/pretrained_v5.mtlfaces``); the ``mixup`` arm's network
@@ -54,7 +54,7 @@ that. ``TASK gained`` / ``TASK lost``: validation faces the arm gets right and t
 model (the ``--model`` it starts from, if given) wrong, and the reverse (emotion on FER2013 PublicTest, gender and age group on the
 UTKFace hold-out, network alone): a paired count, so a difference of a few faces can be
 told from noise. ``--rescore`` trains nothing and adds these columns to the arms already
-run, from their saved models in ``--out-dir``. Writes benchmarks/results/continue_study.json
+run, from their saved models in ``--out-dir``. Writes research/results/continue_study.json
 (``--name NAME``: NAME.json) after each arm, keeping the rows of arms
 not run this time (arms can be run one at a time; each row says its epochs);
 ``complete`` is false until every arm of ARMS has a row.
@@ -221,7 +221,7 @@ def main(argv=None):
     parser.add_argument("--no-readout", dest="readout", action="store_false",
                         help="do not score the arms with the descriptor read-out")
     parser.add_argument("--name", default=NAME,
-                        help="results file: benchmarks/results/NAME.json (another name keeps "
+                        help="results file: research/results/NAME.json (another name keeps "
                              "a run from another --model apart from the committed study)")
     parser.add_argument("--rescore", action="store_true",
                         help="train nothing: score the arms' saved models (--out-dir) again "

@@ -1,6 +1,6 @@
 """How much margin should the face cropper leave for the bundled model?
 
-    python benchmarks/crop_calibration.py [--data-dir ../shared/data] [--quick]
+    python research/crop_calibration.py [--data-dir ../shared/data] [--quick]
 
 The bundled model is trained on the datasets' own crops. At inference, faces come
 from dlib's detector and ``get_face_chip``; this script re-crops validation faces
@@ -8,7 +8,7 @@ from dlib's detector and ``get_face_chip``; this script re-crops validation face
 ``detect_faces`` at several paddings and reports the model's accuracy on each, next
 to its accuracy on the datasets' own crops. The default padding of FaceCropper (0.1)
 was chosen here with the first bundled model; the README's model card says how the
-present one fares at each. Writes benchmarks/results/crop_calibration.json.
+present one fares at each. Writes research/results/crop_calibration.json.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Would dlib's face descriptor do better on age and gender than the bundled network?
 
-    python benchmarks/descriptor_probe.py [--data-dir ../shared/data] [--limit 0] [--jobs 2]
+    python research/descriptor_probe.py [--data-dir ../shared/data] [--limit 0] [--jobs 2]
         [--save-readout mtlfaces/models/descriptor_readout.json]
 
 dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``, installed
@@ -23,7 +23,7 @@ Faces: all of UTKFace (``--limit N``: a seeded random N) at 200×200 in colour, 
 processes; kept in ``--cache-dir`` for the next run). ``--save-readout PATH`` also writes
 the read-out ``mtlfaces predict`` uses (:class:`mtlfaces.descriptors.DescriptorReadout`,
 ``C=1``, fitted on the same training faces): the recipe's last step. Writes
-benchmarks/results/descriptor_probe.json.
+research/results/descriptor_probe.json.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Does the descriptor read-out gain from more views of each face?
 
-    python benchmarks/descriptor_views.py [--data-dir ../shared/data] [--jobs 2]
+    python research/descriptor_views.py [--data-dir ../shared/data] [--jobs 2]
         [--max-faces N] [--analyse-only]
 
 The shipped read-out (:mod:`mtlfaces.descriptors`) describes each face once: dlib's
@@ -26,7 +26,7 @@ Descriptors are computed in chunks, validation faces first, then the training fa
 seeded random order, and kept in ``--cache-dir`` as they finish: a stopped run continues
 where it stopped, and ``--max-faces N`` (or ``--analyse-only``) scores the arms on the
 training faces described so far (all arms on the same faces). Writes
-benchmarks/results/descriptor_views.json.
+research/results/descriptor_views.json.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Is the bundled network at its limit? Several trained networks' answers averaged.
 
-    python benchmarks/ensemble.py MODEL MODEL [MODEL ...] [--data-dir ../shared/data]
+    python research/ensemble.py MODEL MODEL [MODEL ...] [--data-dir ../shared/data]
 
 Each model alone, then the mean of all the models' class probabilities (each with its own
 test-time flip), on the recipe's fixed validation splits (FER2013 PublicTest, the UTKFace
@@ -8,7 +8,7 @@ hold-out, CK+ held-out subjects). An ensemble of networks trained apart (other s
 restarts) is the usual upper bound of what weight averaging or distillation into one
 network of the same size can reach: if it is no better than one network, what is left is
 a larger network or more data, not another way of training this one. The models must have
-the same tasks and classes. Writes benchmarks/results/ensemble.json.
+the same tasks and classes. Writes research/results/ensemble.json.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Does a larger or colour input help age group and gender? 48 vs 64 pixels, gray vs colour.
 
-    python benchmarks/input_study.py [--data-dir ../shared/data] [--epochs 5] [--quick]
+    python research/input_study.py [--data-dir ../shared/data] [--epochs 5] [--quick]
 
 The bundled model sees 48×48 grayscale faces because FER2013 is 48×48 grayscale; UTKFace's
 faces are 200×200 colour. Before spending a from-scratch training of the full recipe (over
@@ -12,8 +12,8 @@ budget compares how fast each input learns, not where it ends: read the differen
 the absolute accuracies (the bundled model reaches 71 % / 93 % after 88 epochs on all
 three datasets). Also reported: training seconds per epoch and inference faces/s (the
 hold-out classified in one ``predict`` call, flip averaging on; the network's first call,
-so its one-time tracing is included: benchmarks/speed.py measures throughput properly).
-Writes benchmarks/results/input_study.json.
+so its one-time tracing is included: research/speed.py measures throughput properly).
+Writes research/results/input_study.json.
 """
 
 import argparse

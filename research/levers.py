@@ -1,6 +1,6 @@
 """Do class weighting or label smoothing help the bundled model? Measured, by fine-tuning it.
 
-    python benchmarks/levers.py [--data-dir ../shared/data] [--epochs 2] [--quick]
+    python research/levers.py [--data-dir ../shared/data] [--epochs 2] [--quick]
 
 Retraining from scratch once per lever costs over an hour each on 2 CPU cores, so this
 measures each lever at the end of training instead: every arm starts from the bundled
@@ -13,7 +13,7 @@ batch and augmentation; a cosine schedule from ``--learning-rate``), changing on
 
 Each arm is scored on the fixed validation splits (the recipe's). Reported: accuracy,
 mean per-class ("macro") accuracy, and the two weakest emotions, Disgust and Fear.
-Writes benchmarks/results/levers.json.
+Writes research/results/levers.json.
 """
 
 import argparse

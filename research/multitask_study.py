@@ -1,11 +1,11 @@
 """Does multi-task learning pay? Joint vs single-task vs two-stage training, HOG+SVM, data size.
 
-    python benchmarks/multitask_study.py --data-dir ../shared/data            # published run
-    python benchmarks/multitask_study.py --quick                              # a few minutes
+    python research/multitask_study.py --data-dir ../shared/data            # published run
+    python research/multitask_study.py --quick                              # a few minutes
 
 Same trunk (the default 32-64-128-256 network at 48x48, bf16) and the same number of
 epochs over each arm's data, several seeds, on the fixed validation splits of
-benchmarks/train_pretrained.py (UTKFace hash hold-out; FER2013 PublicTest):
+recipes/train_pretrained.py (UTKFace hash hold-out; FER2013 PublicTest):
 
   joint           one network, all three tasks, missing labels masked
   joint_weighted  the same with loss weights age 1, gender 1, emotion 0.5
@@ -17,7 +17,7 @@ benchmarks/train_pretrained.py (UTKFace hash hold-out; FER2013 PublicTest):
 
 plus HOG+SVM baselines (linear on all training data, RBF on a subsample) and the joint
 network at 10 %, 30 % and 100 % of the training data. Writes
-benchmarks/results/multitask_study[_quick].json after every arm, and a plot.
+research/results/multitask_study[_quick].json after every arm, and a plot.
 """
 
 import argparse

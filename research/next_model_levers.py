@@ -21,6 +21,14 @@ thing changes per arm:
   cost about 45 CPU-minutes) gives its probabilities for the tasks a face's dataset lacks
   (age group and gender on FER2013 and CK+ faces, emotion on UTKFace faces) as soft
   targets of weight ``--teacher-weight``;
+- ``distillation, teacher v7`` (added when v7 was the bundled network): ``distillation``
+  again with v7 as the teacher, the baseline for the next arm;
+- ``distillation of every face, teacher v7``: as that, and a face *with* a label for a
+  task also learns the teacher's probabilities for it: its target is the mean of the
+  label's one-hot and the teacher's distribution (knowledge distillation at temperature 1,
+  "born-again" training; the label keeps its weight, 1). What the teacher knows about a
+  labelled face (which other emotion it resembles, how sure an age group is) reaches the
+  student, not only its guesses for the tasks the dataset lacks;
 - ``age in years``: original labels, and a fourth head, ``age_years``, a distribution over
   the years 1-90 trained on UTKFace's ages (a normal of sigma ``--years-sigma`` around each
   age: label-distribution learning); its expected value is the age in years, scored as mean
@@ -55,6 +63,8 @@ ARMS = {
     "FER+ votes": {"ferplus": 1.0},
     "FER+ votes and original label": {"ferplus": 0.5},
     "distillation": {"distil": True},
+    "distillation, teacher v7": {"distil": True},
+    "distillation of every face, teacher v7": {"distil": True, "every_face": True},
     "age in years": {"years": True},
     "original labels, no CK+": {"no_ckplus": True},
 }
@@ -122,7 +132,8 @@ def main(argv=None):
         if lever.get("distil"):
             if teacher is None:
                 teacher = load_pretrained()
-            soft.update(recipe.teacher_targets(teacher, Xa, ya, tasks))
+            soft.update(recipe.teacher_targets(teacher, Xa, ya, tasks,
+                                               every_face=bool(lever.get("every_face"))))
         labels = ya[tasks]
         if lever.get("years"):  # the recipe's --age-years targets
             years = recipe.clip_years(ya[recipe.YEARS_TASK].to_numpy(dtype=object))

@@ -1,6 +1,6 @@
 """Do inference-time levers help the bundled model? Measured on the validation splits.
 
-    python benchmarks/posthoc.py [--data-dir ../shared/data] [--model FILE [--name NAME]] [--quick]
+    python research/posthoc.py [--data-dir ../shared/data] [--model FILE [--name NAME]] [--quick]
 
 Nothing is retrained; each arm changes only how the trained network is used:
 
@@ -16,7 +16,7 @@ Nothing is retrained; each arm changes only how the trained network is used:
 
 Reported per arm: accuracy per task on the recipe's validation splits (FER2013
 PublicTest, the UTKFace hold-out, CK+ held-out subjects) and the network passes per face
-(what the arm costs in throughput). Writes benchmarks/results/posthoc.json for the
+(what the arm costs in throughput). Writes research/results/posthoc.json for the
 bundled model, ``posthoc_<NAME>.json`` for another (``--name``, by default the model
 file's name), so that measuring another network never replaces the bundled model's
 results that RESULTS.md reports.

@@ -2,10 +2,9 @@
 
     python research/report.py
 
-Reads research/results/{pretrained_validation,pretrained_validation_v1,multitask_study,
-speed,peers,loading,crop_calibration,levers}.json
-(whichever exist; the bundled model's validation from recipes/results/, peers from
-benchmarks/results/) and writes research/RESULTS.md, so every figure there comes from a
+Reads the studies' JSON in research/results/ (whichever exist), the bundled model's
+validation from recipes/results/, and the user-facing benchmarks' peers and loading from
+benchmarks/results/, and writes research/RESULTS.md, so every figure there comes from a
 script's output.
 """
 
@@ -15,12 +14,14 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+#: Written by benchmarks/loading.py (a user-facing benchmark, not a study).
+LOADING = os.path.join(os.path.dirname(HERE), "benchmarks", "results", "loading.json")
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "recipes"))
 from model_card import PEERS, VALIDATION, _md, _pct, model_card, peers_table, readout_row  # noqa: E402,F401
 
 
 def _load(name):
-    path = {"pretrained_validation": VALIDATION, "peers": PEERS}.get(
+    path = {"pretrained_validation": VALIDATION, "peers": PEERS, "loading": LOADING}.get(
         name, os.path.join(RESULTS, f"{name}.json"))
     if not os.path.exists(path):
         return None

@@ -1,6 +1,6 @@
 """Do the training images look like the images the model sees? Sharpness under augmentation.
 
-    python benchmarks/sharpness.py [--data-dir ../shared/data] [--model [LABEL=]FILE ...] [--quick]
+    python research/sharpness.py [--data-dir ../shared/data] [--model [LABEL=]FILE ...] [--quick]
 
 Two measurements:
 
@@ -14,7 +14,7 @@ Two measurements:
    scores *higher* on blurred faces than on the faces as given learnt the blur of its
    training images.
 
-Writes benchmarks/results/sharpness.json. Models already recorded there under other labels
+Writes research/results/sharpness.json. Models already recorded there under other labels
 are kept (a run adds or replaces its own labels; ``--replace`` starts the record afresh),
 so that one more model can be measured without rerunning the others.
 """

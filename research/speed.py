@@ -1,9 +1,9 @@
 """Speed and cost: inference, detection, alignment, HOG, video, training, memory.
 
-    python benchmarks/speed.py            # full (several minutes)
-    python benchmarks/speed.py --quick    # a small version (used by the tests)
+    python research/speed.py            # full (several minutes)
+    python research/speed.py --quick    # a small version (used by the tests)
 
-Writes benchmarks/results/speed.json. Timings are medians of repeated runs on a
+Writes research/results/speed.json. Timings are medians of repeated runs on a
 shared machine; compare rows within one run.
 """
 
