@@ -309,7 +309,7 @@ RUN, PROGRESS = "run.json", "progress.json"
 RECORDED_OPTIONS = ("schedule", "epochs", "restart_epochs", "phase3_epochs", "phase4_epochs",
                     "phase5_epochs", "phase6_epochs", "filters", "dense_units", "readout",
                     "emotion_targets", "ferplus_share", "teacher", "teacher_weight", "age_years",
-                    "years_sigma", "phase1_augment", "phase1_keep")
+                    "years_sigma", "phase1_augment", "phase1_keep", "without_ckplus")
 QUICK_EPOCHS = 1  # --quick: epochs of each phase that runs
 QUICK_READOUT_FACES = 200  # --quick: UTKFace faces described for the read-out (dlib, ~0.1 s each)
 
@@ -434,6 +434,18 @@ def split(datasets):
         "ckplus": (Xc[c_val], yc[c_val].reset_index(drop=True)),
     }
     return train, val
+
+
+def without_ckplus(train, val):
+    """The splits with CK+ left out of training: ``(train, val)`` where ``train`` lacks
+    CK+'s faces and ``val["ckplus"]`` holds all of CK+'s faces (its training subjects'
+    and its hold-out's), every one unseen, so CK+ is a cross-dataset check of emotion on
+    posed faces."""
+    (X, y), (Xc, yc) = train, val["ckplus"]
+    seen = (y["source"] == "ckplus").to_numpy()
+    val = dict(val, ckplus=(np.concatenate([X[seen], Xc]),
+                            pd.concat([y[seen], yc], ignore_index=True)))
+    return (X[~seen], y[~seen].reset_index(drop=True)), val
 
 
 def load_splits(data_dir, image_size, cache_dir, limit=None):
@@ -747,6 +759,11 @@ def build_parser():
                              f"years {YEARS[0]}-{YEARS[1]}, whose median is the age "
                              "(schedule: v7 yes, v6 no)")
     parser.add_argument("--years-sigma", type=float, default=YEARS_SIGMA)
+    parser.add_argument("--without-ckplus", action="store_true",
+                        help="train without CK+ and score emotion on all of CK+'s faces, "
+                             "none seen: a cross-dataset check (issue #32's report; give "
+                             "--teacher none too for a network that owes nothing to CK+: "
+                             "the bundled one was trained on it)")
     parser.add_argument("--phase1-augment", choices=("bilinear", "sharp"), default=None,
                         help="phase 1's augmentation: shifts resampled bilinearly (as up to "
                              "v6) or phase 3's (whole-pixel shifts, contrast, erasing) "
@@ -873,6 +890,8 @@ def main(argv=None):
     else:
         datasets = load_datasets(args.data_dir, recipe["image_size"], args.cache_dir, limit)
     (X, y), val = split(datasets)
+    if args.without_ckplus:
+        (X, y), val = without_ckplus((X, y), val)
     print(f"loaded {len(X)} training images in {time.time() - t0:.1f}s; validation: "
           + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()), flush=True)
     def side_results(name):

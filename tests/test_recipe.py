@@ -551,6 +551,24 @@ def test_teacher_targets_fill_only_the_labels_a_face_lacks():
     np.testing.assert_allclose(out["emotion"].sum(axis=1), [1, 0, 1], rtol=1e-6)
 
 
+def test_without_ckplus_trains_on_no_ckplus_face_and_scores_all_of_them():
+    import pandas as pd
+
+    recipe = load_script("recipes", "train_pretrained")
+    X = np.arange(5)[:, None, None] * np.ones((5, 2, 2))
+    y = pd.DataFrame({"source": ["utkface", "ckplus", "fer2013", "ckplus", "utkface"],
+                      "emotion": [None, "Happy", "Sad", "Fear", None]})
+    val = {"ckplus": (np.full((1, 2, 2), 9.0), pd.DataFrame({"source": ["ckplus"],
+                                                             "emotion": ["Angry"]})),
+           "utkface": (np.zeros((1, 2, 2)), pd.DataFrame({"source": ["utkface"]}))}
+    (Xt, yt), out = recipe.without_ckplus((X, y), val)
+    assert Xt[:, 0, 0].tolist() == [0, 2, 4] and "ckplus" not in set(yt["source"])
+    assert yt.index.tolist() == [0, 1, 2]
+    Xc, yc = out["ckplus"]
+    assert Xc[:, 0, 0].tolist() == [1, 3, 9] and yc["emotion"].tolist() == ["Happy", "Fear", "Angry"]
+    assert out["utkface"] is val["utkface"] and len(val["ckplus"][0]) == 1  # val not changed
+
+
 def test_teacher_targets_of_every_face_mix_a_label_with_the_teachers_view():
     import pandas as pd
 
