@@ -542,3 +542,33 @@ def test_report_renders_phase6_continued_beside_the_bundled_model():
            "| 72.0 % | 95.0 % | 96.0 % | 75.0 % | 38.0 |" in text
     # Without the mixup row (only the weighted arm run) there is no control to show.
     assert report.more_mixup_section(v, {**more, "rows": [weighted]}) == []
+
+
+def test_report_renders_the_network_that_never_saw_ckplus():
+    """The cross-dataset CK+ section: the command as run, every set's figure, CK+ per class
+    without the class CK+ lacks; nothing before the run."""
+    report = _load("research", "report")
+
+    def acc(a, n, **extra):
+        return {"accuracy": a, "macro_accuracy": a - 0.01, "n": n, **extra}
+
+    w = {"options": {"teacher": None, "readout": False, "epochs": 20, "phase6_epochs": 0},
+         "phases": {"phase1": {"epochs": 20}}, "train_seconds": 2700.0,
+         "trained_on": "tensorflow cpu (2 cores)",
+         "train_images_by_source": {"utkface": 16284, "fer2013": 28561},
+         "validation": {
+             "fer2013_publictest": {"emotion": acc(0.66, 3579)},
+             "utkface": {"gender": acc(0.92, 2742), "age": acc(0.70, 2742),
+                         "age_years": {"mae": 5.01, "n": 2742}},
+             "ckplus": {"emotion": acc(0.61, 927, per_class_accuracy={
+                 "Happy": 0.97, "Neutral": 0.0}, support={"Happy": 207, "Neutral": 0})}}}
+    bundled = {"validation": {"ckplus": {"emotion": acc(0.949, 156)}}}
+    text = "\n".join(report.without_ckplus_section(w, bundled))
+    assert "`python recipes/train_pretrained.py --without-ckplus --teacher none --no-readout " \
+           "--epochs 20 --phase6-epochs 0`" in text
+    assert "44,845 images (utkface 16,284, fer2013 28,561)" in text and "45 min" in text
+    assert "| CK+, all faces (none seen) | emotion | 61.0 % | 60.0 % | 927 |" in text
+    assert "| UTKFace hold-out | age in years (mean absolute error) | 5.01 years |  | 2,742 |" \
+        in text
+    assert "94.9 % on CK+'s 156 hold-out faces" in text
+    assert "Happy 97.0 % (n=207)" in text and "Neutral" not in text
