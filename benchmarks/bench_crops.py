@@ -5,7 +5,7 @@
 A seeded random sample of the fixed UTKFace validation split (200×200 aligned crops, as
 published) goes through ``mtlfaces.Analyzer`` three ways: photo mode as 0.3 ran it (detect
 at upsample 0, no retry), photo mode now (a small image with no face is searched again at
-upsample 1), and crops mode (``crops=True``: one answer per image; landmarks, else the
+upsample 1, then by dlib's CNN detector), and crops mode (``crops=True``: one answer per image; landmarks, else the
 image as given, where no face is detected). Per mode: the share of images answered, age
 group and gender accuracy over all images (an image without an answer counts as wrong)
 and over those answered, and seconds per image. The network alone answers (no read-out),
@@ -110,7 +110,7 @@ def main(argv=None):
     images, ages, genders = validation_crops(args.data, n)
     rows = []
     for mode, crops, retry in (("photo, no retry (0.3)", False, False),
-                               ("photo (retry at upsample 1)", False, True),
+                               ("photo (retries: upsample 1, CNN)", False, True),
                                ("crops", True, True)):
         analyzer = Analyzer(readout=False, crops=crops)
         rows.append({"mode": mode, "faces": len(images),

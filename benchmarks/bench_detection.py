@@ -4,10 +4,12 @@
 
 mtlfaces keeps a dlib HOG detection when its score is at least ``threshold`` (0.2 by
 default; dlib's own default is 0), and searches a still image of at most 512 pixels a side
-where it found none once more at upsample 1 (the retry). A lower threshold finds more faces
-and lets more false ones through; this measures both sides, for each POLICY: a threshold
-for the first search and one for the retry, under which the retry keeps only its best
-detection (the library: 0.2 and 0.2 − RETRY_THRESHOLD_DROP).
+where it found none once more at upsample 1 (the retry), and, if HOG still finds none, once
+with dlib's CNN detector. A lower threshold finds more faces and lets more false ones
+through; this measures both sides, for each POLICY: a threshold for the first search and one
+for the retry, under which the retry keeps only its best detection (the library: 0.2 and
+0.2 − RETRY_THRESHOLD_DROP); and the library's policy with the CNN's search after it
+(``cnn``), which the library does, with the seconds that search took per image it ran on.
 
 - **LFW** (``lfw-gender.zip``, 1,502 photos of 350×350 with one person centred, validation
   only): the share of photos where a face is found, the faces kept per photo, and gender
@@ -18,7 +20,8 @@ detection (the library: 0.2 and 0.2 − RETRY_THRESHOLD_DROP).
   motorcycle, textures, micrographs, text: FACE_FREE), each as PNG and as JPEG at quality 95
   (the example's mission-patch false detection appears in the JPEG). Every detection there
   is false: counted under each policy as the pipeline would keep it (the retry included),
-  and also at upsample 1 on every image (``mtlfaces predict --upsample 1``). The astronaut
+  and also at upsample 1 on every image (``mtlfaces predict --upsample 1``). The CNN
+  searches each small one once at the library's threshold. The astronaut
   and the cameraman have one face each; a further detection on them is false too.
 
 Every image is searched once at upsample 0 and once at upsample 1, at the lowest threshold,
@@ -103,6 +106,23 @@ def scan(images, lowest):
     return rows
 
 
+def cnn_scan(rows, images):
+    """Each small scan row (the retry's size) gains ``cnn``: the scores of the CNN
+    detector's faces at the library's threshold, and ``cnn_seconds``."""
+    from mtlfaces.faces import detect_faces
+    from mtlfaces.pipeline import RETRY_SIDE
+
+    for r in rows:
+        if r["side"] <= RETRY_SIDE:
+            image = images[r["image"]][0]
+            pixels = image if r["encoding"] == "png" else as_jpeg(image)
+            t0 = time.time()
+            r["cnn"] = [round(f.score, 3) for f in detect_faces(
+                pixels, detector="cnn", threshold=DEFAULT_THRESHOLD, crop_size=None)]
+            r["cnn_seconds"] = round(time.time() - t0, 3)
+    return rows
+
+
 def kept(first, retry, eligible, policy):
     """What the pipeline keeps of a photo's detections (scores or records with one) under
     ``policy`` = (threshold, retry threshold): the first search's at its threshold, else,
@@ -149,6 +169,7 @@ def main(argv=None):
     t0 = time.time()
     scans = scan(images, lowest)
     scan_seconds = time.time() - t0
+    cnn_scan(scans, images)
     names, photos, truth = lfw.read_photos(args.data, lfw.QUICK_PHOTOS if args.quick else None)
     shapes = [p.shape[:2] for p in photos]
     model = mtlfaces.load_pretrained()
@@ -168,12 +189,30 @@ def main(argv=None):
             runs[readout, upsample] = by_photo(records, len(photos))
     face_free = [r for r in scans if r["faces"] == 0]
     rows = []
-    for policy in POLICIES:
-        row = {"threshold": policy[0], "retry_threshold": policy[1],
-               "library": policy == LIBRARY_POLICY}
+    # The CNN's search, on the LFW photos where the library's HOG searches keep nothing.
+    cnn_runs, cnn_seconds = {}, []
+    for readout in ((False,) if args.quick else (False, True)):
+        bare = [i for i in range(len(photos)) if max(shapes[i]) <= retry_side and not kept(
+            runs[readout, 0][i], runs[readout, 1][i], True, LIBRARY_POLICY)]
+        pipeline.RETRY_SIDE = 0
+        try:
+            t0 = time.time()
+            records = mtlfaces.analyze([photos[i] for i in bare], model, readout=readout,
+                                       detector="cnn") if bare else []
+            cnn_seconds.append((time.time() - t0) / max(1, len(bare)))
+        finally:
+            pipeline.RETRY_SIDE = retry_side
+        found = by_photo(records, len(bare))
+        cnn_runs[readout] = {i: found[k] for k, i in enumerate(bare)}
+    seconds["cnn_per_lfw_photo_searched"] = round(float(np.mean(cnn_seconds)), 2)
+    for policy, cnn in [(p, False) for p in POLICIES] + [(LIBRARY_POLICY, True)]:
+        row = {"threshold": policy[0], "retry_threshold": policy[1], "cnn": cnn,
+               "library": cnn}
         for readout in ((False,) if args.quick else (False, True)):
             faces = [kept(runs[readout, 0][i], runs[readout, 1][i],
                           max(shapes[i]) <= retry_side, policy) for i in range(len(photos))]
+            if cnn:
+                faces = [f or cnn_runs[readout].get(i, []) for i, f in enumerate(faces)]
             s = lfw.score(lfw.central_answers([r for f in faces for r in f], names, shapes),
                           truth)
             on = "on" if readout else "off"
@@ -182,7 +221,8 @@ def main(argv=None):
             row[f"lfw_gender_readout_{on}"] = s["accuracy"]
             row[f"lfw_gender_when_found_readout_{on}"] = s["accuracy_when_found"]
         false = [max(0, len(kept(r["upsample0"], r["upsample1"], r["side"] <= retry_side,
-                                 policy)) - r["faces"]) for r in scans]
+                                 policy) or (r.get("cnn", []) if cnn else [])) - r["faces"])
+                 for r in scans]
         row["false_detections"] = int(sum(f for f, r in zip(false, scans) if r["faces"] == 0))
         row["face_free_images_with_one"] = int(sum(
             f > 0 for f, r in zip(false, scans) if r["faces"] == 0))
@@ -199,8 +239,11 @@ def main(argv=None):
         "face_free_images": sorted({r["image"] for r in face_free}),
         "face_free_scans": len(face_free), "megapixels": round(
             sum(r["pixels"] for r in face_free) / 1e6, 1),
-        "scan_seconds": round(scan_seconds, 1), "lfw_seconds": seconds, "rows": rows,
-        "scans": [r for r in scans if r["upsample0"] or r["upsample1"]]}, quick=args.quick)
+        "scan_seconds": round(scan_seconds, 1), "cnn_seconds_per_small_image": round(
+            float(np.mean([r["cnn_seconds"] for r in scans if "cnn" in r])), 2),
+        "lfw_seconds": seconds, "rows": rows,
+        "scans": [r for r in scans if r["upsample0"] or r["upsample1"] or r.get("cnn")]},
+        quick=args.quick)
     return 0
 
 

@@ -10,7 +10,7 @@ DEFAULT_THRESHOLD = 0.2
 #: A small still image in which the detector keeps no face is searched again at upsample 1
 #: (``mtlfaces.pipeline.RETRY_SIDE``); if no face there reaches the threshold either, that
 #: second search keeps its best HOG detection down to the threshold minus this (-0.2 by
-#: default). ``benchmarks/bench_detection.py`` measures the trade (its ``library`` row):
+#: default). ``benchmarks/bench_detection.py`` measures the trade (its HOG-only rows):
 #: many more LFW photos get a face, with no false detection on its face-free images, where
 #: lowering the threshold of the first search instead lets the astronaut's mission patch
 #: through.

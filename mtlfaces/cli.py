@@ -173,7 +173,8 @@ def _annotated_path(out_dir, source, ext=None):
 @click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones. "
                    "A photo of at most 512 px with none is searched again at upsample 1, "
-                   "where its best face down to this minus 0.4 is kept.")
+                   "where its best face down to this minus 0.4 is kept, and if HOG still "
+                   "finds none, by the CNN detector.")
 @click.option("--max-side", type=click.IntRange(min=64), default=None,
               help="Detect on a copy shrunk to at most this many pixels a side: faster on "
                    "large photos, but faces under ~80 px in the copy are missed [default: "

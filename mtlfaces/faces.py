@@ -22,6 +22,7 @@ DETECTORS = ("hog", "cnn")
 HOG_MIN_FACE = 80
 _models = {}
 _lock = threading.Lock()
+_cnn_lock = threading.Lock()
 
 # A generic 3-D face (millimetres, nose tip at the origin, y up) for head pose:
 # nose tip, chin, left eye outer corner, right eye outer corner, mouth corners.
@@ -209,7 +210,8 @@ def _detect_rgb(rgb, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD, la
         rects, scores, _ = _model("hog").run(small, int(upsample), float(threshold))
         found = list(zip(rects, scores))
     else:
-        found = [(d.rect, d.confidence) for d in _model("cnn")(small, int(upsample))]
+        with _cnn_lock:  # one network, with its own buffers: one image at a time
+            found = [(d.rect, d.confidence) for d in _model("cnn")(small, int(upsample))]
         found = [(r, s) for r, s in found if s >= threshold]
     boxes = [(rect.left() / scale, rect.top() / scale, rect.right() / scale,
               rect.bottom() / scale) for rect, _ in found]

@@ -60,7 +60,9 @@ def output_columns(classes, probabilities=False):
 #: Still images with no face found whose longer side is at most this are searched again
 #: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels),
 #: keeping the faces that reach the threshold or else the best HOG detection down to the
-#: threshold minus :data:`RETRY_THRESHOLD_DROP`.
+#: threshold minus :data:`RETRY_THRESHOLD_DROP`; if HOG still finds none, dlib's CNN
+#: detector (MMOD) searches them once at upsample 0. ``benchmarks/bench_detection.py``
+#: measures what each search adds and costs.
 RETRY_SIDE = 512
 
 
@@ -139,7 +141,10 @@ class FaceAnalyzer:
         Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`); the second search of a
         small still image where none is kept (:data:`RETRY_SIDE`), if it finds no face
         reaching it either, keeps its best detection down to ``threshold - 0.4``
-        (:data:`RETRY_THRESHOLD_DROP`).
+        (:data:`RETRY_THRESHOLD_DROP`). If HOG finds none there either, dlib's CNN
+        detector searches the image once (:data:`RETRY_SIDE`): it finds turned and tilted
+        faces HOG misses, and takes seconds where HOG takes milliseconds, so a small photo
+        with no face costs that much more. ``upsample`` of 1 or more turns both off.
     padding : float, default=0.1
         Margin around the face in the crop (see :func:`mtlfaces.detect_faces`).
     pose : bool, default=True
@@ -188,23 +193,28 @@ class FaceAnalyzer:
     def _detect(self, rgb, still=False):
         """The faces of ``rgb``; a small still image with none is searched again at
         upsample 1 (:data:`RETRY_SIDE`), keeping the faces that reach the threshold or, if
-        there are none, the best HOG detection within :data:`RETRY_THRESHOLD_DROP` below it."""
+        there are none, the best HOG detection within :data:`RETRY_THRESHOLD_DROP` below it;
+        if HOG still finds none, by dlib's CNN detector."""
         size, gray = self._crop_format()
         options = dict(detector=self.detector, threshold=self.threshold, pose=self.pose,
                        crop_size=size, crop_padding=self.padding, grayscale=gray,
                        max_side=self.max_side)
         faces = _detect_rgb(rgb, upsample=self.upsample, **options)
         if not faces and still and self.upsample == 0 and max(rgb.shape[:2]) <= RETRY_SIDE:
-            weaker = self.detector == "hog"  # the CNN's threshold is a confidence: kept
-            if weaker:
-                options["threshold"] = self.threshold - RETRY_THRESHOLD_DROP
-            faces = _detect_rgb(rgb, upsample=1, **options)
-            if weaker:
+            hog = self.detector == "hog"  # the CNN's threshold is a confidence: kept
+            retry = dict(options, threshold=self.threshold - RETRY_THRESHOLD_DROP) \
+                if hog else options
+            faces = _detect_rgb(rgb, upsample=1, **retry)
+            if hog:
                 # The faces that reach the threshold, else the best weaker one alone: a
                 # weak false detection (the astronaut's mission patch scores about 0 at
                 # upsample 1) does not come along with a face.
                 faces = ([f for f in faces if f.score >= self.threshold]
                          or sorted(faces, key=lambda f: f.score, reverse=True)[:1])
+            if not faces and hog:
+                # Last, dlib's CNN detector (RETRY_SIDE): it finds turned, tilted and
+                # partly hidden faces that HOG misses, at a far higher cost.
+                faces = _detect_rgb(rgb, upsample=0, **dict(options, detector="cnn"))
         return faces
 
     def detect(self, image, bgr=False):

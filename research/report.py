@@ -280,7 +280,8 @@ def next_model_section(fp, nl):
     if nl:
         columns = ["arm", "emotion", "emotion vs FER+", "gender", "age", "CK+",
                    "age MAE (years)", "minutes"]
-        rows = [{"arm": r["arm"], "emotion": _pct(r["emotion"]),
+        named = {"distillation": "distillation, teacher v6 (bundled then)"}
+        rows = [{"arm": named.get(r["arm"], r["arm"]), "emotion": _pct(r["emotion"]),
                  "emotion vs FER+": _pct(r["emotion_ferplus_majority"]),
                  "gender": _pct(r["gender"]), "age": _pct(r["age"]),
                  "CK+": _pct(r["ckplus_emotion"]) + (
@@ -315,6 +316,24 @@ def next_model_section(fp, nl):
                   "and in brackets all of CK+'s faces with one of the seven emotions) is a "
                   "cross-dataset figure for posed faces; the other arms' CK+ column is on "
                   "hold-out subjects of a dataset they trained on.", ""]
+        arms = {r["arm"]: r for r in nl["rows"]}
+        base, every = (arms.get("distillation, teacher v7"),
+                       arms.get("distillation of every face, teacher v7"))
+        if base and every:
+            def change(a, b, pairs):
+                return ", ".join(f"{task} {100 * (a[key] - b[key]):+.1f} points"
+                                 for task, key in pairs)
+
+            text = ("Distilling every face (a labelled face's target the mean of its label "
+                    "and the teacher's probabilities) against distilling only the tasks a "
+                    "face lacks, both with v7 as the teacher: " + change(every, base, (
+                        ("emotion", "emotion"), ("gender", "gender"), ("age group", "age"),
+                        ("CK+", "ckplus_emotion"))) + ".")
+            if "distillation" in arms:
+                text += (" v7 as the teacher against v6: " + change(
+                    base, arms["distillation"], (("emotion", "emotion"), ("gender", "gender"),
+                                                 ("age group", "age"))) + ".")
+            parts += [text, ""]
     return parts
 
 

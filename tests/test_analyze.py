@@ -267,8 +267,32 @@ def test_the_retry_lowers_only_the_hog_threshold(monkeypatch):
         analyzer = pipeline.FaceAnalyzer(mtlfaces.load_pretrained(), detector=detector,
                                          threshold=0.3)
         assert analyzer._detect(image, still=True) == []
-    assert calls == [("hog", 0, 0.3), ("hog", 1, pytest.approx(-0.1)),
+    # HOG: upsample 0, its retry at upsample 1, then the CNN once; the CNN: 0, then 1.
+    assert calls == [("hog", 0, 0.3), ("hog", 1, pytest.approx(-0.1)), ("cnn", 0, 0.3),
                      ("cnn", 0, 0.3), ("cnn", 1, 0.3)]
+
+
+def test_a_turned_face_that_hog_misses_is_found_by_the_cnn(astronaut, monkeypatch):
+    """The astronaut at 400 px turned by 50 degrees: HOG finds her at neither upsample;
+    the last search of a small photo, dlib's CNN detector, does."""
+    from mtlfaces import pipeline
+
+    side = 400
+    small = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    turn = cv2.getRotationMatrix2D((side / 2, side / 2), 50, 1.0)
+    turned = cv2.warpAffine(small, turn, (side, side), borderMode=cv2.BORDER_REFLECT)
+    clf = mtlfaces.load_pretrained()
+    rows = mtlfaces.analyze(turned, clf, readout=False)
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["gender"] == "Female"
+    # Her face: where the turn took the middle of its box in the upright photo.
+    centre = turn @ np.array([222.5 * side / 512, 126.5 * side / 512, 1.0])
+    box = rows[0]["left"], rows[0]["top"], rows[0]["right"], rows[0]["bottom"]
+    assert box[0] < centre[0] < box[2] and box[1] < centre[1] < box[3]
+    # Without the CNN's search, HOG alone finds nothing.
+    real = pipeline._detect_rgb
+    monkeypatch.setattr(pipeline, "_detect_rgb", lambda rgb, **o: [] if o["detector"] == "cnn"
+                        else real(rgb, **o))
+    assert mtlfaces.analyze(turned, clf, readout=False) == []
 
 
 def test_crops_mode_answers_every_image_once(astronaut, analyzer):

@@ -97,7 +97,7 @@ def test_crops_benchmark_quick(tmp_path, monkeypatch):
     bench.main(["--quick", "--data", SHARED])
     rows = {r["mode"]: r for r in _result(tmp_path, "crops")["rows"]}
     assert rows["crops"]["answered"] == 1.0
-    assert rows["crops"]["answered"] >= rows["photo (retry at upsample 1)"]["answered"]
+    assert rows["crops"]["answered"] >= rows["photo (retries: upsample 1, CNN)"]["answered"]
 
 
 def test_the_served_headline_accuracy_is_what_the_recipe_measured():
@@ -218,4 +218,11 @@ def test_detection_benchmark_quick(tmp_path, monkeypatch):
     extra = [r["extra_on_one_face_images"] for r in same]
     assert extra == sorted(extra) and result["lfw_photos"] == 40
     library = [r for r in rows if r["library"]]  # the pipeline's own policy, marked once
-    assert [(r["threshold"], r["retry_threshold"]) for r in library] == [bench.LIBRARY_POLICY]
+    assert [(r["threshold"], r["retry_threshold"], r["cnn"]) for r in library] == [
+        (*bench.LIBRARY_POLICY, True)]
+    # The CNN's search only adds: where HOG kept a face, it does not run.
+    hog_alone = [r for r in rows if not r["cnn"] and
+                 (r["threshold"], r["retry_threshold"]) == bench.LIBRARY_POLICY]
+    assert len(hog_alone) == 1 and library[0]["lfw_face_found"] >= hog_alone[0]["lfw_face_found"]
+    assert library[0]["false_detections"] >= hog_alone[0]["false_detections"]
+    assert result["cnn_seconds_per_small_image"] > 0

@@ -572,3 +572,23 @@ def test_report_renders_the_network_that_never_saw_ckplus():
         in text
     assert "94.9 % on CK+'s 156 hold-out faces" in text
     assert "Happy 97.0 % (n=207)" in text and "Neutral" not in text
+
+
+def test_report_compares_the_distillation_arms_when_both_ran():
+    report = _load("research", "report")
+
+    def row(arm, e, g, a, c=0.5):
+        return {"arm": arm, "emotion": e, "gender": g, "age": a, "ckplus_emotion": c,
+                "emotion_ferplus_majority": 0.6, "train_minutes": 12.0}
+
+    nl = {"epochs": 5, "teacher_weight": 0.5, "years_sigma": 3.0,
+          "rows": [row("distillation", 0.56, 0.89, 0.63),
+                   row("distillation, teacher v7", 0.57, 0.88, 0.63)]}
+    text = "\n".join(report.next_model_section(None, nl))
+    assert "| distillation, teacher v6 (bundled then) | 56.0 % |" in text
+    assert "Distilling every face" not in text  # its arm has not run
+    nl["rows"].append(row("distillation of every face, teacher v7", 0.59, 0.88, 0.62, 0.55))
+    text = "\n".join(report.next_model_section(None, nl))
+    assert "both with v7 as the teacher: emotion +2.0 points, gender +0.0 points, age group " \
+           "-1.0 points, CK+ +5.0 points. v7 as the teacher against v6: emotion +1.0 points, " \
+           "gender -1.0 points, age group +0.0 points." in text
