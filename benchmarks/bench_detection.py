@@ -151,6 +151,14 @@ def by_photo(records, n):
     return out
 
 
+def renumbered(records, photos):
+    """``{photo index: its ok records}`` of ``analyze`` run on a subset, ``photos`` (the
+    indices of the subset's photos in the whole list), each record's ``source`` renamed to
+    the photo's place in the whole list."""
+    found = by_photo(records, len(photos))  # the records name their place in the subset
+    return {i: [dict(r, source=f"array[{i}]") for r in found[k]] for k, i in enumerate(photos)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=DEFAULT_DATA)
@@ -202,9 +210,10 @@ def main(argv=None):
             cnn_seconds.append((time.time() - t0) / max(1, len(bare)))
         finally:
             pipeline.RETRY_SIDE = retry_side
-        found = by_photo(records, len(bare))
-        cnn_runs[readout] = {i: found[k] for k, i in enumerate(bare)}
+        cnn_runs[readout] = renumbered(records, bare)
     seconds["cnn_per_lfw_photo_searched"] = round(float(np.mean(cnn_seconds)), 2)
+    cnn_lfw = {"searched": len(cnn_runs[False]),
+               "found": int(sum(bool(f) for f in cnn_runs[False].values()))}
     for policy, cnn in [(p, False) for p in POLICIES] + [(LIBRARY_POLICY, True)]:
         row = {"threshold": policy[0], "retry_threshold": policy[1], "cnn": cnn,
                "library": cnn}
@@ -241,7 +250,7 @@ def main(argv=None):
             sum(r["pixels"] for r in face_free) / 1e6, 1),
         "scan_seconds": round(scan_seconds, 1), "cnn_seconds_per_small_image": round(
             float(np.mean([r["cnn_seconds"] for r in scans if "cnn" in r])), 2),
-        "lfw_seconds": seconds, "rows": rows,
+        "lfw_seconds": seconds, "cnn_lfw_photos": cnn_lfw, "rows": rows,
         "scans": [r for r in scans if r["upsample0"] or r["upsample1"] or r.get("cnn")]},
         quick=args.quick)
     return 0

@@ -205,6 +205,19 @@ def test_detection_benchmark_filters_one_low_threshold_pass_exactly(monkeypatch,
     assert bench.kept([], [0.1, -0.1, -0.3], True, (0.2, -0.2)) == [0.1]
 
 
+def test_detection_benchmark_gives_a_subsets_faces_to_their_own_photos(monkeypatch, tmp_path):
+    """The CNN searches only the photos HOG left without a face: its records, numbered in
+    that subset, go back to their photos' places."""
+    bench = _bench("bench_detection", monkeypatch, tmp_path)
+    records = [{"source": "array[1]", "status": "ok", "gender": "Female"},
+               {"source": "array[0]", "status": "no_face"},
+               {"source": "array[1]", "status": "ok", "gender": "Male"}]
+    out = bench.renumbered(records, [5, 9])
+    assert list(out) == [5, 9] and out[5] == []
+    assert [(r["source"], r["gender"]) for r in out[9]] == [("array[9]", "Female"),
+                                                            ("array[9]", "Male")]
+
+
 @on_the_datasets
 def test_detection_benchmark_quick(tmp_path, monkeypatch):
     bench = _bench("bench_detection", monkeypatch, tmp_path)
@@ -225,4 +238,10 @@ def test_detection_benchmark_quick(tmp_path, monkeypatch):
                  (r["threshold"], r["retry_threshold"]) == bench.LIBRARY_POLICY]
     assert len(hog_alone) == 1 and library[0]["lfw_face_found"] >= hog_alone[0]["lfw_face_found"]
     assert library[0]["false_detections"] >= hog_alone[0]["false_detections"]
+    # Each photo where the CNN found a face is a photo more with one (none counted twice,
+    # none given to another photo).
+    cnn = result["cnn_lfw_photos"]
+    assert library[0]["lfw_face_found"] * 40 == pytest.approx(
+        hog_alone[0]["lfw_face_found"] * 40 + cnn["found"])
+    assert cnn["searched"] == round((1 - hog_alone[0]["lfw_face_found"]) * 40)
     assert result["cnn_seconds_per_small_image"] > 0
