@@ -12,6 +12,8 @@ import json
 import os
 import sys
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 #: Written by benchmarks/loading.py (a user-facing benchmark, not a study).
@@ -426,10 +428,23 @@ def without_ckplus_section(w, bundled):
              "faces": f"{ck['n']:,}"}]
     per_class = ", ".join(f"{c} {_pct(a)} (n={ck['support'][c]})"
                           for c, a in ck["per_class_accuracy"].items() if ck["support"].get(c))
+    classes, matrix = ck["classes"], np.asarray(ck["confusion_matrix"])
+    missed = ", ".join(
+        f"{c} as {classes[int(np.argmax(np.where(np.arange(len(classes)) == i, -1, row)))]} "
+        f"{int(np.max(np.where(np.arange(len(classes)) == i, -1, row)))} of {int(row.sum())}"
+        for i, (c, row) in enumerate(zip(classes, matrix))
+        if row.sum() and row[i] < row.sum() / 2)
     b = bundled["validation"]["ckplus"]["emotion"] if bundled else None
+    if bundled:
+        length = (f"; the bundled network trained {sum(ph['epochs'] for ph in bundled['phases'].values())}"
+                  " epochs: emotion "
+                  f"{_pct(bundled['validation']['fer2013_publictest']['emotion']['accuracy'])} "
+                  "on PublicTest")
+    else:
+        length = ""
     return ["## Emotion on CK+ from a network that never saw it (issue #32)", "",
             f"`python recipes/train_pretrained.py {flags}`: the bundled network's schedule "
-            f"(v7), {epochs} epochs in all ({_and(list(phases))}), trained on "
+            f"(v7), {epochs} epochs in all ({_and(list(phases))}{length}), trained on "
             f"{sum(w['train_images_by_source'].values()):,} images ({sources}) with no CK+ "
             "face and no teacher (the bundled networks, possible teachers, were trained on "
             f"CK+); {w['train_seconds'] / 60:.0f} min on {w['trained_on']}. Every one of "
@@ -439,7 +454,9 @@ def without_ckplus_section(w, bundled):
                 f"{b['n']} hold-out faces, of subjects it did not train on but of a dataset "
                 "it did." if b else ""), "",
             _md(rows, ["set", "task", "accuracy", "macro", "faces"]), "",
-            f"**CK+ emotion, per class** (all faces): {per_class}", ""]
+            f"**CK+ emotion, per class** (all faces): {per_class}"
+            + (f". The classes it mostly misses, and its most frequent wrong answer: {missed}"
+               if missed else ""), ""]
 
 
 def main():
