@@ -166,15 +166,17 @@ def _annotated_path(out_dir, source, ext=None):
               help="Video: weight of the past in each tracked face's smoothed predictions.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,
               help="Video/webcam: stop after this many frames.")
-@click.option("--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
-              help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame).")
+@click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default="auto",
+              show_default=True,
+              help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame); "
+                   "auto: HOG, then the CNN on a photo of at most 512 px where HOG finds no "
+                   "face (about a second more for such a photo).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,
               help="Upsample images before detecting (finds smaller faces, slower).")
 @click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
               help="Minimum detector score; lower finds more faces and more false ones. "
                    "A photo of at most 512 px with none is searched again at upsample 1, "
-                   "where its best face down to this minus 0.4 is kept, and if HOG still "
-                   "finds none, by the CNN detector.")
+                   "where its best face down to this minus 0.4 is kept.")
 @click.option("--max-side", type=click.IntRange(min=64), default=None,
               help="Detect on a copy shrunk to at most this many pixels a side: faster on "
                    "large photos, but faces under ~80 px in the copy are missed [default: "

@@ -471,7 +471,7 @@ def _start_manifest(out, plan, size, key, model_name, options, columns, overwrit
 
 def analyze_to_parquet(sources, out, model=None, *, client=None, scheduler=None,
                        workers=None, partition_size="auto", overwrite=False, progress=False,
-                       readout="auto", detector="hog", upsample=0,
+                       readout="auto", detector="auto", upsample=0,
                        threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True,
                        every=DEFAULT_EVERY, smooth=0.7, max_frames=None, max_side=None,
                        max_pixels=MAX_PIXELS, crops=False):

@@ -60,8 +60,8 @@ def output_columns(classes, probabilities=False):
 #: Still images with no face found whose longer side is at most this are searched again
 #: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels),
 #: keeping the faces that reach the threshold or else the best HOG detection down to the
-#: threshold minus :data:`RETRY_THRESHOLD_DROP`; if HOG still finds none, dlib's CNN
-#: detector (MMOD) searches them once at upsample 0. ``benchmarks/bench_detection.py``
+#: threshold minus :data:`RETRY_THRESHOLD_DROP`; if HOG still finds none and the detector
+#: is "auto" (the default), dlib's CNN detector (MMOD) searches them once at upsample 0. ``benchmarks/bench_detection.py``
 #: measures what each search adds and costs.
 RETRY_SIDE = 512
 
@@ -135,16 +135,18 @@ class FaceAnalyzer:
     ----------
     classifier : MultiTaskFaceClassifier
         Fitted; the input shape of its network decides the crops' size and colour.
-    detector : {"hog", "cnn"}, default="hog"
+    detector : {"auto", "hog", "cnn"}, default="auto"
+        dlib's HOG detector (fast, upright faces) or its CNN detector (turned and tilted
+        faces too, about a thousand times slower). "auto": HOG, and for a small still
+        image in which HOG finds no face, even at its retry, the CNN once
+        (:data:`RETRY_SIDE`): such a photo then takes about a second more. "hog" never
+        runs the CNN.
     upsample : int, default=0
     threshold : float, default=0.2
         Minimum HOG detector score (:data:`DEFAULT_THRESHOLD`); the second search of a
         small still image where none is kept (:data:`RETRY_SIDE`), if it finds no face
         reaching it either, keeps its best detection down to ``threshold - 0.4``
-        (:data:`RETRY_THRESHOLD_DROP`). If HOG finds none there either, dlib's CNN
-        detector searches the image once (:data:`RETRY_SIDE`): it finds turned and tilted
-        faces HOG misses, and takes seconds where HOG takes milliseconds, so a small photo
-        with no face costs that much more. ``upsample`` of 1 or more turns both off.
+        (:data:`RETRY_THRESHOLD_DROP`). ``upsample`` of 1 or more turns the retries off.
     padding : float, default=0.1
         Margin around the face in the crop (see :func:`mtlfaces.detect_faces`).
     pose : bool, default=True
@@ -163,7 +165,7 @@ class FaceAnalyzer:
         then gets one answer. Video frames are always searched.
     """
 
-    def __init__(self, classifier, detector="hog", upsample=0, threshold=DEFAULT_THRESHOLD,
+    def __init__(self, classifier, detector="auto", upsample=0, threshold=DEFAULT_THRESHOLD,
                  padding=0.1, pose=True, readout=None, max_side=None, crops=False):
         self.classifier = classifier
         self.detector = detector
@@ -172,6 +174,8 @@ class FaceAnalyzer:
         self.padding = padding
         self.pose = pose
         self.readout = readout
+        if detector not in ("auto", "hog", "cnn"):
+            raise ValueError(f"detector={detector!r}; expected 'auto', 'hog' or 'cnn'")
         if max_side is not None and (not isinstance(max_side, int) or max_side < 64):
             raise ValueError(f"max_side={max_side!r}; expected None or an integer >= 64")
         self.max_side = max_side
@@ -194,14 +198,15 @@ class FaceAnalyzer:
         """The faces of ``rgb``; a small still image with none is searched again at
         upsample 1 (:data:`RETRY_SIDE`), keeping the faces that reach the threshold or, if
         there are none, the best HOG detection within :data:`RETRY_THRESHOLD_DROP` below it;
-        if HOG still finds none, by dlib's CNN detector."""
+        if HOG still finds none and the detector is "auto", by dlib's CNN detector."""
         size, gray = self._crop_format()
-        options = dict(detector=self.detector, threshold=self.threshold, pose=self.pose,
+        first = "hog" if self.detector == "auto" else self.detector
+        options = dict(detector=first, threshold=self.threshold, pose=self.pose,
                        crop_size=size, crop_padding=self.padding, grayscale=gray,
                        max_side=self.max_side)
         faces = _detect_rgb(rgb, upsample=self.upsample, **options)
         if not faces and still and self.upsample == 0 and max(rgb.shape[:2]) <= RETRY_SIDE:
-            hog = self.detector == "hog"  # the CNN's threshold is a confidence: kept
+            hog = first == "hog"  # the CNN's threshold is a confidence: kept
             retry = dict(options, threshold=self.threshold - RETRY_THRESHOLD_DROP) \
                 if hog else options
             faces = _detect_rgb(rgb, upsample=1, **retry)
@@ -211,7 +216,7 @@ class FaceAnalyzer:
                 # upsample 1) does not come along with a face.
                 faces = ([f for f in faces if f.score >= self.threshold]
                          or sorted(faces, key=lambda f: f.score, reverse=True)[:1])
-            if not faces and hog:
+            if not faces and self.detector == "auto":
                 # Last, dlib's CNN detector (RETRY_SIDE): it finds turned, tilted and
                 # partly hidden faces that HOG misses, at a far higher cost.
                 faces = _detect_rgb(rgb, upsample=0, **dict(options, detector="cnn"))
@@ -459,12 +464,12 @@ class Analyzer:
         Each image is one face crop: one answer per image (see :class:`FaceAnalyzer`).
     """
 
-    def __init__(self, model=None, *, readout="auto", detector="hog", upsample=0,
+    def __init__(self, model=None, *, readout="auto", detector="auto", upsample=0,
                  threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=DEFAULT_EVERY,
                  smooth=0.7, max_frames=None, max_side=None, max_pixels=MAX_PIXELS,
                  crops=False):
         self.check_options(readout=readout, every=every, smooth=smooth,
-                           max_frames=max_frames, max_pixels=max_pixels)
+                           max_frames=max_frames, max_pixels=max_pixels, detector=detector)
         self.bundled = model is None
         self.classifier = _classifier(model)
         self.readout = readout
@@ -483,9 +488,9 @@ class Analyzer:
         """Raise ValueError naming the first bad option, before a model or input is read
         (the detector's options are checked where the detector is made)."""
         FaceTracker(smoothing=smooth)
-        detector = others.get("detector", "hog")
-        if detector not in ("hog", "cnn"):
-            raise ValueError(f"detector={detector!r}; expected 'hog' or 'cnn'")
+        detector = others.get("detector", "auto")
+        if detector not in ("auto", "hog", "cnn"):
+            raise ValueError(f"detector={detector!r}; expected 'auto', 'hog' or 'cnn'")
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every={every!r}; expected a positive integer")
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
@@ -696,7 +701,7 @@ def _checked_readout(classifier):
     return readout
 
 
-def analyze(source, model=None, *, readout="auto", detector="hog", upsample=0,
+def analyze(source, model=None, *, readout="auto", detector="auto", upsample=0,
             threshold=DEFAULT_THRESHOLD, padding=0.1, pose=True, every=DEFAULT_EVERY,
             smooth=0.7, max_frames=None, max_side=None, max_pixels=MAX_PIXELS, crops=False,
             as_frame=False, status_rows=False, on_error="raise"):

@@ -263,20 +263,24 @@ def test_the_retry_lowers_only_the_hog_threshold(monkeypatch):
 
     monkeypatch.setattr(pipeline, "_detect_rgb", detect)
     image = np.zeros((100, 100, 3), np.uint8)
-    for detector in ("hog", "cnn"):
+    for detector in ("auto", "hog", "cnn"):
         analyzer = pipeline.FaceAnalyzer(mtlfaces.load_pretrained(), detector=detector,
                                          threshold=0.3)
         assert analyzer._detect(image, still=True) == []
-    # HOG: upsample 0, its retry at upsample 1, then the CNN once; the CNN: 0, then 1.
+    # auto: HOG at upsample 0, its retry at upsample 1, then the CNN once; hog: no CNN;
+    # cnn: upsample 0, then 1.
     assert calls == [("hog", 0, 0.3), ("hog", 1, pytest.approx(-0.1)), ("cnn", 0, 0.3),
+                     ("hog", 0, 0.3), ("hog", 1, pytest.approx(-0.1)),
                      ("cnn", 0, 0.3), ("cnn", 1, 0.3)]
+    # A video frame (not still) is searched once, with HOG.
+    calls.clear()
+    assert pipeline.FaceAnalyzer(mtlfaces.load_pretrained())._detect(image) == []
+    assert calls == [("hog", 0, 0.2)]
 
 
-def test_a_turned_face_that_hog_misses_is_found_by_the_cnn(astronaut, monkeypatch):
+def test_a_turned_face_that_hog_misses_is_found_by_the_cnn(astronaut):
     """The astronaut at 400 px turned by 50 degrees: HOG finds her at neither upsample;
     the last search of a small photo, dlib's CNN detector, does."""
-    from mtlfaces import pipeline
-
     side = 400
     small = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
     turn = cv2.getRotationMatrix2D((side / 2, side / 2), 50, 1.0)
@@ -288,11 +292,8 @@ def test_a_turned_face_that_hog_misses_is_found_by_the_cnn(astronaut, monkeypatc
     centre = turn @ np.array([222.5 * side / 512, 126.5 * side / 512, 1.0])
     box = rows[0]["left"], rows[0]["top"], rows[0]["right"], rows[0]["bottom"]
     assert box[0] < centre[0] < box[2] and box[1] < centre[1] < box[3]
-    # Without the CNN's search, HOG alone finds nothing.
-    real = pipeline._detect_rgb
-    monkeypatch.setattr(pipeline, "_detect_rgb", lambda rgb, **o: [] if o["detector"] == "cnn"
-                        else real(rgb, **o))
-    assert mtlfaces.analyze(turned, clf, readout=False) == []
+    # HOG alone (detector="hog", no CNN search) finds nothing.
+    assert mtlfaces.analyze(turned, clf, readout=False, detector="hog") == []
 
 
 def test_crops_mode_answers_every_image_once(astronaut, analyzer):
@@ -338,3 +339,11 @@ def test_the_pipelined_video_loop_keeps_each_frames_own_answers(tmp_path, astron
             for task in got.distributions:
                 np.testing.assert_allclose(got.distributions[task], want.distributions[task],
                                            atol=1e-6)
+
+
+def test_an_unknown_detector_is_refused_before_any_work():
+    with pytest.raises(ValueError, match=r"detector='retina'; expected 'auto', 'hog' or 'cnn'"):
+        mtlfaces.Analyzer(detector="retina")
+    # The building block too: a typo was once taken for the CNN.
+    with pytest.raises(ValueError, match="detector='HOG'"):
+        mtlfaces.pipeline.FaceAnalyzer(None, detector="HOG")
