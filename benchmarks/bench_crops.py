@@ -5,8 +5,9 @@
 A seeded random sample of the fixed UTKFace validation split (200×200 aligned crops, as
 published) goes through ``mtlfaces.Analyzer`` three ways: photo mode as 0.3 ran it (detect
 at upsample 0, no retry), photo mode now (a small image with no face is searched again at
-upsample 1, then by dlib's CNN detector), and crops mode (``crops=True``: one answer per image; landmarks, else the
-image as given, where no face is detected). Per mode: the share of images answered, age
+upsample 1, then by dlib's CNN detector), and crops mode (``crops=True``: one answer per
+image; landmarks, else the image as given, where no face is detected). Per mode: the
+share of images answered, age
 group and gender accuracy over all images (an image without an answer counts as wrong)
 and over those answered, and seconds per image. The network alone answers (no read-out),
 so the modes differ only in how faces are found. Writes ``benchmarks/results/crops.json``;

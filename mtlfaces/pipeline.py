@@ -61,8 +61,8 @@ def output_columns(classes, probabilities=False):
 #: with the detector's upsampling raised from 0 to 1 (faces of 40 rather than 80 pixels),
 #: keeping the faces that reach the threshold or else the best HOG detection down to the
 #: threshold minus :data:`RETRY_THRESHOLD_DROP`; if HOG still finds none and the detector
-#: is "auto" (the default), dlib's CNN detector (MMOD) searches them once at upsample 0. ``benchmarks/bench_detection.py``
-#: measures what each search adds and costs.
+#: is "auto" (the default), dlib's CNN detector (MMOD) searches them once at upsample 0.
+#: ``benchmarks/bench_detection.py`` measures what each search adds and costs.
 RETRY_SIDE = 512
 
 

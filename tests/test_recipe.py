@@ -565,7 +565,8 @@ def test_without_ckplus_trains_on_no_ckplus_face_and_scores_all_of_them():
     assert Xt[:, 0, 0].tolist() == [0, 2, 4] and "ckplus" not in set(yt["source"])
     assert yt.index.tolist() == [0, 1, 2]
     Xc, yc = out["ckplus"]
-    assert Xc[:, 0, 0].tolist() == [1, 3, 9] and yc["emotion"].tolist() == ["Happy", "Fear", "Angry"]
+    assert Xc[:, 0, 0].tolist() == [1, 3, 9]
+    assert yc["emotion"].tolist() == ["Happy", "Fear", "Angry"]
     assert out["utkface"] is val["utkface"] and len(val["ckplus"][0]) == 1  # val not changed
 
 
