@@ -600,3 +600,19 @@ def test_report_compares_the_distillation_arms_when_both_ran():
     assert "both with v7 as the teacher: emotion +2.0 points, gender +0.0 points, age group " \
            "-1.0 points, CK+ +5.0 points. v7 as the teacher against v6: emotion +1.0 points, " \
            "gender -1.0 points, age group +0.0 points." in text
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_shared
+def test_next_model_levers_quick_runs_the_distillation_arms(tmp_path, monkeypatch):
+    """The two arms with v7 as the teacher (missing tasks only, and every face) train and
+    write their rows; the JSON is marked quick."""
+    import json
+
+    arms = ["distillation, teacher v7", "distillation of every face, teacher v7"]
+    _run_quick("next_model_levers", monkeypatch, tmp_path, "--data-dir", SHARED, "--arms", *arms)
+    result = json.loads((tmp_path / "next_model_levers_quick.json").read_text())
+    assert result["quick"] is True and [r["arm"] for r in result["rows"]] == arms
+    for r in result["rows"]:
+        assert r["epochs"] == 1 and 0 <= r["emotion"] <= 1 and 0 <= r["gender"] <= 1
