@@ -1,6 +1,11 @@
 """Defaults shared by the library and the command line (light: no heavy imports, so
 ``mtlfaces --help`` shows them without loading NumPy's neighbours)."""
 
+#: The detectors of the analyze route (Analyzer, analyze, FaceAnalyzer, ``--detector``): dlib's
+#: HOG, its CNN, or "auto", HOG with the CNN's search of a small still image where HOG finds
+#: no face (``mtlfaces.pipeline.RETRY_SIDE``). The first is the default.
+DETECTORS = ("auto", "hog", "cnn")
+
 #: Minimum HOG detector score where none is given, everywhere (detect_faces, FaceCropper,
 #: analyze, the CLI). dlib's own default (0) lets through weak false detections, such as the
 #: mission patch of ``skimage.data.astronaut()`` saved as JPEG (score 0.04), or a face in

@@ -13,7 +13,7 @@ import time
 
 import click
 
-from ._defaults import DEFAULT_EVERY, DEFAULT_THRESHOLD, MAX_PIXELS
+from ._defaults import DEFAULT_EVERY, DEFAULT_THRESHOLD, DETECTORS, MAX_PIXELS
 
 EXIT_FAILED = 1  # some inputs failed (others may have been processed)
 
@@ -166,11 +166,11 @@ def _annotated_path(out_dir, source, ext=None):
               help="Video: weight of the past in each tracked face's smoothed predictions.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,
               help="Video/webcam: stop after this many frames.")
-@click.option("--detector", type=click.Choice(["auto", "hog", "cnn"]), default="auto",
+@click.option("--detector", type=click.Choice(DETECTORS), default=DETECTORS[0],
               show_default=True,
               help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame); "
                    "auto: HOG, then the CNN on a photo of at most 512 px where HOG finds no "
-                   "face (about a second more for such a photo).")
+                   "face (slower for such a photo).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,
               help="Upsample images before detecting (finds smaller faces, slower).")
 @click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._defaults import DEFAULT_EVERY, RETRY_THRESHOLD_DROP
+from ._defaults import DEFAULT_EVERY, DETECTORS, RETRY_THRESHOLD_DROP
 from .faces import DEFAULT_THRESHOLD, _align_rgb, _detect_rgb, _whole_face
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, as_rgb_uint8, read_image, to_gray
 from .tasks import YEARS_TASK, answer, classes_by_task
@@ -64,6 +64,12 @@ def output_columns(classes, probabilities=False):
 #: is "auto" (the default), dlib's CNN detector (MMOD) searches them once at upsample 0.
 #: ``benchmarks/bench_detection.py`` measures what each search adds and costs.
 RETRY_SIDE = 512
+
+
+def _check_detector(detector):
+    if detector not in DETECTORS:
+        raise ValueError(f"detector={detector!r}; expected one of "
+                         + ", ".join(repr(d) for d in DETECTORS))
 
 
 @dataclass
@@ -137,9 +143,9 @@ class FaceAnalyzer:
         Fitted; the input shape of its network decides the crops' size and colour.
     detector : {"auto", "hog", "cnn"}, default="auto"
         dlib's HOG detector (fast, upright faces) or its CNN detector (turned and tilted
-        faces too, about a thousand times slower). "auto": HOG, and for a small still
-        image in which HOG finds no face, even at its retry, the CNN once
-        (:data:`RETRY_SIDE`): such a photo then takes about a second more. "hog" never
+        faces too, far slower). "auto": HOG, and for a small still image in which HOG
+        finds no face, even at its retry, the CNN once (:data:`RETRY_SIDE`), which makes
+        such a photo far slower (``benchmarks/bench_detection.py`` times it). "hog" never
         runs the CNN.
     upsample : int, default=0
     threshold : float, default=0.2
@@ -174,8 +180,7 @@ class FaceAnalyzer:
         self.padding = padding
         self.pose = pose
         self.readout = readout
-        if detector not in ("auto", "hog", "cnn"):
-            raise ValueError(f"detector={detector!r}; expected 'auto', 'hog' or 'cnn'")
+        _check_detector(detector)
         if max_side is not None and (not isinstance(max_side, int) or max_side < 64):
             raise ValueError(f"max_side={max_side!r}; expected None or an integer >= 64")
         self.max_side = max_side
@@ -488,9 +493,7 @@ class Analyzer:
         """Raise ValueError naming the first bad option, before a model or input is read
         (the detector's options are checked where the detector is made)."""
         FaceTracker(smoothing=smooth)
-        detector = others.get("detector", "auto")
-        if detector not in ("auto", "hog", "cnn"):
-            raise ValueError(f"detector={detector!r}; expected 'auto', 'hog' or 'cnn'")
+        _check_detector(others.get("detector", DETECTORS[0]))
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every={every!r}; expected a positive integer")
         if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):

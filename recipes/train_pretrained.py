@@ -211,25 +211,15 @@ def years_distribution(years, sigma, classes):
     return soft
 
 
-def teacher_targets(teacher, X, y, tasks, every_face=False):
+def teacher_targets(teacher, X, y, tasks):
     """The teacher's probabilities for the tasks of ``tasks`` each face lacks a label for
-    (zero rows where it has one): ``{task: (n, k)}``. With ``every_face``, a labelled
-    face's row is the mean of its label's one-hot and the teacher's probabilities
-    (distillation at temperature 1) instead of zeros."""
+    (zero rows where it has one): ``{task: (n, k)}``."""
     proba = dict(zip(teacher.tasks_, teacher.predict_proba(X)))
     out = {}
     for task in tasks:
         if task in proba:
             p = proba[task] / proba[task].sum(axis=1, keepdims=True)
-            missing = y[task].isna().to_numpy()
-            mine = np.zeros_like(p)
-            if every_face:
-                index = {c: i for i, c in enumerate(teacher.classes_[teacher.tasks_.index(task)])}
-                rows = np.flatnonzero(~missing)
-                onehot = np.zeros_like(p)
-                onehot[rows, [index[v] for v in y[task].to_numpy()[rows]]] = 1.0
-                mine = 0.5 * onehot + 0.5 * p
-            out[task] = np.where(missing[:, None], p, mine).astype(np.float32)
+            out[task] = np.where(y[task].isna().to_numpy()[:, None], p, 0.0).astype(np.float32)
     return out
 
 

@@ -16,13 +16,15 @@ thing changes per arm:
 - ``FER+ votes and original label``: half each: the mean of the votes' distribution and the
   original label's one-hot (FER+ alone pulls the network away from the original labels
   that #32's emotion target is scored on);
-- ``distillation``: original labels, and the bundled network (v6, int8, with test-time flip;
+- ``distillation``: original labels, and the bundled network (whichever is bundled when the
+  arm runs: v6 for the recorded row; int8, with test-time flip;
   without the descriptor read-out: dlib's descriptor of 29,000 48-pixel FER2013 faces would
   cost about 45 CPU-minutes) gives its probabilities for the tasks a face's dataset lacks
   (age group and gender on FER2013 and CK+ faces, emotion on UTKFace faces) as soft
   targets of weight ``--teacher-weight``;
-- ``distillation, teacher v7`` (added when v7 was the bundled network): ``distillation``
-  again with v7 as the teacher, the baseline for the next arm;
+- ``distillation, teacher v7`` (added when v7 was the bundled network): the same settings
+  as ``distillation``, run again under its own name with v7 as the teacher, the baseline
+  for the next arm;
 - ``distillation of every face, teacher v7``: as that, and a face *with* a label for a
   task also learns the teacher's probabilities for it: its target is the mean of the
   label's one-hot and the teacher's distribution (knowledge distillation at temperature 1,
@@ -50,7 +52,6 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,27 @@ ARMS = {
     "original labels, no CK+": {"no_ckplus": True},
 }
 NAME = "next_model_levers"
+
+
+def every_face_targets(teacher, X, y, tasks):
+    """The ``every face`` arm's targets: ``{task: (n, k)}``, the teacher's probabilities
+    where a face lacks the task's label (as ``recipe.teacher_targets``), and the mean of the
+    label's one-hot and the teacher's probabilities where it has one."""
+    import train_pretrained as recipe
+
+    from mtlfaces.tasks import classes_by_task
+
+    # The recipe's targets of faces with no labels at all: the teacher's view of each face.
+    seen = recipe.teacher_targets(teacher, X, y.assign(**{t: None for t in tasks}), tasks)
+    classes = classes_by_task(teacher)
+    out = {}
+    for task, p in seen.items():
+        index = {c: i for i, c in enumerate(classes[task])}
+        rows = np.flatnonzero(y[task].notna().to_numpy())
+        onehot = np.zeros_like(p)
+        onehot[rows, [index[v] for v in y[task].to_numpy()[rows]]] = 1.0
+        out[task] = np.where(onehot.sum(axis=1, keepdims=True) > 0, (onehot + p) / 2, p)
+    return out
 
 
 def main(argv=None):
@@ -132,8 +154,8 @@ def main(argv=None):
         if lever.get("distil"):
             if teacher is None:
                 teacher = load_pretrained()
-            soft.update(recipe.teacher_targets(teacher, Xa, ya, tasks,
-                                               every_face=bool(lever.get("every_face"))))
+            soft.update((every_face_targets if lever.get("every_face")
+                         else recipe.teacher_targets)(teacher, Xa, ya, tasks))
         labels = ya[tasks]
         if lever.get("years"):  # the recipe's --age-years targets
             years = recipe.clip_years(ya[recipe.YEARS_TASK].to_numpy(dtype=object))
@@ -153,11 +175,8 @@ def main(argv=None):
         scored = majority != None  # noqa: E711  (an object array)
         extra = {}
         if lever.get("no_ckplus"):  # every CK+ face is unseen: score them all
-            train_ck = (y["source"] == "ckplus").to_numpy()
-            Xc, yc = val["ckplus"]
-            every = recipe.validate(est, {"ckplus": (
-                np.concatenate([X[train_ck], Xc]),
-                pd.concat([y[train_ck], yc], ignore_index=True))})["ckplus"]["emotion"]
+            unseen = recipe.without_ckplus((X, y), val)[1]["ckplus"]
+            every = recipe.validate(est, {"ckplus": unseen})["ckplus"]["emotion"]
             extra = dict(ckplus_all_emotion=every["accuracy"],
                          ckplus_all_emotion_macro=every["macro_accuracy"],
                          ckplus_all_faces=int(sum(every["support"].values())))

@@ -342,7 +342,7 @@ def test_the_pipelined_video_loop_keeps_each_frames_own_answers(tmp_path, astron
 
 
 def test_an_unknown_detector_is_refused_before_any_work():
-    with pytest.raises(ValueError, match=r"detector='retina'; expected 'auto', 'hog' or 'cnn'"):
+    with pytest.raises(ValueError, match=r"detector='retina'; expected one of 'auto', 'hog', 'cnn'"):
         mtlfaces.Analyzer(detector="retina")
     # The building block too: a typo was once taken for the CNN.
     with pytest.raises(ValueError, match="detector='HOG'"):

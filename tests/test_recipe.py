@@ -570,26 +570,6 @@ def test_without_ckplus_trains_on_no_ckplus_face_and_scores_all_of_them():
     assert out["utkface"] is val["utkface"] and len(val["ckplus"][0]) == 1  # val not changed
 
 
-def test_teacher_targets_of_every_face_mix_a_label_with_the_teachers_view():
-    import pandas as pd
-
-    recipe = load_script("recipes", "train_pretrained")
-
-    class Teacher:
-        tasks_ = ["gender", "age"]
-        classes_ = [np.array(["Female", "Male"]), np.array(["Young", "Old"])]
-
-        def predict_proba(self, X):
-            return [np.tile([0.2, 0.8], (len(X), 1)), np.tile([0.6, 0.4], (len(X), 1))]
-
-    y = pd.DataFrame({"gender": ["Female", None, "Male"], "age": [None, "Old", "Young"]})
-    out = recipe.teacher_targets(Teacher(), np.zeros((3, 4, 4)), y, ["gender", "age"],
-                                 every_face=True)
-    # labelled: half the label's one-hot, half the teacher's; missing: the teacher's alone
-    np.testing.assert_allclose(out["gender"], [[0.6, 0.4], [0.2, 0.8], [0.1, 0.9]])
-    np.testing.assert_allclose(out["age"], [[0.6, 0.4], [0.3, 0.7], [0.8, 0.2]])
-
-
 def test_the_8bit_copy_is_refused_when_it_loses_accuracy_or_adds_years_of_error():
     quantize = load_script("recipes", "quantize")
     keras = {"gender (UTKFace)": 0.93, "age MAE years (UTKFace)": 5.00}

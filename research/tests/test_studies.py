@@ -605,14 +605,40 @@ def test_report_compares_the_distillation_arms_when_both_ran():
 @pytest.mark.slow
 @pytest.mark.shared_data
 @needs_shared
-def test_next_model_levers_quick_runs_the_distillation_arms(tmp_path, monkeypatch):
-    """The two arms with v7 as the teacher (missing tasks only, and every face) train and
-    write their rows; the JSON is marked quick."""
+def test_next_model_levers_quick_runs_the_distillation_and_no_ckplus_arms(tmp_path,
+                                                                         monkeypatch):
+    """The two arms with v7 as the teacher (missing tasks only, and every face) and the arm
+    without CK+ train and write their rows; the JSON is marked quick."""
     import json
 
-    arms = ["distillation, teacher v7", "distillation of every face, teacher v7"]
+    arms = ["distillation, teacher v7", "distillation of every face, teacher v7",
+            "original labels, no CK+"]
     _run_quick("next_model_levers", monkeypatch, tmp_path, "--data-dir", SHARED, "--arms", *arms)
     result = json.loads((tmp_path / "next_model_levers_quick.json").read_text())
     assert result["quick"] is True and [r["arm"] for r in result["rows"]] == arms
     for r in result["rows"]:
         assert r["epochs"] == 1 and 0 <= r["emotion"] <= 1 and 0 <= r["gender"] <= 1
+    # Without CK+, every CK+ face with one of the seven emotions is scored: all 927.
+    assert result["rows"][2]["ckplus_all_faces"] == 927
+
+
+def test_every_face_targets_mix_a_label_with_the_teachers_view():
+    """The every-face arm: labelled faces learn the mean of their label and the teacher's
+    probabilities, unlabelled ones the teacher's alone."""
+    import pandas as pd
+
+    levers = _load("research", "next_model_levers")
+
+    class Teacher:
+        tasks_ = ["gender", "age"]
+        classes_ = [np.array(["Female", "Male"]), np.array(["Young", "Old"])]
+
+        def predict_proba(self, X):
+            return [np.tile([0.2, 0.8], (len(X), 1)), np.tile([0.6, 0.4], (len(X), 1))]
+
+    y = pd.DataFrame({"gender": ["Female", None, "Male"], "age": [None, "Old", "Young"]})
+    before = y.copy()
+    out = levers.every_face_targets(Teacher(), np.zeros((3, 4, 4)), y, ["gender", "age"])
+    np.testing.assert_allclose(out["gender"], [[0.6, 0.4], [0.2, 0.8], [0.1, 0.9]])
+    np.testing.assert_allclose(out["age"], [[0.6, 0.4], [0.3, 0.7], [0.8, 0.2]])
+    pd.testing.assert_frame_equal(y, before)  # the caller's labels untouched
