@@ -4,8 +4,10 @@
 
 Throughput is the bundled model's (or FILE's) ``predict_proba`` on random faces of its
 input size, mirror averaging as the model has it. Fit time is a fresh network of the same
-architecture trained on random faces for two epochs (the second timed). Prints a table and
-writes ``benchmarks/results/classifier.json``.
+architecture trained on random faces for two epochs (the second timed), in float32 and in
+bfloat16 (``mixed_precision=True``: faster only where the CPU has bfloat16 instructions or
+a GPU computes; the JSON records the CPU's). Prints tables and writes
+``benchmarks/results/classifier.json``.
 """
 
 import argparse
@@ -20,8 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, peak_rss_mb, table, write_json  # noqa: E402
 
 
-def fit_seconds_per_epoch(clf, n_images, seed=0):
+def fit_seconds_per_epoch(clf, n_images, seed=0, mixed_precision=False):
     """Seconds of the second epoch of a fresh fit with ``clf``'s architecture."""
+    import warnings
+
     import pandas as pd
     from sklearn.base import clone
 
@@ -44,8 +48,11 @@ def fit_seconds_per_epoch(clf, n_images, seed=0):
             times.append(time.perf_counter() - self.start)
 
     fresh = clone(clf).set_params(epochs=2, validation_fraction=0.0, warm_start=False,
-                                  callbacks=[Timer()], verbose=0, random_state=seed)
-    fresh.fit(X, y)
+                                  callbacks=[Timer()], verbose=0, random_state=seed,
+                                  mixed_precision=mixed_precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the emulated-bfloat16 warning: measured here
+        fresh.fit(X, y)
     return times[-1]
 
 
@@ -58,16 +65,30 @@ def main(argv=None):
     from mtlfaces.evaluation import classification_throughput
 
     clf = mtlfaces.load_model(args.model) if args.model else mtlfaces.load_pretrained()
-    sizes, repeats, n_fit = ([1, 8], 2, 256) if args.quick else ([1, 8, 64, 256], 5, 2048)
+    sizes, repeats, n_fit = ([1, 8], 2, 16) if args.quick else ([1, 8, 64, 256], 5, 2048)
     rows = classification_throughput(clf, sizes, repeats)
     table(rows, ["batch", "median_ms", "faces_per_s", "mirror_averaging"])
-    epoch = fit_seconds_per_epoch(clf, n_fit)
-    print(f"\nfit: {epoch:.2f} s per epoch of {n_fit} images "
-          f"({n_fit / epoch:.0f} images/s, batch {clf.batch_size}); peak RSS {peak_rss_mb():.0f} MB")
+    from mtlfaces._hardware import BF16_FLAGS, accelerator_in_use, cpu_flags
+
+    flags = cpu_flags()
+    bf16 = None if flags is None else sorted(f for f in BF16_FLAGS if f in flags)
+    fits = []
+    for mixed in (False, True):
+        epoch = fit_seconds_per_epoch(clf, n_fit, mixed_precision=mixed)
+        fits.append({"precision": "bfloat16 (mixed_precision=True)" if mixed else "float32",
+                     "seconds_per_epoch": round(epoch, 2),
+                     "images_per_s": round(n_fit / epoch, 1)})
+    print(f"\nfit, {n_fit} images an epoch (batch {clf.batch_size}); CPU bfloat16 "
+          f"instructions: {', '.join(bf16) if bf16 else 'none' if bf16 is not None else 'unknown'}"
+          f"{'; an accelerator computes' if accelerator_in_use() else ''}")
+    table(fits, ["precision", "seconds_per_epoch", "images_per_s"])
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
     write_json("classifier", {"machine": machine(), "model": args.model or "bundled",
-                              "throughput": rows, "fit_images": n_fit,
-                              "fit_seconds_per_epoch": epoch,
-                              "fit_images_per_s": n_fit / epoch,
+                              "throughput": rows, "fit_images": n_fit, "fit": fits,
+                              "cpu_bf16_instructions": bf16,
+                              "accelerator": accelerator_in_use(),
+                              "fit_seconds_per_epoch": fits[0]["seconds_per_epoch"],
+                              "fit_images_per_s": fits[0]["images_per_s"],
                               "peak_rss_mb": peak_rss_mb()}, args.quick)
     return 0
 

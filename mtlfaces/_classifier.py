@@ -164,8 +164,10 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
         few tenths of a point: ``docs/speed.md``). "auto" uses the 8-bit copy when there
         is one. Training always uses the Keras network.
     mixed_precision : bool, default=False
-        Compute convolutions and dense layers in bfloat16 (faster on CPUs with
-        AMX or AVX-512 BF16); heads' softmax stays float32.
+        Compute convolutions and dense layers in bfloat16; heads' softmax stays float32.
+        Faster on a GPU or a CPU with AMX or AVX-512 BF16; on a CPU without them bfloat16
+        is emulated and training is several times slower than in float32, so ``fit``
+        warns there (``docs/training.md``).
     label_codes : dict, optional
         ``{task: {code: label}}`` for integer-coded labels, e.g.
         ``{"emotion": mtlfaces.FER2013_EMOTION_CODES}``. Integers are otherwise
@@ -700,6 +702,12 @@ class MultiTaskFaceClassifier(ClassifierMixin, BaseEstimator):
                 )
         import keras
 
+        if self.mixed_precision:
+            from ._hardware import slow_bfloat16
+
+            slow = slow_bfloat16(type(self).__name__)
+            if slow:
+                warnings.warn(slow, UserWarning, stacklevel=3)
         if not keep:
             seed = self._seed()
             if seed is not None:

@@ -17,9 +17,11 @@ from .test_cli import make_video
 
 # The bundled model's distributions for the astronaut, as mtlfaces 0.3.1 gave them
 # (`mtlfaces predict` on the JPEG below; FaceAnalyzer on the array, read-out on and off).
-# The restructuring must not change the Keras network's (to 1e-4); the 8-bit copy that
-# predicts by default since 0.4 stays within 0.03 of them (its probabilities come in steps
-# of 1/256), with the same labels. Pinned on the bundled v7 network (issue #32): a new
+# The restructuring must not change the Keras network's (to 2e-3: the pins were taken on a
+# CPU with AVX-512, and one without it answers up to 5.4e-4 away, measured on 2026-12-04;
+# saving the photo as a JPEG of quality 95 moves them by up to 0.04: the pins below); the
+# 8-bit copy that predicts by default since 0.4 stays within 0.03 of them (its
+# probabilities come in steps of 1/256), with the same labels. Pinned on the bundled v7 network (issue #32): a new
 # bundled network re-pins them.
 #: Emotion, which the read-out leaves alone: the same with it and without.
 PINNED_EMOTION = {
@@ -56,7 +58,7 @@ def analyzer():
 
 @pytest.mark.parametrize("kind", ["jpeg", "array"])
 @pytest.mark.parametrize("readout", [True, False])
-@pytest.mark.parametrize("inference, atol", [("keras", 1e-4), ("auto", 0.03)])
+@pytest.mark.parametrize("inference, atol", [("keras", 2e-3), ("auto", 0.03)])
 def test_the_bundled_models_answers_for_the_astronaut_are_pinned(astronaut, astronaut_jpeg,
                                                                   kind, readout, inference,
                                                                   atol):
