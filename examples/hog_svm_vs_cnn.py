@@ -26,12 +26,13 @@ def main(argv=None):
         Xt, yt = load_fer2013(path, usage="PublicTest", limit=limit, random_state=0)
         y, yt = y[["emotion"]], yt[["emotion"]]
     else:
-        X, y = make_shapes(500, size=48)
+        X, y = make_shapes(300 if args.quick else 500, size=48)
         Xt, yt = make_shapes(200, size=48, seed=1, missing_gender=0.0)
     models = {
         "HOG + linear SVM": HOGSVMClassifier(kernel="linear", image_size=48),
         "HOG + RBF SVM": HOGSVMClassifier(kernel="rbf", image_size=48),
-        # 500 images: 17 batches an epoch, so 6 epochs make the 100 steps a fit needs.
+        # 500 images: 17 batches an epoch (300 with --quick: 17 of 18), so 6 epochs make the
+        # 100 steps a fit needs.
         "CNN": MultiTaskFaceClassifier(image_size=48, epochs=6 if args.quick else 15,
                                        validation_fraction=0, random_state=0),
     }
