@@ -13,18 +13,29 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = "/proc/cpuinfo"
 
 
-def cpu_flags(path=CPUINFO):
-    """The first processor's feature flags (a set), or None where they cannot be read
-    (not Linux, or a file without a ``flags`` line, as on ARM)."""
+def _cpuinfo(field, path=CPUINFO):
+    """The first processor's ``field`` in /proc/cpuinfo, or None where it cannot be read."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 key, sep, value = line.partition(":")
-                if sep and key.strip() == "flags":
-                    return set(value.split())
+                if sep and key.strip() == field:
+                    return value.strip()
     except OSError:
         return None
     return None
+
+
+def cpu_flags(path=CPUINFO):
+    """The first processor's feature flags (a set), or None where they cannot be read
+    (not Linux, or a file without a ``flags`` line, as on ARM)."""
+    flags = _cpuinfo("flags", path)
+    return None if flags is None else set(flags.split())
+
+
+def cpu_model(path=CPUINFO):
+    """The processor's name as /proc/cpuinfo gives it (``model name``), or None."""
+    return _cpuinfo("model name", path)
 
 
 def accelerator_in_use():

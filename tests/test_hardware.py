@@ -16,9 +16,11 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 fma\n\n"
                     "processor\t: 1\nflags\t\t: fpu\n")
     assert _hardware.cpu_flags(str(info)) == {"fpu", "sse2", "avx2", "fma"}
+    assert _hardware.cpu_model(str(info)) == "Some CPU"
     (tmp_path / "arm").write_text("processor\t: 0\nFeatures\t: fp asimd\n")
     assert _hardware.cpu_flags(str(tmp_path / "arm")) is None
     assert _hardware.cpu_flags(str(tmp_path / "missing")) is None
+    assert _hardware.cpu_model(str(tmp_path / "arm")) is None
 
 
 @pytest.mark.parametrize("flags, accelerator, slow", [
