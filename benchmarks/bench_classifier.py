@@ -50,8 +50,8 @@ def fit_seconds_per_epoch(clf, n_images, seed=0, mixed_precision=False):
     fresh = clone(clf).set_params(epochs=2, validation_fraction=0.0, warm_start=False,
                                   callbacks=[Timer()], verbose=0, random_state=seed,
                                   mixed_precision=mixed_precision)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the emulated-bfloat16 warning: measured here
+    with warnings.catch_warnings():  # the emulated-bfloat16 warning: this measures it
+        warnings.filterwarnings("ignore", message=".*without bfloat16 instructions")
         fresh.fit(X, y)
     return times[-1]
 
@@ -68,25 +68,24 @@ def main(argv=None):
     sizes, repeats, n_fit = ([1, 8], 2, 16) if args.quick else ([1, 8, 64, 256], 5, 2048)
     rows = classification_throughput(clf, sizes, repeats)
     table(rows, ["batch", "median_ms", "faces_per_s", "mirror_averaging"])
-    from mtlfaces._hardware import BF16_FLAGS, accelerator_in_use, cpu_flags
+    from mtlfaces._hardware import accelerator_in_use, bf16_instructions
 
-    flags = cpu_flags()
-    bf16 = None if flags is None else sorted(f for f in BF16_FLAGS if f in flags)
+    bf16, accelerator = bf16_instructions(), accelerator_in_use()
     fits = []
     for mixed in (False, True):
         epoch = fit_seconds_per_epoch(clf, n_fit, mixed_precision=mixed)
         fits.append({"precision": "bfloat16 (mixed_precision=True)" if mixed else "float32",
                      "seconds_per_epoch": round(epoch, 2),
                      "images_per_s": round(n_fit / epoch, 1)})
+    known = "unknown" if bf16 is None else ", ".join(bf16) or "none"
     print(f"\nfit, {n_fit} images an epoch (batch {clf.batch_size}); CPU bfloat16 "
-          f"instructions: {', '.join(bf16) if bf16 else 'none' if bf16 is not None else 'unknown'}"
-          f"{'; an accelerator computes' if accelerator_in_use() else ''}")
+          f"instructions: {known}{'; an accelerator computes' if accelerator else ''}")
     table(fits, ["precision", "seconds_per_epoch", "images_per_s"])
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     write_json("classifier", {"machine": machine(), "model": args.model or "bundled",
                               "throughput": rows, "fit_images": n_fit, "fit": fits,
                               "cpu_bf16_instructions": bf16,
-                              "accelerator": accelerator_in_use(),
+                              "accelerator": accelerator,
                               "fit_seconds_per_epoch": fits[0]["seconds_per_epoch"],
                               "fit_images_per_s": fits[0]["images_per_s"],
                               "peak_rss_mb": peak_rss_mb()}, args.quick)

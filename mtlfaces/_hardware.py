@@ -61,12 +61,19 @@ def accelerator_in_use():
     return False
 
 
+def bf16_instructions(flags=None):
+    """The CPU's bfloat16 instructions among :data:`BF16_FLAGS` (a sorted list, empty where
+    it has none), or None where its flags are unknown; ``flags`` defaults to
+    :func:`cpu_flags`."""
+    flags = cpu_flags() if flags is None else flags
+    return None if flags is None else sorted(f for f in BF16_FLAGS if f in flags)
+
+
 def slow_bfloat16(owner, flags=None):
     """A warning's text when bfloat16 would be emulated here (a CPU whose flags are known
     and lack :data:`BF16_FLAGS`, and no accelerator), else None. ``owner`` names the
     estimator in the message; ``flags`` defaults to :func:`cpu_flags`."""
-    flags = cpu_flags() if flags is None else flags
-    if flags is None or any(f in flags for f in BF16_FLAGS) or accelerator_in_use():
+    if bf16_instructions(flags) != [] or accelerator_in_use():
         return None
     cpu = f" ({os.cpu_count()} cores)" if os.cpu_count() else ""
     return (f"{owner}: mixed_precision=True on a CPU{cpu} without bfloat16 instructions "

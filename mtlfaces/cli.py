@@ -168,7 +168,7 @@ def _annotated_path(out_dir, source, ext=None):
               help="Video/webcam: stop after this many frames.")
 @click.option("--detector", type=click.Choice(DETECTORS), default=DETECTORS[0],
               show_default=True,
-              help="dlib's HOG detector (fast) or its CNN detector (more poses, ~3 s a frame); "
+              help="dlib's HOG detector (fast) or its CNN detector (more poses, far slower); "
                    "auto: HOG, then the CNN on a photo of at most 512 px where HOG finds no "
                    "face (slower for such a photo).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=0, show_default=True,

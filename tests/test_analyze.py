@@ -21,8 +21,8 @@ from .test_cli import make_video
 # CPU with AVX-512, and one without it answers up to 5.4e-4 away, measured on 2026-12-04;
 # saving the photo as a JPEG of quality 95 moves them by up to 0.04: the pins below); the
 # 8-bit copy that predicts by default since 0.4 stays within 0.03 of them (its
-# probabilities come in steps of 1/256), with the same labels. Pinned on the bundled v7 network (issue #32): a new
-# bundled network re-pins them.
+# probabilities come in steps of 1/256), with the same labels. Pinned on the bundled v7
+# network (issue #32): a new bundled network re-pins them.
 #: Emotion, which the read-out leaves alone: the same with it and without.
 PINNED_EMOTION = {
     "jpeg": [0.01171, 0.000094, 0.009404, 0.951128, 0.013797, 0.003488, 0.010377],

@@ -46,8 +46,9 @@ def test_classifier_benchmark_quick(tmp_path, monkeypatch, capsys):
     assert result["fit_seconds_per_epoch"] > 0 and result["peak_rss_mb"] > 100
     assert [r["precision"].split()[0] for r in result["fit"]] == ["float32", "bfloat16"]
     assert all(r["images_per_s"] > 0 for r in result["fit"])
-    assert result["cpu_bf16_instructions"] is None or isinstance(
-        result["cpu_bf16_instructions"], list)
+    from mtlfaces._hardware import bf16_instructions
+
+    assert result["cpu_bf16_instructions"] == bf16_instructions()
     assert "faces_per_s" in capsys.readouterr().out
 
 

@@ -21,6 +21,9 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert _hardware.cpu_flags(str(tmp_path / "arm")) is None
     assert _hardware.cpu_flags(str(tmp_path / "missing")) is None
     assert _hardware.cpu_model(str(tmp_path / "arm")) is None
+    assert _hardware.bf16_instructions({"amx_bf16", "avx512_bf16", "avx2"}) == [
+        "amx_bf16", "avx512_bf16"]
+    assert _hardware.bf16_instructions({"avx2"}) == []
 
 
 @pytest.mark.parametrize("flags, accelerator, slow", [
